@@ -1,0 +1,51 @@
+/**
+ * Expiration: wallets whose expirationAt has passed are terminated with ledger voids, and lots whose
+ * own expiry has passed have their remainder voided. Due times live in our tables and are compared
+ * with the time the caller passes (the injected clock). Each wallet is handled in its own
+ * transaction under its customer's lock, and re-checked there, so running the same work twice (two
+ * workers, a retry after a crash) changes nothing the second time.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { isPastExpiration } from '../ledger.js';
+import { runMutation } from '../unit-of-work.js';
+import { lockWallet } from './wallets.js';
+
+export interface DueWallet {
+  organizationId: string;
+  walletId: string;
+}
+
+/** Active wallets that are past their expiry or hold a lot past its expiry, as of `asOf`. */
+export async function findWalletsDueForExpiration(em: EntityManager, asOf: Date, limit = 10_000): Promise<DueWallet[]> {
+  const rows: { organization_id: string; id: string }[] = await em.getConnection().execute(
+    `select w.organization_id, w.id from wallets w
+      where w.status = 'active' and (
+        w.expiration_at <= ?
+        or exists (select 1 from wallet_transactions t
+                    where t.organization_id = w.organization_id and t.wallet_id = w.id
+                      and t.transaction_type = 'inbound' and t.status = 'settled'
+                      and (t.remaining_amount_cents > 0 or t.remaining_credit_amount > 0)
+                      and t.expiration_at <= ?))
+      order by w.id limit ?`,
+    [asOf, asOf, limit],
+  );
+  return rows.map((row) => ({ organizationId: row.organization_id, walletId: row.id }));
+}
+
+export interface ExpirationOutcome {
+  walletsExpired: number;
+  lotsExpired: number;
+}
+
+export async function expireWallet(em: EntityManager, due: DueWallet, asOf: Date): Promise<ExpirationOutcome> {
+  return runMutation(em, { organizationId: due.organizationId, procedure: 'jobs.expireWallet', request: due, now: asOf }, async ({ em: tx, ctx, ledger }) => {
+    const wallet = await lockWallet(tx, ctx.organizationId, due.walletId);
+    if (wallet.status !== 'active') return { walletsExpired: 0, lotsExpired: 0 };
+    if (isPastExpiration(wallet, ctx.now)) {
+      await ledger.terminate(wallet, 'expiration');
+      return { walletsExpired: 1, lotsExpired: 0 };
+    }
+    const lotsExpired = await ledger.expireDueLots(wallet);
+    return { walletsExpired: 0, lotsExpired };
+  });
+}

@@ -1,0 +1,145 @@
+/**
+ * Top-ups, grants, voids and payment reports (DESIGN.md flows 1, 2 and 6).
+ * Payment states: pending -> settled (lot created, balance rises) | failed; failed -> settled;
+ * settled + failure -> stays settled, what is left of its lot is voided (claw-back). A report that
+ * was already applied returns the transaction unchanged, so no purchase ever settles twice.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { WalletError, checkPaidTopUpLimits, planAmount } from '@wallets/core';
+import { type MetadataItem, WalletTransaction } from '../entities/index.js';
+import { transactionDto } from '../dto.js';
+import { isPastExpiration } from '../ledger.js';
+import { type Page, olderThan, toPage } from '../pagination.js';
+import { findTransactionCustomerId, getTransactionOrFail, getWalletOrFail, lockCustomer } from '../repositories.js';
+import type { Work } from '../unit-of-work.js';
+import { assertUsable, checkFutureExpiration, lockWallet, walletConversion } from './wallets.js';
+
+export interface CreateTransactionsInput {
+  walletId: string;
+  paidCredits?: bigint | undefined;
+  grantedCredits?: bigint | undefined;
+  voidedCredits?: bigint | undefined;
+  invoiceRequiresSuccessfulPayment?: boolean | undefined;
+  ignorePaidTopUpLimits?: boolean | undefined;
+  name?: string | null | undefined;
+  metadata?: MetadataItem[] | undefined;
+  expirationAt?: Date | null | undefined;
+  priority?: number | undefined;
+}
+
+export async function createWalletTransactions(work: Work, input: CreateTransactionsInput) {
+  const { em, ctx, ledger } = work;
+  const wallet = await lockWallet(em, ctx.organizationId, input.walletId);
+  assertUsable(wallet, ctx.now);
+  if (!input.paidCredits && !input.grantedCredits && !input.voidedCredits) {
+    throw new WalletError('VALIDATION_FAILED', 'one of paidCredits, grantedCredits or voidedCredits must be positive', {
+      issues: [{ path: ['paidCredits'], message: 'one of paidCredits, grantedCredits or voidedCredits must be positive' }],
+    });
+  }
+  await ledger.expireDueLots(wallet);
+  checkFutureExpiration(input.expirationAt, ctx.now);
+  if (input.expirationAt && wallet.expirationAt && input.expirationAt > wallet.expirationAt) {
+    throw new WalletError('INVALID_EXPIRATION_DATE', "a lot cannot expire after its wallet", { field: 'expirationAt' });
+  }
+  const conversion = walletConversion(wallet);
+  const paid = input.paidCredits ? planAmount('paid', input.paidCredits, conversion) : null;
+  const granted = input.grantedCredits ? planAmount('granted', input.grantedCredits, conversion) : null;
+  const voided = input.voidedCredits ? planAmount('voided', input.voidedCredits, conversion) : null;
+  if (paid && !input.ignorePaidTopUpLimits) checkPaidTopUpLimits(paid.amountCents, wallet);
+  // A void is checked against the balance before this call, not counting its own grant.
+  if (voided && (voided.creditAmount > wallet.creditsBalance || voided.amountCents > wallet.balanceCents)) {
+    throw new WalletError('INSUFFICIENT_CREDITS', 'voidedCredits exceed the wallet balance', {
+      field: 'voidedCredits',
+      creditsBalance: wallet.creditsBalance.toString(),
+    });
+  }
+  const details = {
+    name: input.name ?? null,
+    metadata: input.metadata ?? [],
+    priority: input.priority ?? 50,
+    expirationAt: input.expirationAt ?? null,
+    invoiceRequiresSuccessfulPayment: input.invoiceRequiresSuccessfulPayment ?? wallet.invoiceRequiresSuccessfulPayment,
+  };
+  const created: WalletTransaction[] = [];
+  if (paid) created.push(ledger.purchase(wallet, paid, details));
+  if (voided) {
+    // Consume before the grant lands, so the void never eats the credits granted by this call.
+    const voidTx = await ledger.consume(wallet, voided, 'voided', { name: details.name, metadata: details.metadata });
+    if (granted) created.push(ledger.grant(wallet, granted, details));
+    created.push(voidTx);
+  } else if (granted) {
+    created.push(ledger.grant(wallet, granted, details));
+  }
+  wallet.updatedAt = ctx.now;
+  await em.flush();
+  return { transactions: created.map(transactionDto) };
+}
+
+export interface RecordPaymentInput {
+  id: string;
+  status: 'succeeded' | 'failed';
+  invoiceId?: string | undefined;
+}
+
+export async function recordPayment(work: Work, input: RecordPaymentInput) {
+  const { em, ctx, ledger, events } = work;
+  const customerId = await findTransactionCustomerId(em, ctx.organizationId, input.id);
+  if (!customerId) throw new WalletError('TRANSACTION_NOT_FOUND', `wallet transaction ${input.id} not found`, { transactionId: input.id });
+  await lockCustomer(em, ctx.organizationId, customerId);
+  const tx = await getTransactionOrFail(em, ctx.organizationId, input.id);
+  if (tx.transactionStatus !== 'purchased') {
+    throw new WalletError('TRANSACTION_NOT_PAYABLE', `wallet transaction ${tx.id} is ${tx.transactionStatus}, not a purchase`, {
+      transactionId: tx.id,
+    });
+  }
+  const wallet = tx.wallet;
+  if (input.invoiceId !== undefined && tx.invoiceId === null) tx.invoiceId = input.invoiceId;
+  // A wallet past its expiry is expired now, before the payment is looked at.
+  if (wallet.status === 'active' && isPastExpiration(wallet, ctx.now)) await ledger.terminate(wallet, 'expiration');
+
+  if (input.status === 'succeeded' && tx.status !== 'settled') {
+    ledger.settle(wallet, tx);
+    if (wallet.status === 'terminated') {
+      // Money arrived for a wallet that no longer exists: settle and void at once, so the trail
+      // shows what the host must refund.
+      const source = wallet.expirationAt && wallet.terminatedAt && wallet.expirationAt <= wallet.terminatedAt ? 'expiration' : 'termination';
+      await ledger.voidRemainder(wallet, [tx], { source, voidedTransactionId: tx.id });
+    } else {
+      await ledger.expireDueLots(wallet);
+    }
+  } else if (input.status === 'failed' && tx.status === 'pending') {
+    ledger.fail(tx);
+    events.transaction('wallet_transaction.payment_failure', tx);
+  } else if (input.status === 'failed' && tx.status === 'settled' && tx.clawedBackAt === null) {
+    tx.clawedBackAt = ctx.now;
+    await ledger.voidRemainder(wallet, [tx], { source: 'payment_failure', voidedTransactionId: tx.id });
+    events.transaction('wallet_transaction.payment_failure', tx);
+  }
+  await em.flush();
+  return transactionDto(tx);
+}
+
+export async function getWalletTransaction(em: EntityManager, organizationId: string, id: string) {
+  return transactionDto(await getTransactionOrFail(em, organizationId, id));
+}
+
+export async function listWalletTransactions(
+  em: EntityManager,
+  organizationId: string,
+  input: {
+    walletId: string;
+    status?: string | undefined;
+    transactionType?: string | undefined;
+    transactionStatus?: string | undefined;
+    cursor?: string | null | undefined;
+    limit: number;
+  },
+): Promise<Page<ReturnType<typeof transactionDto>>> {
+  const wallet = await getWalletOrFail(em, organizationId, input.walletId);
+  const where: Record<string, unknown> = { organization: organizationId, wallet: wallet.id, ...olderThan(input.cursor) };
+  if (input.status) where.status = input.status;
+  if (input.transactionType) where.transactionType = input.transactionType;
+  if (input.transactionStatus) where.transactionStatus = input.transactionStatus;
+  const rows = await em.find(WalletTransaction, where as never, { populate: ['wallet'], orderBy: { createdAt: 'desc', id: 'desc' }, limit: input.limit + 1 });
+  return toPage(rows, input.limit, transactionDto);
+}

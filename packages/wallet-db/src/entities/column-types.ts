@@ -1,0 +1,36 @@
+/**
+ * Exact column types. Cents are PostgreSQL bigint <-> JS bigint; credits and rates are
+ * numeric(30,5) <-> JS bigint counting 1e-5 units, so change detection compares exact integers
+ * (the built-in DecimalType compares through a float and can lose an update).
+ */
+import { BigIntType, type Platform, Type } from '@mikro-orm/core';
+import { formatDecimal, parseDecimal } from '@wallets/core';
+
+export class CreditsType extends Type<bigint | null, string | null> {
+  override convertToDatabaseValue(value: bigint | null): string | null {
+    return value === null || value === undefined ? null : formatDecimal(value);
+  }
+
+  override convertToJSValue(value: string | null): bigint | null {
+    if (value === null || value === undefined) return null;
+    const parsed = parseDecimal(String(value), { excess: 'reject', allowNegative: true });
+    if (!parsed.ok) throw new Error(`numeric column holds ${value}: ${parsed.reason}`);
+    return parsed.value;
+  }
+
+  override compareAsType(): string {
+    return 'bigint';
+  }
+
+  override compareValues(a: string | null, b: string | null): boolean {
+    return String(a) === String(b);
+  }
+
+  override getColumnType(): string {
+    return 'numeric(30,5)';
+  }
+}
+
+export const credits = () => ({ type: CreditsType, columnType: 'numeric(30,5)' }) as const;
+export const cents = () => ({ type: new BigIntType('bigint'), columnType: 'bigint' }) as const;
+export type { Platform };

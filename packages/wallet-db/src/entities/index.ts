@@ -1,0 +1,363 @@
+/**
+ * The tables. Every row carries organization_id (tenancy, and the future Citus distribution column).
+ * Ledger rows (wallet_transactions, wallet_transaction_consumptions) are never deleted and their
+ * amounts never change; only a purchase's status and a lot's remainder move (DESIGN.md).
+ */
+import { EntitySchema } from '@mikro-orm/core';
+import { cents, credits } from './column-types.js';
+
+const id = { type: 'uuid', primary: true } as const;
+const org = { kind: 'm:1', entity: 'Organization', fieldName: 'organization_id', deleteRule: 'restrict' } as const;
+const createdAt = { type: 'Date', columnType: 'timestamptz(3)', onCreate: () => new Date() } as const;
+const timestamp = (nullable = true) => ({ type: 'Date', columnType: 'timestamptz(3)', nullable }) as const;
+
+export class Organization {
+  id!: string;
+  name!: string;
+  createdAt: Date = new Date();
+}
+
+export const OrganizationSchema = new EntitySchema<Organization>({
+  class: Organization,
+  tableName: 'organizations',
+  properties: { id, name: { type: 'string', length: 255 }, createdAt },
+});
+
+export class ApiKey {
+  id!: string;
+  organization!: Organization;
+  keyHash!: string;
+  prefix!: string;
+  createdAt: Date = new Date();
+}
+
+export const ApiKeySchema = new EntitySchema<ApiKey>({
+  class: ApiKey,
+  tableName: 'api_keys',
+  properties: {
+    id,
+    organization: org,
+    keyHash: { type: 'string', length: 64, unique: 'api_keys_key_hash_unique' },
+    prefix: { type: 'string', length: 32 },
+    createdAt,
+  },
+});
+
+export class Customer {
+  id!: string;
+  organization!: Organization;
+  externalId!: string;
+  currency: string | null = null;
+  timezone = 'UTC';
+  createdAt: Date = new Date();
+  updatedAt: Date = new Date();
+}
+
+export const CustomerSchema = new EntitySchema<Customer>({
+  class: Customer,
+  tableName: 'customers',
+  uniques: [{ name: 'customers_org_external_id_unique', properties: ['organization', 'externalId'] }],
+  properties: {
+    id,
+    organization: org,
+    externalId: { type: 'string', length: 255 },
+    currency: { type: 'string', length: 3, nullable: true },
+    timezone: { type: 'string', length: 64, default: 'UTC' },
+    createdAt,
+    updatedAt: { ...createdAt, onUpdate: () => new Date() },
+  },
+});
+
+export type WalletStatus = 'active' | 'terminated';
+
+export class Wallet {
+  id!: string;
+  organization!: Organization;
+  customer!: Customer;
+  name: string | null = null;
+  code!: string;
+  status: WalletStatus = 'active';
+  currency!: string;
+  rateAmount!: bigint;
+  priority = 50;
+  balanceCents = 0n;
+  creditsBalance = 0n;
+  ongoingBalanceCents = 0n;
+  creditsOngoingBalance = 0n;
+  ongoingUsageBalanceCents = 0n;
+  creditsOngoingUsageBalance = 0n;
+  consumedCredits = 0n;
+  consumedAmountCents = 0n;
+  expirationAt: Date | null = null;
+  terminatedAt: Date | null = null;
+  invoiceRequiresSuccessfulPayment = false;
+  paidTopUpMinAmountCents: bigint | null = null;
+  paidTopUpMaxAmountCents: bigint | null = null;
+  appliesToFeeTypes: string[] = [];
+  appliesToBillableMetricCodes: string[] = [];
+  createdAt: Date = new Date();
+  updatedAt: Date = new Date();
+}
+
+export const WalletSchema = new EntitySchema<Wallet>({
+  class: Wallet,
+  tableName: 'wallets',
+  indexes: [
+    { name: 'wallets_customer_status_idx', properties: ['organization', 'customer', 'status'] },
+    { name: 'wallets_expiration_due_idx', properties: ['organization', 'expirationAt'] },
+  ],
+  properties: {
+    id,
+    organization: org,
+    customer: { kind: 'm:1', entity: 'Customer', fieldName: 'customer_id' },
+    name: { type: 'string', length: 255, nullable: true },
+    code: { type: 'string', length: 255 },
+    status: { type: 'string', length: 16, default: 'active' },
+    currency: { type: 'string', length: 3 },
+    rateAmount: credits(),
+    priority: { type: 'integer', default: 50 },
+    balanceCents: cents(),
+    creditsBalance: credits(),
+    ongoingBalanceCents: cents(),
+    creditsOngoingBalance: credits(),
+    ongoingUsageBalanceCents: cents(),
+    creditsOngoingUsageBalance: credits(),
+    consumedCredits: credits(),
+    consumedAmountCents: cents(),
+    expirationAt: timestamp(),
+    terminatedAt: timestamp(),
+    invoiceRequiresSuccessfulPayment: { type: 'boolean', default: false },
+    paidTopUpMinAmountCents: { ...cents(), nullable: true },
+    paidTopUpMaxAmountCents: { ...cents(), nullable: true },
+    appliesToFeeTypes: { type: 'string[]', columnType: 'text[]', default: '{}' },
+    appliesToBillableMetricCodes: { type: 'string[]', columnType: 'text[]', default: '{}' },
+    createdAt,
+    updatedAt: { ...createdAt, onUpdate: () => new Date() },
+  },
+});
+
+export type TransactionType = 'inbound' | 'outbound';
+export type TransactionState = 'pending' | 'settled' | 'failed';
+export type TransactionStatus = 'purchased' | 'granted' | 'voided' | 'invoiced';
+export type TransactionSource =
+  | 'manual'
+  | 'interval'
+  | 'threshold'
+  | 'expiration'
+  | 'termination'
+  | 'invoice_void'
+  | 'payment_failure';
+
+export interface MetadataItem {
+  key: string;
+  value: string;
+}
+
+export class WalletTransaction {
+  id!: string;
+  organization!: Organization;
+  wallet!: Wallet;
+  customer!: Customer;
+  transactionType!: TransactionType;
+  status!: TransactionState;
+  transactionStatus!: TransactionStatus;
+  source: TransactionSource = 'manual';
+  creditAmount!: bigint;
+  amountCents!: bigint;
+  /** Lots only (inbound): what is left to consume. Null on outbound rows and unsettled purchases. */
+  remainingCreditAmount: bigint | null = null;
+  remainingAmountCents: bigint | null = null;
+  priority = 50;
+  expirationAt: Date | null = null;
+  name: string | null = null;
+  metadata: MetadataItem[] = [];
+  invoiceId: string | null = null;
+  voidedInvoiceId: string | null = null;
+  /** For a claw-back or lot expiry: the lot it voided. */
+  voidedTransactionId: string | null = null;
+  invoiceRequiresSuccessfulPayment = false;
+  settledAt: Date | null = null;
+  failedAt: Date | null = null;
+  /** Set when a payment failed after settlement and what was left of the lot was voided. */
+  clawedBackAt: Date | null = null;
+  createdAt: Date = new Date();
+}
+
+export const WalletTransactionSchema = new EntitySchema<WalletTransaction>({
+  class: WalletTransaction,
+  tableName: 'wallet_transactions',
+  indexes: [
+    { name: 'wallet_transactions_wallet_idx', properties: ['organization', 'wallet', 'createdAt'] },
+    { name: 'wallet_transactions_lot_expiry_idx', properties: ['organization', 'expirationAt'] },
+  ],
+  properties: {
+    id,
+    organization: org,
+    wallet: { kind: 'm:1', entity: 'Wallet', fieldName: 'wallet_id' },
+    customer: { kind: 'm:1', entity: 'Customer', fieldName: 'customer_id' },
+    transactionType: { type: 'string', length: 16 },
+    status: { type: 'string', length: 16 },
+    transactionStatus: { type: 'string', length: 16 },
+    source: { type: 'string', length: 32, default: 'manual' },
+    creditAmount: credits(),
+    amountCents: cents(),
+    remainingCreditAmount: { ...credits(), nullable: true },
+    remainingAmountCents: { ...cents(), nullable: true },
+    priority: { type: 'integer', default: 50 },
+    expirationAt: timestamp(),
+    name: { type: 'string', length: 255, nullable: true },
+    metadata: { type: 'json', columnType: 'jsonb', defaultRaw: "'[]'::jsonb" },
+    invoiceId: { type: 'string', length: 255, nullable: true },
+    voidedInvoiceId: { type: 'string', length: 255, nullable: true },
+    voidedTransactionId: { type: 'uuid', nullable: true },
+    invoiceRequiresSuccessfulPayment: { type: 'boolean', default: false },
+    settledAt: timestamp(),
+    failedAt: timestamp(),
+    clawedBackAt: timestamp(),
+    createdAt,
+  },
+});
+
+export class WalletTransactionConsumption {
+  id!: string;
+  organization!: Organization;
+  inbound!: WalletTransaction;
+  outbound!: WalletTransaction;
+  creditAmount!: bigint;
+  amountCents!: bigint;
+  createdAt: Date = new Date();
+}
+
+export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransactionConsumption>({
+  class: WalletTransactionConsumption,
+  tableName: 'wallet_transaction_consumptions',
+  uniques: [{ name: 'consumptions_pair_unique', properties: ['organization', 'inbound', 'outbound'] }],
+  indexes: [{ name: 'consumptions_outbound_idx', properties: ['organization', 'outbound'] }],
+  properties: {
+    id,
+    organization: org,
+    inbound: { kind: 'm:1', entity: 'WalletTransaction', fieldName: 'inbound_wallet_transaction_id' },
+    outbound: { kind: 'm:1', entity: 'WalletTransaction', fieldName: 'outbound_wallet_transaction_id' },
+    creditAmount: credits(),
+    amountCents: cents(),
+    createdAt,
+  },
+});
+
+export type RuleTrigger = 'interval' | 'threshold';
+export type RuleInterval = 'weekly' | 'monthly' | 'quarterly' | 'semiannual' | 'yearly';
+export type RuleMethod = 'fixed' | 'target';
+
+export class RecurringTransactionRule {
+  id!: string;
+  organization!: Organization;
+  wallet!: Wallet;
+  status: 'active' | 'terminated' = 'active';
+  trigger!: RuleTrigger;
+  interval: RuleInterval | null = null;
+  method: RuleMethod = 'fixed';
+  paidCredits = 0n;
+  grantedCredits = 0n;
+  thresholdCredits = 0n;
+  targetOngoingBalance: bigint | null = null;
+  grantsTargetTopUp = false;
+  ignorePaidTopUpLimits = false;
+  invoiceRequiresSuccessfulPayment = false;
+  startedAt: Date | null = null;
+  expirationAt: Date | null = null;
+  transactionMetadata: MetadataItem[] = [];
+  transactionName: string | null = null;
+  terminatedAt: Date | null = null;
+  createdAt: Date = new Date();
+}
+
+export const RecurringTransactionRuleSchema = new EntitySchema<RecurringTransactionRule>({
+  class: RecurringTransactionRule,
+  tableName: 'recurring_transaction_rules',
+  indexes: [{ name: 'rules_wallet_status_idx', properties: ['organization', 'wallet', 'status'] }],
+  properties: {
+    id,
+    organization: org,
+    wallet: { kind: 'm:1', entity: 'Wallet', fieldName: 'wallet_id' },
+    status: { type: 'string', length: 16, default: 'active' },
+    trigger: { type: 'string', length: 16 },
+    interval: { type: 'string', length: 16, nullable: true },
+    method: { type: 'string', length: 16, default: 'fixed' },
+    paidCredits: credits(),
+    grantedCredits: credits(),
+    thresholdCredits: credits(),
+    targetOngoingBalance: { ...credits(), nullable: true },
+    grantsTargetTopUp: { type: 'boolean', default: false },
+    ignorePaidTopUpLimits: { type: 'boolean', default: false },
+    invoiceRequiresSuccessfulPayment: { type: 'boolean', default: false },
+    startedAt: timestamp(),
+    expirationAt: timestamp(),
+    transactionMetadata: { type: 'json', columnType: 'jsonb', defaultRaw: "'[]'::jsonb" },
+    transactionName: { type: 'string', length: 255, nullable: true },
+    terminatedAt: timestamp(),
+    createdAt,
+  },
+});
+
+export class OutboxEvent {
+  position!: bigint;
+  /** Id of the writing transaction: readers only see events whose writers have all finished. */
+  txid?: string;
+  id!: string;
+  organization!: Organization;
+  type!: string;
+  data!: Record<string, unknown>;
+  createdAt: Date = new Date();
+}
+
+export const OutboxEventSchema = new EntitySchema<OutboxEvent>({
+  class: OutboxEvent,
+  tableName: 'events',
+  uniques: [{ name: 'events_org_id_unique', properties: ['organization', 'id'] }],
+  properties: {
+    position: { type: 'bigint', primary: true, autoincrement: true, columnType: 'bigserial' },
+    txid: { type: 'string', columnType: 'xid8', defaultRaw: 'pg_current_xact_id()', lazy: true },
+    id: { type: 'uuid' },
+    organization: org,
+    type: { type: 'string', length: 64 },
+    data: { type: 'json', columnType: 'jsonb' },
+    createdAt,
+  },
+});
+
+export class IdempotencyRecord {
+  id!: string;
+  organization!: Organization;
+  procedure!: string;
+  key!: string;
+  requestHash!: string;
+  response: unknown = null;
+  createdAt: Date = new Date();
+}
+
+export const IdempotencyRecordSchema = new EntitySchema<IdempotencyRecord>({
+  class: IdempotencyRecord,
+  tableName: 'idempotency_records',
+  uniques: [{ name: 'idempotency_org_procedure_key_unique', properties: ['organization', 'procedure', 'key'] }],
+  properties: {
+    id,
+    organization: org,
+    procedure: { type: 'string', length: 128 },
+    key: { type: 'string', length: 255 },
+    requestHash: { type: 'string', length: 64 },
+    response: { type: 'json', columnType: 'jsonb', nullable: true },
+    createdAt,
+  },
+});
+
+export const ALL_ENTITIES = [
+  OrganizationSchema,
+  ApiKeySchema,
+  CustomerSchema,
+  WalletSchema,
+  WalletTransactionSchema,
+  WalletTransactionConsumptionSchema,
+  RecurringTransactionRuleSchema,
+  OutboxEventSchema,
+  IdempotencyRecordSchema,
+];

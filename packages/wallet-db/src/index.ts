@@ -1,0 +1,13 @@
+export * from './commands/customers.js';
+export * from './commands/expiration.js';
+export * from './commands/organizations.js';
+export * from './commands/recurring-rules.js';
+export * from './commands/wallet-transactions.js';
+export * from './commands/wallets.js';
+export * from './context.js';
+export * from './dto.js';
+export * from './embedded-postgres.js';
+export * from './entities/index.js';
+export { findEventCursor, listEvents, type EventItem, type EventType } from './events.js';
+export * from './orm.js';
+export { runMutation, requestHash, type MutationScope, type Work } from './unit-of-work.js';

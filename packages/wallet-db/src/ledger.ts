@@ -1,0 +1,232 @@
+/**
+ * The only code that moves balances. Each method writes ledger rows and updates the wallet's stored
+ * balances by exactly the same amounts, so balances always equal the ledger sums. Callers hold the
+ * customer lock and run inside one database transaction; wallet-core decides amounts and lots.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { type Amount, type Lot, type LotConsumption, invariant, planConsumption, sumLots } from '@wallets/core';
+import type { CommandContext } from './context.js';
+import {
+  type MetadataItem,
+  RecurringTransactionRule,
+  type TransactionSource,
+  type Wallet,
+  WalletTransaction,
+  WalletTransactionConsumption,
+} from './entities/index.js';
+import type { EventRecorder } from './events.js';
+import { findLots } from './repositories.js';
+
+export interface TransactionDetails {
+  source?: TransactionSource;
+  name?: string | null;
+  metadata?: MetadataItem[];
+  priority?: number;
+  expirationAt?: Date | null;
+  invoiceId?: string | null;
+  voidedInvoiceId?: string | null;
+  voidedTransactionId?: string | null;
+  invoiceRequiresSuccessfulPayment?: boolean;
+}
+
+export function toLot(tx: WalletTransaction): Lot {
+  return {
+    id: tx.id,
+    kind: tx.transactionStatus === 'granted' ? 'granted' : 'purchased',
+    priority: tx.priority,
+    expirationAt: tx.expirationAt,
+    createdAt: tx.createdAt,
+    remainingCredits: tx.remainingCreditAmount ?? 0n,
+    remainingCents: tx.remainingAmountCents ?? 0n,
+  };
+}
+
+export class Ledger {
+  constructor(
+    private readonly em: EntityManager,
+    private readonly ctx: CommandContext,
+    readonly events: EventRecorder,
+  ) {}
+
+  private newTransaction(wallet: Wallet, fields: Partial<WalletTransaction> & Amount, details: TransactionDetails): WalletTransaction {
+    const tx = this.em.create(WalletTransaction, {
+      id: randomUUID(),
+      organization: wallet.organization,
+      wallet,
+      customer: wallet.customer,
+      source: details.source ?? 'manual',
+      name: details.name ?? null,
+      metadata: details.metadata ?? [],
+      priority: details.priority ?? 50,
+      expirationAt: details.expirationAt ?? null,
+      invoiceId: details.invoiceId ?? null,
+      voidedInvoiceId: details.voidedInvoiceId ?? null,
+      voidedTransactionId: details.voidedTransactionId ?? null,
+      invoiceRequiresSuccessfulPayment: details.invoiceRequiresSuccessfulPayment ?? wallet.invoiceRequiresSuccessfulPayment,
+      createdAt: this.ctx.now,
+      ...fields,
+    } as never);
+    return tx;
+  }
+
+  private credit(wallet: Wallet, amount: Amount): void {
+    wallet.balanceCents += amount.amountCents;
+    wallet.creditsBalance += amount.creditAmount;
+    this.refreshOngoing(wallet);
+  }
+
+  /** Ongoing balance = balance - allocated usage (usage snapshots arrive with the usage feature). */
+  private refreshOngoing(wallet: Wallet): void {
+    const before = wallet.ongoingBalanceCents;
+    wallet.ongoingBalanceCents = wallet.balanceCents - wallet.ongoingUsageBalanceCents;
+    wallet.creditsOngoingBalance = wallet.creditsBalance - wallet.creditsOngoingUsageBalance;
+    if (before > 0n && wallet.ongoingBalanceCents <= 0n) this.events.wallet('wallet.depleted_ongoing_balance', wallet);
+    this.events.wallet('wallet.updated', wallet);
+  }
+
+  /** A settled inbound lot (granted credits, recredits): the balance rises at once. */
+  grant(wallet: Wallet, amount: Amount, details: TransactionDetails = {}): WalletTransaction {
+    const tx = this.newTransaction(
+      wallet,
+      {
+        ...amount,
+        transactionType: 'inbound',
+        transactionStatus: 'granted',
+        status: 'settled',
+        settledAt: this.ctx.now,
+        remainingCreditAmount: amount.creditAmount,
+        remainingAmountCents: amount.amountCents,
+      },
+      details,
+    );
+    this.credit(wallet, amount);
+    this.events.transaction('wallet_transaction.created', tx);
+    return tx;
+  }
+
+  /** A pending purchase: nothing moves until the host reports the payment. */
+  purchase(wallet: Wallet, amount: Amount, details: TransactionDetails = {}): WalletTransaction {
+    const tx = this.newTransaction(wallet, { ...amount, transactionType: 'inbound', transactionStatus: 'purchased', status: 'pending' }, details);
+    this.events.transaction('wallet_transaction.created', tx);
+    return tx;
+  }
+
+  /** pending|failed -> settled: the purchase becomes a lot and the balance rises. */
+  settle(wallet: Wallet, tx: WalletTransaction): void {
+    invariant(tx.transactionStatus === 'purchased' && tx.status !== 'settled', 'only an unsettled purchase settles');
+    tx.status = 'settled';
+    tx.settledAt = this.ctx.now;
+    tx.remainingCreditAmount = tx.creditAmount;
+    tx.remainingAmountCents = tx.amountCents;
+    this.credit(wallet, tx);
+    this.events.transaction('wallet_transaction.updated', tx);
+  }
+
+  /** pending -> failed. */
+  fail(tx: WalletTransaction): void {
+    invariant(tx.transactionStatus === 'purchased' && tx.status === 'pending', 'only a pending purchase fails');
+    tx.status = 'failed';
+    tx.failedAt = this.ctx.now;
+    this.events.transaction('wallet_transaction.updated', tx);
+  }
+
+  /**
+   * An outbound amount consuming the given lots (default: all of the wallet's lots) in the fixed
+   * order. Refuses (INSUFFICIENT_CREDITS) when the lots do not hold it.
+   */
+  async consume(
+    wallet: Wallet,
+    amount: Amount,
+    kind: 'voided' | 'invoiced',
+    details: TransactionDetails = {},
+    lots?: WalletTransaction[],
+  ): Promise<WalletTransaction> {
+    const available = lots ?? (await findLots(this.em, wallet.organization.id, wallet.id));
+    const plan = planConsumption(available.map(toLot), amount);
+    const tx = this.newTransaction(
+      wallet,
+      { ...amount, transactionType: 'outbound', transactionStatus: kind, status: 'settled', settledAt: this.ctx.now },
+      details,
+    );
+    this.recordConsumption(tx, available, plan);
+    wallet.balanceCents -= amount.amountCents;
+    wallet.creditsBalance -= amount.creditAmount;
+    wallet.consumedCredits += amount.creditAmount;
+    wallet.consumedAmountCents += amount.amountCents;
+    invariant(wallet.balanceCents >= 0n && wallet.creditsBalance >= 0n, 'a balance went below zero');
+    this.refreshOngoing(wallet);
+    this.events.transaction('wallet_transaction.created', tx);
+    return tx;
+  }
+
+  private recordConsumption(outbound: WalletTransaction, lots: WalletTransaction[], plan: LotConsumption[]): void {
+    const byId = new Map(lots.map((lot) => [lot.id, lot]));
+    for (const part of plan) {
+      const lot = byId.get(part.lotId);
+      invariant(lot && lot.remainingAmountCents !== null && lot.remainingCreditAmount !== null, 'consumed lot is not a lot');
+      lot.remainingAmountCents -= part.amountCents;
+      lot.remainingCreditAmount -= part.creditAmount;
+      this.em.create(WalletTransactionConsumption, {
+        id: randomUUID(),
+        organization: outbound.organization,
+        inbound: lot,
+        outbound,
+        creditAmount: part.creditAmount,
+        amountCents: part.amountCents,
+        createdAt: this.ctx.now,
+      } as never);
+    }
+  }
+
+  /** Voids whatever the given lots still hold (system voids: may be worth 0 cents). */
+  async voidRemainder(wallet: Wallet, lots: WalletTransaction[], details: TransactionDetails): Promise<WalletTransaction | null> {
+    const remainder = sumLots(lots.map(toLot));
+    if (remainder.amountCents === 0n && remainder.creditAmount === 0n) return null;
+    return this.consume(wallet, remainder, 'voided', details, lots);
+  }
+
+  /** Voids the remainder of every lot whose own expiry has passed, one entry per lot. */
+  async expireDueLots(wallet: Wallet): Promise<number> {
+    const lots = await findLots(this.em, wallet.organization.id, wallet.id);
+    let expired = 0;
+    for (const lot of lots) {
+      if (lot.expirationAt && lot.expirationAt <= this.ctx.now) {
+        await this.voidRemainder(wallet, [lot], { source: 'expiration', voidedTransactionId: lot.id, name: lot.name });
+        expired++;
+      }
+    }
+    return expired;
+  }
+
+  /**
+   * Terminate (by request or by expiry): every remaining credit voided by one ledger entry, pending
+   * top-ups failed, rules ended, status terminated. Idempotent: a terminated wallet is left as is.
+   */
+  async terminate(wallet: Wallet, source: 'termination' | 'expiration'): Promise<boolean> {
+    if (wallet.status === 'terminated') return false;
+    const lots = await findLots(this.em, wallet.organization.id, wallet.id);
+    await this.voidRemainder(wallet, lots, { source });
+    const pending = await this.em.find(WalletTransaction, {
+      organization: wallet.organization.id,
+      wallet: wallet.id,
+      transactionStatus: 'purchased',
+      status: 'pending',
+    });
+    for (const tx of pending) this.fail(tx);
+    const rules = await this.em.find(RecurringTransactionRule, { organization: wallet.organization.id, wallet: wallet.id, status: 'active' });
+    for (const rule of rules) {
+      rule.status = 'terminated';
+      rule.terminatedAt = this.ctx.now;
+    }
+    wallet.status = 'terminated';
+    wallet.terminatedAt = this.ctx.now;
+    this.events.wallet('wallet.terminated', wallet);
+    return true;
+  }
+}
+
+/** A wallet whose expiry has passed counts as expired even before the job has run. */
+export function isPastExpiration(wallet: Wallet, now: Date): boolean {
+  return wallet.expirationAt !== null && wallet.expirationAt <= now;
+}

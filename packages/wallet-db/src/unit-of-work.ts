@@ -1,0 +1,99 @@
+/**
+ * One mutation = one database transaction: the idempotency record, the customer lock, the ledger
+ * rows, the balances and the outbox events commit together or not at all.
+ *
+ * Idempotency: the record is inserted first with ON CONFLICT DO NOTHING. A concurrent replay blocks
+ * on the unique index until the first transaction ends; then it reads the committed record and
+ * returns the stored result (or IDEMPOTENCY_KEY_REUSED when the request differs). If the first
+ * transaction failed, its record is gone and the replay runs as a first attempt.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { WalletError } from '@wallets/core';
+import superjson from 'superjson';
+import type { CommandContext } from './context.js';
+import { translateDbError } from './db-errors.js';
+import { EventRecorder } from './events.js';
+import { Ledger } from './ledger.js';
+
+export interface MutationScope {
+  organizationId: string;
+  procedure: string;
+  idempotencyKey?: string | null | undefined;
+  /** The request as received (without its key): a replay must match it exactly. */
+  request: unknown;
+  now: Date;
+}
+
+export interface Work {
+  em: EntityManager;
+  ctx: CommandContext;
+  events: EventRecorder;
+  ledger: Ledger;
+}
+
+function canonical(value: unknown): unknown {
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  }
+  return value;
+}
+
+export function requestHash(request: unknown): string {
+  return createHash('sha256').update(JSON.stringify(canonical(request))).digest('hex');
+}
+
+export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn: (work: Work) => Promise<T>): Promise<T> {
+  const ctx: CommandContext = { organizationId: scope.organizationId, now: scope.now };
+  try {
+    return await em.fork().transactional(async (tx) => {
+      const key = scope.idempotencyKey;
+      const hash = key ? requestHash(scope.request) : '';
+      if (key) {
+        const inserted: unknown[] = await tx.getConnection().execute(
+          `insert into idempotency_records (id, organization_id, procedure, key, request_hash, created_at)
+           values (?, ?, ?, ?, ?, now()) on conflict (organization_id, procedure, key) do nothing returning id`,
+          [randomUUID(), scope.organizationId, scope.procedure, key, hash],
+          'all',
+          tx.getTransactionContext(),
+        );
+        if (inserted.length === 0) {
+          const rows: { request_hash: string; response: unknown }[] = await tx.getConnection().execute(
+            'select request_hash, response from idempotency_records where organization_id = ? and procedure = ? and key = ?',
+            [scope.organizationId, scope.procedure, key],
+            'all',
+            tx.getTransactionContext(),
+          );
+          const record = rows[0];
+          if (!record || record.request_hash !== hash) {
+            throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
+          }
+          return superjson.deserialize(record.response as never) as T;
+        }
+      }
+      const events = new EventRecorder();
+      const result = await fn({ em: tx, ctx, events, ledger: new Ledger(tx, ctx, events) });
+      await tx.flush();
+      await events.flush(tx, scope.organizationId);
+      if (key) {
+        await tx.getConnection().execute(
+          'update idempotency_records set response = ?::jsonb where organization_id = ? and procedure = ? and key = ?',
+          [JSON.stringify(superjson.serialize(result)), scope.organizationId, scope.procedure, key],
+          'all',
+          tx.getTransactionContext(),
+        );
+      }
+      return result;
+    });
+  } catch (error) {
+    throw translateDbError(error);
+  }
+}

@@ -1,0 +1,25 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { inject } from 'vitest';
+import { createOrganization, openOrm, type Orm, runMutation, type Work } from '../src/index.js';
+
+export async function openTestOrm(): Promise<Orm> {
+  return openOrm({ databaseUrl: inject('databaseUrl'), poolMax: 20 });
+}
+
+export class TestClock {
+  constructor(public now = new Date('2026-01-01T00:00:00Z')) {}
+  advance(ms: number): Date {
+    this.now = new Date(this.now.getTime() + ms);
+    return this.now;
+  }
+}
+
+export async function newOrganization(orm: Orm): Promise<string> {
+  const { organization } = await createOrganization(orm.em.fork() as EntityManager, `org-${Math.random().toString(36).slice(2)}`);
+  return organization.id;
+}
+
+/** Runs one command the way a procedure does: its own transaction, no idempotency key. */
+export function mutate<T>(orm: Orm, organizationId: string, now: Date, fn: (work: Work) => Promise<T>, idempotencyKey?: string, procedure = 'test'): Promise<T> {
+  return runMutation(orm.em as EntityManager, { organizationId, procedure, idempotencyKey, request: {}, now }, fn);
+}

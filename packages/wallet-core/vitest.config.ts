@@ -1,3 +1,4 @@
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({ test: { include: ['src/**/*.test.ts'] } });
+export default defineConfig({ test: {
+    reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]], include: ['src/**/*.test.ts'] } });

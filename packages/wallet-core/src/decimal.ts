@@ -17,10 +17,7 @@ export type ParseDecimalResult = { ok: true; value: Scaled } | { ok: false; reas
  * Parses a plain decimal string (no exponent, no sign unless allowed). Digits beyond 5 decimals are
  * floored when `excess` is 'floor' and refused when 'reject'.
  */
-export function parseDecimal(
-  text: string,
-  options: { excess: 'floor' | 'reject'; allowNegative?: boolean },
-): ParseDecimalResult {
+export function parseDecimal(text: string, options: { excess: 'floor' | 'reject'; allowNegative?: boolean }): ParseDecimalResult {
   const match = DECIMAL_RE.exec(text);
   if (!match) return { ok: false, reason: 'must be a decimal string such as "10" or "10.5"' };
   const [, sign, whole = '0', fraction = ''] = match;

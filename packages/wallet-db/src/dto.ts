@@ -2,9 +2,8 @@
  * Wire shapes (CONTRACT.md). Cents are numbers holding safe integers, credits decimal strings,
  * times Dates. Procedures and events return these, never ORM entities.
  */
-import { formatDecimal } from '@wallets/core';
+import { formatDecimal, InvariantViolation } from '@wallets/core';
 import type { Customer, RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
-import { InvariantViolation } from '@wallets/core';
 
 export function centsToNumber(value: bigint): number {
   const n = Number(value);

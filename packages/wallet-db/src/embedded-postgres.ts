@@ -6,7 +6,7 @@
  * - a stale server left by a crash (its postmaster.pid) is stopped before the next start;
  * - the port is chosen free at each start, so it never collides with a system PostgreSQL.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -154,6 +154,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const ids = postgresIds();
   const bin = path.join(reachableBinaries(), 'bin');
   const { dataDir } = options;
+  fs.mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o755 });
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   if (ids) fs.chownSync(dataDir, ids.uid, ids.gid);
   await stopStaleServer(dataDir, log);
@@ -185,4 +186,23 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       fs.rmSync(socketDir, { recursive: true, force: true });
     },
   };
+}
+
+export function withDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Creates the database on the server if it does not exist yet; returns its URL. */
+export async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (!rowCount) await client.query(`create database "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+  return withDatabase(serverUrl, database);
 }

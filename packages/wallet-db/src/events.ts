@@ -10,9 +10,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
-import { loadActiveRules } from './repositories.js';
-import { type Wallet, type WalletTransaction, OutboxEvent } from './entities/index.js';
 import { transactionDto, walletDto } from './dto.js';
+import { OutboxEvent, type Wallet, type WalletTransaction } from './entities/index.js';
+import { loadActiveRules } from './repositories.js';
 
 export type EventType =
   | 'wallet.created'
@@ -29,7 +29,11 @@ export class EventRecorder {
   private readonly transactionEvents: { type: EventType; data: Record<string, unknown> }[] = [];
   private readonly walletEvents = new Map<string, { wallet: Wallet; types: Set<WalletEventType> }>();
 
-  transaction(type: 'wallet_transaction.created' | 'wallet_transaction.updated' | 'wallet_transaction.payment_failure', tx: WalletTransaction, extra: Record<string, unknown> = {}): void {
+  transaction(
+    type: 'wallet_transaction.created' | 'wallet_transaction.updated' | 'wallet_transaction.payment_failure',
+    tx: WalletTransaction,
+    extra: Record<string, unknown> = {},
+  ): void {
     this.transactionEvents.push({ type, data: { ...transactionDto(tx), ...extra } });
   }
 
@@ -42,7 +46,11 @@ export class EventRecorder {
   async flush(em: EntityManager, organizationId: string): Promise<void> {
     const rows: { type: EventType; data: Record<string, unknown> }[] = [...this.transactionEvents];
     const wallets = [...this.walletEvents.values()];
-    const rules = await loadActiveRules(em, organizationId, wallets.map((w) => w.wallet.id));
+    const rules = await loadActiveRules(
+      em,
+      organizationId,
+      wallets.map((w) => w.wallet.id),
+    );
     for (const { wallet, types } of wallets) {
       const data = walletDto(wallet, rules.get(wallet.id) ?? []);
       const main: WalletEventType[] = types.has('wallet.created')
@@ -128,10 +136,9 @@ export async function listEvents(
 
 /** The cursor of one event, for resuming after it. */
 export async function findEventCursor(em: EntityManager, organizationId: string, eventId: string): Promise<string | null> {
-  const rows: { position: string; txid: string }[] = await em.getConnection().execute(
-    'select position::text, txid::text from events where organization_id = ? and id = ?',
-    [organizationId, eventId],
-  );
+  const rows: { position: string; txid: string }[] = await em
+    .getConnection()
+    .execute('select position::text, txid::text from events where organization_id = ? and id = ?', [organizationId, eventId]);
   const row = rows[0];
   return row ? encodeEventCursor(row.txid, row.position) : null;
 }

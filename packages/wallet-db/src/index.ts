@@ -1,3 +1,4 @@
+export type { EntityManager } from '@mikro-orm/postgresql';
 export * from './commands/customers.js';
 export * from './commands/expiration.js';
 export * from './commands/organizations.js';
@@ -8,6 +9,6 @@ export * from './context.js';
 export * from './dto.js';
 export * from './embedded-postgres.js';
 export * from './entities/index.js';
-export { findEventCursor, listEvents, type EventItem, type EventType } from './events.js';
+export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './orm.js';
-export { runMutation, requestHash, type MutationScope, type Work } from './unit-of-work.js';
+export { type MutationScope, requestHash, runMutation, type Work } from './unit-of-work.js';

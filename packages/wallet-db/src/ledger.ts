@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type Amount, type Lot, type LotConsumption, invariant, planConsumption, sumLots } from '@wallets/core';
+import { type Amount, invariant, type Lot, type LotConsumption, planConsumption, sumLots } from '@wallets/core';
 import type { CommandContext } from './context.js';
 import {
   type MetadataItem,

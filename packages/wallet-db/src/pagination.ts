@@ -16,7 +16,9 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [iso, id] = Buffer.from(cursor, 'base64url').toString().split('|');
   const createdAt = new Date(iso ?? '');
   if (!id || Number.isNaN(createdAt.getTime())) {
-    throw new WalletError('VALIDATION_FAILED', 'cursor is not one returned by this list', { issues: [{ path: ['cursor'], message: 'unknown cursor' }] });
+    throw new WalletError('VALIDATION_FAILED', 'cursor is not one returned by this list', {
+      issues: [{ path: ['cursor'], message: 'unknown cursor' }],
+    });
   }
   return { createdAt, id };
 }

@@ -12,7 +12,14 @@ export const isUuid = (value: string) => UUID_RE.test(value);
 
 /** SELECT ... FOR UPDATE on the customer row; must run inside a transaction. */
 export async function lockCustomer(em: EntityManager, organizationId: string, customerId: string): Promise<void> {
-  await em.getConnection().execute('select 1 from customers where id = ? and organization_id = ? for update', [customerId, organizationId], 'all', em.getTransactionContext());
+  await em
+    .getConnection()
+    .execute(
+      'select 1 from customers where id = ? and organization_id = ? for update',
+      [customerId, organizationId],
+      'all',
+      em.getTransactionContext(),
+    );
 }
 
 export async function findCustomerByExternalId(em: EntityManager, organizationId: string, externalId: string) {
@@ -26,9 +33,7 @@ export async function getCustomerOrFail(em: EntityManager, organizationId: strin
 }
 
 export async function getWalletOrFail(em: EntityManager, organizationId: string, walletId: string): Promise<Wallet> {
-  const wallet = isUuid(walletId)
-    ? await em.findOne(Wallet, { id: walletId, organization: organizationId }, { populate: ['customer'] })
-    : null;
+  const wallet = isUuid(walletId) ? await em.findOne(Wallet, { id: walletId, organization: organizationId }, { populate: ['customer'] }) : null;
   if (!wallet) throw new WalletError('WALLET_NOT_FOUND', `wallet ${walletId} not found`, { walletId });
   return wallet;
 }
@@ -54,7 +59,12 @@ export async function findTransactionCustomerId(em: EntityManager, organizationI
   if (!isUuid(transactionId)) return null;
   const rows: { customer_id: string }[] = await em
     .getConnection()
-    .execute('select customer_id from wallet_transactions where id = ? and organization_id = ?', [transactionId, organizationId], 'all', em.getTransactionContext());
+    .execute(
+      'select customer_id from wallet_transactions where id = ? and organization_id = ?',
+      [transactionId, organizationId],
+      'all',
+      em.getTransactionContext(),
+    );
   return rows[0]?.customer_id ?? null;
 }
 
@@ -63,10 +73,18 @@ export async function countActiveWallets(em: EntityManager, organizationId: stri
 }
 
 export async function findActiveWallets(em: EntityManager, organizationId: string, customerId: string): Promise<Wallet[]> {
-  return em.find(Wallet, { organization: organizationId, customer: customerId, status: 'active' }, { populate: ['customer'], orderBy: { priority: 'asc', createdAt: 'asc', id: 'asc' } });
+  return em.find(
+    Wallet,
+    { organization: organizationId, customer: customerId, status: 'active' },
+    { populate: ['customer'], orderBy: { priority: 'asc', createdAt: 'asc', id: 'asc' } },
+  );
 }
 
-export async function loadActiveRules(em: EntityManager, organizationId: string, walletIds: readonly string[]): Promise<Map<string, RecurringTransactionRule[]>> {
+export async function loadActiveRules(
+  em: EntityManager,
+  organizationId: string,
+  walletIds: readonly string[],
+): Promise<Map<string, RecurringTransactionRule[]>> {
   const map = new Map<string, RecurringTransactionRule[]>();
   if (walletIds.length === 0) return map;
   const rules = await em.find(

@@ -48,7 +48,9 @@ function canonical(value: unknown): unknown {
 }
 
 export function requestHash(request: unknown): string {
-  return createHash('sha256').update(JSON.stringify(canonical(request))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(request)))
+    .digest('hex');
 }
 
 export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn: (work: Work) => Promise<T>): Promise<T> {
@@ -66,12 +68,14 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
           tx.getTransactionContext(),
         );
         if (inserted.length === 0) {
-          const rows: { request_hash: string; response: unknown }[] = await tx.getConnection().execute(
-            'select request_hash, response from idempotency_records where organization_id = ? and procedure = ? and key = ?',
-            [scope.organizationId, scope.procedure, key],
-            'all',
-            tx.getTransactionContext(),
-          );
+          const rows: { request_hash: string; response: unknown }[] = await tx
+            .getConnection()
+            .execute(
+              'select request_hash, response from idempotency_records where organization_id = ? and procedure = ? and key = ?',
+              [scope.organizationId, scope.procedure, key],
+              'all',
+              tx.getTransactionContext(),
+            );
           const record = rows[0];
           if (!record || record.request_hash !== hash) {
             throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
@@ -84,12 +88,14 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
       await tx.flush();
       await events.flush(tx, scope.organizationId);
       if (key) {
-        await tx.getConnection().execute(
-          'update idempotency_records set response = ?::jsonb where organization_id = ? and procedure = ? and key = ?',
-          [JSON.stringify(superjson.serialize(result)), scope.organizationId, scope.procedure, key],
-          'all',
-          tx.getTransactionContext(),
-        );
+        await tx
+          .getConnection()
+          .execute(
+            'update idempotency_records set response = ?::jsonb where organization_id = ? and procedure = ? and key = ?',
+            [JSON.stringify(superjson.serialize(result)), scope.organizationId, scope.procedure, key],
+            'all',
+            tx.getTransactionContext(),
+          );
       }
       return result;
     });

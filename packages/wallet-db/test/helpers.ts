@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { inject } from 'vitest';
-import { createOrganization, openOrm, type Orm, runMutation, type Work } from '../src/index.js';
+import { createOrganization, type Orm, openOrm, runMutation, type Work } from '../src/index.js';
 
 export async function openTestOrm(): Promise<Orm> {
   return openOrm({ databaseUrl: inject('databaseUrl'), poolMax: 20 });
@@ -20,6 +20,13 @@ export async function newOrganization(orm: Orm): Promise<string> {
 }
 
 /** Runs one command the way a procedure does: its own transaction, no idempotency key. */
-export function mutate<T>(orm: Orm, organizationId: string, now: Date, fn: (work: Work) => Promise<T>, idempotencyKey?: string, procedure = 'test'): Promise<T> {
+export function mutate<T>(
+  orm: Orm,
+  organizationId: string,
+  now: Date,
+  fn: (work: Work) => Promise<T>,
+  idempotencyKey?: string,
+  procedure = 'test',
+): Promise<T> {
   return runMutation(orm.em as EntityManager, { organizationId, procedure, idempotencyKey, request: {}, now }, fn);
 }

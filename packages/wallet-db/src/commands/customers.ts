@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
-import { Customer } from '../entities/index.js';
 import { customerDto } from '../dto.js';
-import { type Page, olderThan, toPage } from '../pagination.js';
+import { Customer } from '../entities/index.js';
+import { olderThan, type Page, toPage } from '../pagination.js';
 import { countActiveWallets, getCustomerOrFail, lockCustomer } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
 
@@ -30,7 +30,12 @@ export async function ensureLockedCustomer(em: EntityManager, organizationId: st
   }
   const rows: { id: string }[] = await em
     .getConnection()
-    .execute('select id from customers where organization_id = ? and external_id = ? for update', [organizationId, externalId], 'all', em.getTransactionContext());
+    .execute(
+      'select id from customers where organization_id = ? and external_id = ? for update',
+      [organizationId, externalId],
+      'all',
+      em.getTransactionContext(),
+    );
   const id = rows[0]?.id;
   if (!id) throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${externalId} not found`, { externalId });
   return em.findOneOrFail(Customer, { id, organization: organizationId }, { refresh: true });

@@ -37,15 +37,24 @@ export interface ExpirationOutcome {
   lotsExpired: number;
 }
 
-export async function expireWallet(em: EntityManager, due: DueWallet, asOf: Date): Promise<ExpirationOutcome> {
-  return runMutation(em, { organizationId: due.organizationId, procedure: 'jobs.expireWallet', request: due, now: asOf }, async ({ em: tx, ctx, ledger }) => {
-    const wallet = await lockWallet(tx, ctx.organizationId, due.walletId);
-    if (wallet.status !== 'active') return { walletsExpired: 0, lotsExpired: 0 };
-    if (isPastExpiration(wallet, ctx.now)) {
-      await ledger.terminate(wallet, 'expiration');
-      return { walletsExpired: 1, lotsExpired: 0 };
-    }
-    const lotsExpired = await ledger.expireDueLots(wallet);
-    return { walletsExpired: 0, lotsExpired };
-  });
+/**
+ * Expires one wallet (or its due lots) as of `asOf`. With an idempotency key the outcome is recorded
+ * in the same transaction, so a replay reports the first outcome and changes nothing.
+ */
+export async function expireWallet(em: EntityManager, due: DueWallet, asOf: Date, idempotencyKey?: string): Promise<ExpirationOutcome> {
+  const request = { organizationId: due.organizationId, walletId: due.walletId };
+  return runMutation(
+    em,
+    { organizationId: due.organizationId, procedure: 'jobs.expireWallet', idempotencyKey, request, now: asOf },
+    async ({ em: tx, ctx, ledger }) => {
+      const wallet = await lockWallet(tx, ctx.organizationId, due.walletId);
+      if (wallet.status !== 'active') return { walletsExpired: 0, lotsExpired: 0 };
+      if (isPastExpiration(wallet, ctx.now)) {
+        await ledger.terminate(wallet, 'expiration');
+        return { walletsExpired: 1, lotsExpired: 0 };
+      }
+      const lotsExpired = await ledger.expireDueLots(wallet);
+      return { walletsExpired: 0, lotsExpired };
+    },
+  );
 }

@@ -5,7 +5,7 @@
  * top-up scheduler; this module only keeps them valid.
  */
 import { randomUUID } from 'node:crypto';
-import { WalletError, checkPaidTopUpLimits, creditsToCents, currencyExponent } from '@wallets/core';
+import { checkPaidTopUpLimits, creditsToCents, currencyExponent, WalletError } from '@wallets/core';
 import { type MetadataItem, RecurringTransactionRule, type RuleInterval, type RuleMethod, type RuleTrigger, type Wallet } from '../entities/index.js';
 import type { Work } from '../unit-of-work.js';
 
@@ -70,7 +70,9 @@ function assign(rule: RecurringTransactionRule, input: RuleInput, work: Work): v
   if (input.startedAt !== undefined) rule.startedAt = input.startedAt;
   if (input.expirationAt !== undefined) {
     if (input.expirationAt && input.expirationAt <= work.ctx.now) {
-      throw new WalletError('INVALID_EXPIRATION_DATE', 'a rule expirationAt must be in the future', { field: 'recurringTransactionRules.expirationAt' });
+      throw new WalletError('INVALID_EXPIRATION_DATE', 'a rule expirationAt must be in the future', {
+        field: 'recurringTransactionRules.expirationAt',
+      });
     }
     rule.expirationAt = input.expirationAt;
   }
@@ -82,7 +84,9 @@ function assign(rule: RecurringTransactionRule, input: RuleInput, work: Work): v
 export async function syncRules(work: Work, wallet: Wallet, inputs: readonly RuleInput[], { endUnlisted }: { endUnlisted: boolean }): Promise<void> {
   const { em, ctx } = work;
   if (inputs.length > 1) throw invalidRule('a wallet has at most one recurring transaction rule', []);
-  const active = endUnlisted ? await em.find(RecurringTransactionRule, { organization: ctx.organizationId, wallet: wallet.id, status: 'active' }) : [];
+  const active = endUnlisted
+    ? await em.find(RecurringTransactionRule, { organization: ctx.organizationId, wallet: wallet.id, status: 'active' })
+    : [];
   const kept = new Set<string>();
   for (const [index, input] of inputs.entries()) {
     let rule = input.id ? active.find((r) => r.id === input.id) : undefined;

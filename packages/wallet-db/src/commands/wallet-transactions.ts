@@ -5,11 +5,11 @@
  * was already applied returns the transaction unchanged, so no purchase ever settles twice.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WalletError, checkPaidTopUpLimits, planAmount } from '@wallets/core';
-import { type MetadataItem, WalletTransaction } from '../entities/index.js';
+import { checkPaidTopUpLimits, planAmount, WalletError } from '@wallets/core';
 import { transactionDto } from '../dto.js';
+import { type MetadataItem, WalletTransaction } from '../entities/index.js';
 import { isPastExpiration } from '../ledger.js';
-import { type Page, olderThan, toPage } from '../pagination.js';
+import { olderThan, type Page, toPage } from '../pagination.js';
 import { findTransactionCustomerId, getTransactionOrFail, getWalletOrFail, lockCustomer } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
 import { assertUsable, checkFutureExpiration, lockWallet, walletConversion } from './wallets.js';
@@ -39,7 +39,7 @@ export async function createWalletTransactions(work: Work, input: CreateTransact
   await ledger.expireDueLots(wallet);
   checkFutureExpiration(input.expirationAt, ctx.now);
   if (input.expirationAt && wallet.expirationAt && input.expirationAt > wallet.expirationAt) {
-    throw new WalletError('INVALID_EXPIRATION_DATE', "a lot cannot expire after its wallet", { field: 'expirationAt' });
+    throw new WalletError('INVALID_EXPIRATION_DATE', 'a lot cannot expire after its wallet', { field: 'expirationAt' });
   }
   const conversion = walletConversion(wallet);
   const paid = input.paidCredits ? planAmount('paid', input.paidCredits, conversion) : null;
@@ -140,6 +140,10 @@ export async function listWalletTransactions(
   if (input.status) where.status = input.status;
   if (input.transactionType) where.transactionType = input.transactionType;
   if (input.transactionStatus) where.transactionStatus = input.transactionStatus;
-  const rows = await em.find(WalletTransaction, where as never, { populate: ['wallet'], orderBy: { createdAt: 'desc', id: 'desc' }, limit: input.limit + 1 });
+  const rows = await em.find(WalletTransaction, where as never, {
+    populate: ['wallet'],
+    orderBy: { createdAt: 'desc', id: 'desc' },
+    limit: input.limit + 1,
+  });
   return toPage(rows, input.limit, transactionDto);
 }

@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import { auditLedger } from '../testing/index.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
 import { createWallet, terminateWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
-import { mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
+import { auditLedger } from '../testing/index.js';
 
 let orm: Orm;
 let org: string;
@@ -19,7 +18,14 @@ describe('createWallet', () => {
   it('settles granted credits at once and leaves paid credits pending', async () => {
     await mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'c1' }));
     const wallet = await mutate(orm, org, now, (w) =>
-      createWallet(w, { externalCustomerId: 'c1', rateAmount: 150_000n, currency: 'EUR', name: 'Main wallet', grantedCredits: 1_000_000n, paidCredits: 500_000n }),
+      createWallet(w, {
+        externalCustomerId: 'c1',
+        rateAmount: 150_000n,
+        currency: 'EUR',
+        name: 'Main wallet',
+        grantedCredits: 1_000_000n,
+        paidCredits: 500_000n,
+      }),
     );
     expect(wallet.code).toBe('main_wallet');
     expect(wallet.balanceCents).toBe(1500);

@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WalletError, checkPaidTopUpLimits, currencyExponent, deriveWalletCode, planAmount } from '@wallets/core';
-import { type MetadataItem, RecurringTransactionRule, Wallet } from '../entities/index.js';
+import { checkPaidTopUpLimits, currencyExponent, deriveWalletCode, planAmount, WalletError } from '@wallets/core';
 import { walletDto } from '../dto.js';
+import { type MetadataItem, Wallet } from '../entities/index.js';
 import { isPastExpiration } from '../ledger.js';
-import { type Page, olderThan, toPage } from '../pagination.js';
+import { olderThan, type Page, toPage } from '../pagination.js';
 import {
   countActiveWallets,
   findActiveWallets,
@@ -80,7 +80,8 @@ export async function walletView(em: EntityManager, organizationId: string, wall
 export async function createWallet(work: Work, input: CreateWalletInput) {
   const { em, ctx, ledger, events } = work;
   const existing = await findCustomerByExternalId(em, ctx.organizationId, input.externalCustomerId);
-  if (!existing) throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${input.externalCustomerId} not found`, { externalId: input.externalCustomerId });
+  if (!existing)
+    throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${input.externalCustomerId} not found`, { externalId: input.externalCustomerId });
   const customer = await ensureLockedCustomer(em, ctx.organizationId, input.externalCustomerId, false);
 
   const currency = input.currency ?? customer.currency;
@@ -233,12 +234,17 @@ export async function listWallets(
   const where: Record<string, unknown> = { organization: organizationId, ...olderThan(input.cursor) };
   if (input.externalCustomerId !== undefined) {
     const customer = await findCustomerByExternalId(em, organizationId, input.externalCustomerId);
-    if (!customer) throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${input.externalCustomerId} not found`, { externalId: input.externalCustomerId });
+    if (!customer)
+      throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${input.externalCustomerId} not found`, { externalId: input.externalCustomerId });
     where.customer = customer.id;
   }
   if (input.status) where.status = input.status;
   const rows = await em.find(Wallet, where as never, { populate: ['customer'], orderBy: { createdAt: 'desc', id: 'desc' }, limit: input.limit + 1 });
-  const rules = await loadActiveRules(em, organizationId, rows.map((w) => w.id));
+  const rules = await loadActiveRules(
+    em,
+    organizationId,
+    rows.map((w) => w.id),
+  );
   return toPage(rows, input.limit, (w) => walletDto(w, rules.get(w.id) ?? []));
 }
 

@@ -139,14 +139,7 @@ export const WalletSchema = new EntitySchema<Wallet>({
 export type TransactionType = 'inbound' | 'outbound';
 export type TransactionState = 'pending' | 'settled' | 'failed';
 export type TransactionStatus = 'purchased' | 'granted' | 'voided' | 'invoiced';
-export type TransactionSource =
-  | 'manual'
-  | 'interval'
-  | 'threshold'
-  | 'expiration'
-  | 'termination'
-  | 'invoice_void'
-  | 'payment_failure';
+export type TransactionSource = 'manual' | 'interval' | 'threshold' | 'expiration' | 'termination' | 'invoice_void' | 'payment_failure';
 
 export interface MetadataItem {
   key: string;

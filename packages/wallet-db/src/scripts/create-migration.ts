@@ -21,7 +21,12 @@ try {
   const orm = await MikroORM.init({
     ...config,
     extensions: [Migrator],
-    migrations: { ...config.migrations, path: new URL('../migrations', import.meta.url).pathname, emit: 'ts', fileName: (ts, name) => `migration-${ts}${name ? `-${name}` : ''}` },
+    migrations: {
+      ...config.migrations,
+      path: new URL('../migrations', import.meta.url).pathname,
+      emit: 'ts',
+      fileName: (ts, name) => `migration-${ts}${name ? `-${name}` : ''}`,
+    },
   });
   await orm.getMigrator().up();
   const result = await orm.getMigrator().createMigration(undefined, false, process.argv[2] === '--initial', process.argv[3]);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../embedded-postgres.js';
+import { type EmbeddedPostgres, startEmbeddedPostgres, withDatabase } from '../embedded-postgres.js';
 import { migrate, openOrm } from '../orm.js';
 
 export interface TestDatabase {
@@ -15,12 +15,6 @@ export interface TestDatabase {
   /** URL of the server's maintenance database, for creating more databases. */
   serverUrl: string;
   teardown(): Promise<void>;
-}
-
-export function withDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
 }
 
 export async function createMigratedDatabase(serverUrl: string, prefix = 'wallets_test'): Promise<string> {

@@ -1,0 +1,71 @@
+/**
+ * Boots the service: database (embedded when DATABASE_URL is unset), migrations, the default
+ * organization on a fresh embedded database, the job worker and the HTTP server. `main.ts` calls
+ * this and handles signals; tests call it to run a real server in-process.
+ */
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import {
+  countOrganizations,
+  createOrganization,
+  defaultDataRoot,
+  type EmbeddedPostgres,
+  type EntityManager,
+  ensureDatabase,
+  migrate,
+  type Orm,
+  openOrm,
+  startEmbeddedPostgres,
+} from '@wallets/db';
+import type { Env } from './env.js';
+import { repositoryRoot } from './env.js';
+import { JobRunner } from './jobs/runner.js';
+import { createServer } from './server.js';
+import { type Clock, systemClock } from './trpc.js';
+
+export interface RunningApp {
+  url: string;
+  databaseUrl: string;
+  orm: Orm;
+  jobs: JobRunner;
+  stop(): Promise<void>;
+}
+
+export async function startApp(env: Env, options: { clock?: Clock; log?: (line: string) => void } = {}): Promise<RunningApp> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const clock = options.clock ?? systemClock;
+  let embedded: EmbeddedPostgres | null = null;
+  let databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) {
+    const dataRoot = env.WALLET_DATA_DIR ?? defaultDataRoot(repositoryRoot);
+    embedded = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, 'pg'), log });
+    databaseUrl = await ensureDatabase(embedded.url, 'wallets');
+  }
+  const orm = await openOrm({ databaseUrl, poolMax: env.WALLET_DB_POOL_MAX });
+  await migrate(orm);
+  if (embedded && (await countOrganizations(orm.em.fork() as EntityManager)) === 0) {
+    const { organization, apiKey } = await createOrganization(orm.em as EntityManager, 'Default organization');
+    log(`Created organization "${organization.name}" (${organization.id}).`);
+    log(`Its API key, shown once: ${apiKey}`);
+  }
+  const jobs = new JobRunner({ orm, databaseUrl, concurrency: env.WALLET_WORKER_CONCURRENCY, now: () => clock.now() });
+  if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
+  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs });
+  await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${env.HOST}:${port}`;
+  log(`Wallets API listening on ${url} (tRPC at ${url}/trpc)`);
+  return {
+    url,
+    databaseUrl,
+    orm,
+    jobs,
+    async stop() {
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await jobs.stop();
+      await orm.close(true);
+      await embedded?.stop();
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/** The only reader of the environment. */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const schema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  WALLET_ADMIN_TOKEN: z.string().min(16, 'WALLET_ADMIN_TOKEN must be at least 16 characters').optional(),
+  WALLET_DATA_DIR: z.string().optional(),
+  WALLET_DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  WALLET_WORKER_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(2),
+  WALLET_JOBS_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
+});
+
+export type Env = z.infer<typeof schema>;
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(source).filter(([, v]) => v !== '')));
+  if (!parsed.success) {
+    throw new Error(`invalid environment: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** The repository root (for the default embedded data folder). */
+export const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -1,0 +1,16 @@
+import { adminRouter } from './routers/admin.js';
+import { customersRouter } from './routers/customers.js';
+import { eventsRouter } from './routers/events.js';
+import { walletTransactionsRouter } from './routers/wallet-transactions.js';
+import { walletsRouter } from './routers/wallets.js';
+import { router } from './trpc.js';
+
+export const appRouter = router({
+  admin: adminRouter,
+  customers: customersRouter,
+  wallets: walletsRouter,
+  walletTransactions: walletTransactionsRouter,
+  events: eventsRouter,
+});
+
+export type AppRouter = typeof appRouter;

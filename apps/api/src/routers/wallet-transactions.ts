@@ -1,0 +1,46 @@
+import { createWalletTransactions, getWalletTransaction, listWalletTransactions, recordPayment } from '@wallets/db';
+import { z } from 'zod';
+import { creditsInput, dateInput, idempotencyKeyInput, idInput, listInput, metadataInput, nameInput } from '../schemas.js';
+import { orgProcedure, router } from '../trpc.js';
+
+export const walletTransactionsRouter = router({
+  create: orgProcedure
+    .input(
+      z.object({
+        walletId: idInput,
+        paidCredits: creditsInput.optional(),
+        grantedCredits: creditsInput.optional(),
+        voidedCredits: creditsInput.optional(),
+        invoiceRequiresSuccessfulPayment: z.boolean().optional(),
+        ignorePaidTopUpLimits: z.boolean().optional(),
+        name: nameInput.nullish(),
+        metadata: metadataInput(15).optional(),
+        expirationAt: dateInput.nullish(),
+        priority: z.number().int().min(1).max(50).optional(),
+        idempotencyKey: idempotencyKeyInput,
+      }),
+    )
+    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWalletTransactions(work, input))),
+  get: orgProcedure.input(z.object({ id: idInput })).query(({ ctx, input }) => getWalletTransaction(ctx.org.em, ctx.org.organizationId, input.id)),
+  list: orgProcedure
+    .input(
+      z.object({
+        walletId: idInput,
+        status: z.enum(['pending', 'settled', 'failed']).optional(),
+        transactionType: z.enum(['inbound', 'outbound']).optional(),
+        transactionStatus: z.enum(['purchased', 'granted', 'voided', 'invoiced']).optional(),
+        ...listInput,
+      }),
+    )
+    .query(({ ctx, input }) => listWalletTransactions(ctx.org.em, ctx.org.organizationId, input)),
+  recordPayment: orgProcedure
+    .input(
+      z.object({
+        id: idInput,
+        status: z.enum(['succeeded', 'failed']),
+        invoiceId: z.string().min(1).max(255).optional(),
+        idempotencyKey: idempotencyKeyInput,
+      }),
+    )
+    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => recordPayment(work, input))),
+});

@@ -1,0 +1,76 @@
+import { createWallet, getWallet, listWallets, terminateWallet, updateWallet } from '@wallets/db';
+import { z } from 'zod';
+import {
+  appliesToInput,
+  creditsInput,
+  currencyInput,
+  dateInput,
+  externalIdInput,
+  idempotencyKeyInput,
+  idInput,
+  listInput,
+  metadataInput,
+  nameInput,
+  positiveCents,
+  rateInput,
+  ruleInput,
+} from '../schemas.js';
+import { orgProcedure, router } from '../trpc.js';
+
+const codeInput = z.string().trim().min(1).max(255);
+const priorityInput = z.number().int().min(1).max(50);
+
+export const walletsRouter = router({
+  create: orgProcedure
+    .input(
+      z.object({
+        externalCustomerId: externalIdInput,
+        rateAmount: rateInput,
+        currency: currencyInput.optional(),
+        name: nameInput.nullish(),
+        code: codeInput.optional(),
+        priority: priorityInput.optional(),
+        paidCredits: creditsInput.optional(),
+        grantedCredits: creditsInput.optional(),
+        expirationAt: dateInput.nullish(),
+        invoiceRequiresSuccessfulPayment: z.boolean().optional(),
+        transactionMetadata: metadataInput(5).optional(),
+        transactionName: nameInput.optional(),
+        appliesTo: appliesToInput.optional(),
+        paidTopUpMinAmountCents: positiveCents.nullish(),
+        paidTopUpMaxAmountCents: positiveCents.nullish(),
+        ignorePaidTopUpLimitsOnCreation: z.boolean().optional(),
+        recurringTransactionRules: z.array(ruleInput).max(1).optional(),
+        idempotencyKey: idempotencyKeyInput,
+      }),
+    )
+    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWallet(work, input))),
+  get: orgProcedure.input(z.object({ id: idInput })).query(({ ctx, input }) => getWallet(ctx.org.em, ctx.org.organizationId, input.id)),
+  list: orgProcedure
+    .input(
+      z
+        .object({ externalCustomerId: externalIdInput.optional(), status: z.enum(['active', 'terminated']).optional(), ...listInput })
+        .default({ limit: 20 }),
+    )
+    .query(({ ctx, input }) => listWallets(ctx.org.em, ctx.org.organizationId, input)),
+  update: orgProcedure
+    .input(
+      z.object({
+        id: idInput,
+        name: nameInput.nullish(),
+        code: codeInput.optional(),
+        priority: priorityInput.optional(),
+        expirationAt: dateInput.nullable().optional(),
+        invoiceRequiresSuccessfulPayment: z.boolean().optional(),
+        appliesTo: appliesToInput.optional(),
+        paidTopUpMinAmountCents: positiveCents.nullable().optional(),
+        paidTopUpMaxAmountCents: positiveCents.nullable().optional(),
+        recurringTransactionRules: z.array(ruleInput).max(1).optional(),
+        idempotencyKey: idempotencyKeyInput,
+      }),
+    )
+    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => updateWallet(work, input))),
+  terminate: orgProcedure
+    .input(z.object({ id: idInput, idempotencyKey: idempotencyKeyInput }))
+    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => terminateWallet(work, input.id))),
+});

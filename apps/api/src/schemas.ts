@@ -1,0 +1,103 @@
+/**
+ * Wire input schemas (CONTRACT.md). Decimal strings are parsed exactly into 1e-5 units at the edge;
+ * numbers where a decimal is expected are refused. Cents are safe integers in, bigint inside.
+ */
+import { parseDecimal, SUPPORTED_CURRENCIES } from '@wallets/core';
+import { z } from 'zod';
+
+export const FEE_TYPES = ['subscription', 'charge', 'fixed_charge', 'commitment', 'add_on', 'credit'] as const;
+
+function decimal(excess: 'floor' | 'reject', positive: boolean) {
+  return z.string({ error: 'must be a decimal string such as "10.5"' }).transform((text, ctx) => {
+    const parsed = parseDecimal(text, { excess });
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.reason });
+      return z.NEVER;
+    }
+    if (positive && parsed.value <= 0n) {
+      ctx.addIssue({ code: 'custom', message: 'must be greater than 0' });
+      return z.NEVER;
+    }
+    return parsed.value;
+  });
+}
+
+/** Credits: non-negative, digits beyond 5 decimals floored (Lago). */
+export const creditsInput = decimal('floor', false);
+/** Rates: positive and exactly representable with 5 decimals. */
+export const rateInput = decimal('reject', true);
+/** Positive safe-integer cents. */
+export const positiveCents = z
+  .number()
+  .int()
+  .positive()
+  .max(Number.MAX_SAFE_INTEGER)
+  .transform((n) => BigInt(n));
+
+export const currencyInput = z
+  .string()
+  .refine((code) => SUPPORTED_CURRENCIES.includes(code), { message: 'must be a supported ISO 4217 currency code' });
+
+export const timezoneInput = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an IANA time zone such as "Europe/Paris"' },
+);
+
+export const externalIdInput = z.string().trim().min(1).max(255);
+export const idInput = z.string().min(1).max(64);
+export const idempotencyKeyInput = z.string().min(1).max(255).optional();
+export const nameInput = z.string().max(255);
+export const dateInput = z.date();
+
+export function metadataInput(maxKeys: number) {
+  return z
+    .array(z.object({ key: z.string().min(1).max(20), value: z.string().min(1).max(100) }))
+    .max(maxKeys)
+    .refine((items) => new Set(items.map((i) => i.key)).size === items.length, { message: 'keys must be unique' });
+}
+
+export const billableMetricCodeInput = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$/, 'must be a billable metric code (letters, digits, _ . : -)');
+
+export const appliesToInput = z
+  .object({
+    feeTypes: z.array(z.enum(FEE_TYPES)).max(FEE_TYPES.length).optional(),
+    billableMetricCodes: z.array(billableMetricCodeInput).max(100).optional(),
+  })
+
+  .transform((value) => ({
+    // Selecting every fee type is the same as selecting none.
+    feeTypes: value.feeTypes && new Set(value.feeTypes).size === FEE_TYPES.length ? [] : value.feeTypes && [...new Set(value.feeTypes)],
+    billableMetricCodes: value.billableMetricCodes && [...new Set(value.billableMetricCodes)],
+  }));
+
+export const ruleInput = z.object({
+  id: idInput.optional(),
+  trigger: z.enum(['interval', 'threshold']).optional(),
+  interval: z.enum(['weekly', 'monthly', 'quarterly', 'semiannual', 'yearly']).nullable().optional(),
+  method: z.enum(['fixed', 'target']).optional(),
+  paidCredits: creditsInput.optional(),
+  grantedCredits: creditsInput.optional(),
+  thresholdCredits: creditsInput.optional(),
+  targetOngoingBalance: creditsInput.nullable().optional(),
+  grantsTargetTopUp: z.boolean().optional(),
+  ignorePaidTopUpLimits: z.boolean().optional(),
+  invoiceRequiresSuccessfulPayment: z.boolean().optional(),
+  startedAt: dateInput.nullable().optional(),
+  expirationAt: dateInput.nullable().optional(),
+  transactionMetadata: metadataInput(5).optional(),
+  transactionName: nameInput.nullable().optional(),
+});
+
+export const listInput = {
+  cursor: z.string().max(512).nullish(),
+  limit: z.number().int().min(1).max(100).default(20),
+};

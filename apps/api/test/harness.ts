@@ -1,0 +1,76 @@
+/**
+ * A real server for api tests: the app started in-process on a random port against the run's
+ * fresh database, with a settable clock, an admin token and typed clients over HTTP.
+ */
+import { inject } from 'vitest';
+import { type RunningApp, startApp } from '../src/app.js';
+import { createWalletClient, type WalletClient } from '../src/client/index.js';
+import { readEnv } from '../src/env.js';
+import type { Clock } from '../src/trpc.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export class TestClock implements Clock {
+  constructor(public current = new Date('2026-01-15T10:00:00Z')) {}
+  now(): Date {
+    return new Date(this.current);
+  }
+  set(date: Date | string): void {
+    this.current = new Date(date);
+  }
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+export interface Harness {
+  app: RunningApp;
+  clock: TestClock;
+  admin: WalletClient;
+  /** A new organization and a client holding its key. */
+  newTenant(name?: string): Promise<{ client: WalletClient; apiKey: string; organizationId: string }>;
+  client(apiKey: string): WalletClient;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(options: { workerConcurrency?: number } = {}): Promise<Harness> {
+  const clock = new TestClock();
+  const env = readEnv({
+    DATABASE_URL: inject('databaseUrl'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
+    WALLET_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 0),
+    WALLET_DB_POOL_MAX: '20',
+  });
+  const app = await startApp(env, { clock, log: () => undefined });
+  const client = (apiKey: string) => createWalletClient({ url: app.url, apiKey });
+  const admin = client(ADMIN_TOKEN);
+  return {
+    app,
+    clock,
+    admin,
+    client,
+    async newTenant(name = `tenant-${Math.random().toString(36).slice(2, 8)}`) {
+      const { organization, apiKey } = await admin.admin.createOrganization.mutate({ name });
+      return { client: client(apiKey), apiKey, organizationId: organization.id };
+    },
+    stop: () => app.stop(),
+  };
+}
+
+/** The tRPC error data of a failed call, for asserting codes. */
+export async function errorOf(
+  promise: Promise<unknown>,
+): Promise<{ code: string; walletErrorCode: string | null; message: string; issues: { path: (string | number)[]; message: string }[] | null }> {
+  try {
+    await promise;
+  } catch (error) {
+    const e = error as {
+      message: string;
+      data?: { code: string; walletErrorCode: string | null; issues: { path: (string | number)[]; message: string }[] | null };
+    };
+    return { code: e.data?.code ?? 'UNKNOWN', walletErrorCode: e.data?.walletErrorCode ?? null, message: e.message, issues: e.data?.issues ?? null };
+  }
+  throw new Error('expected the call to fail');
+}

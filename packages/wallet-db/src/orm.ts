@@ -4,6 +4,7 @@
  */
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type Options, PostgreSqlDriver } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import { ALL_ENTITIES } from './entities/index.js';
 import { migrationsList } from './migrations/index.js';
 
@@ -35,6 +36,16 @@ export async function openOrm(options: OrmOptions): Promise<Orm> {
   return MikroORM.init(ormConfig(options) as never);
 }
 
+/** Applies pending migrations; several processes starting at once take turns (advisory lock). */
 export async function migrate(orm: Orm): Promise<void> {
-  await orm.getMigrator().up();
+  const lock = new pg.Client({ connectionString: orm.config.get('clientUrl') });
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+    await orm.getMigrator().up();
+  } finally {
+    await lock.end();
+  }
 }
+
+const MIGRATION_LOCK_ID = 7_246_001;

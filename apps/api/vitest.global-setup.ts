@@ -1,16 +1,1 @@
-import { startTestDatabase } from '@wallets/db/testing';
-import type { TestProject } from 'vitest/node';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    databaseUrl: string;
-    serverUrl: string;
-  }
-}
-
-export default async function setup(project: TestProject) {
-  const db = await startTestDatabase();
-  project.provide('databaseUrl', db.url);
-  project.provide('serverUrl', db.serverUrl);
-  return () => db.teardown();
-}
+export { provideTestDatabase as default } from '@wallets/db/testing';

@@ -113,3 +113,18 @@ export async function auditLedger(databaseUrl: string): Promise<LedgerMismatch[]
     await client.end();
   }
 }
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    serverUrl: string;
+  }
+}
+
+/** vitest globalSetup: one fresh migrated database per test run, handed to tests by `inject`. */
+export async function provideTestDatabase(project: { provide(key: 'databaseUrl' | 'serverUrl', value: string): void }) {
+  const db = await startTestDatabase();
+  project.provide('databaseUrl', db.url);
+  project.provide('serverUrl', db.serverUrl);
+  return () => db.teardown();
+}

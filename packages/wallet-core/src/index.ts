@@ -1,3 +1,4 @@
+export * from './allocation.js';
 export * from './conversion.js';
 export * from './currency.js';
 export * from './decimal.js';

@@ -30,6 +30,12 @@ export interface TransactionDetails {
   invoiceRequiresSuccessfulPayment?: boolean;
 }
 
+export interface ConsumedPart {
+  lot: WalletTransaction;
+  creditAmount: bigint;
+  amountCents: bigint;
+}
+
 export function toLot(tx: WalletTransaction): Lot {
   return {
     id: tx.id,
@@ -142,6 +148,17 @@ export class Ledger {
     details: TransactionDetails = {},
     lots?: WalletTransaction[],
   ): Promise<WalletTransaction> {
+    return (await this.consumeTracked(wallet, amount, kind, details, lots)).transaction;
+  }
+
+  /** `consume`, also returning which lot paid how much (for the granted/purchased split). */
+  async consumeTracked(
+    wallet: Wallet,
+    amount: Amount,
+    kind: 'voided' | 'invoiced',
+    details: TransactionDetails = {},
+    lots?: WalletTransaction[],
+  ): Promise<{ transaction: WalletTransaction; parts: ConsumedPart[] }> {
     const available = lots ?? (await findLots(this.em, wallet.organization.id, wallet.id));
     const plan = planConsumption(available.map(toLot), amount);
     const tx = this.newTransaction(
@@ -149,7 +166,7 @@ export class Ledger {
       { ...amount, transactionType: 'outbound', transactionStatus: kind, status: 'settled', settledAt: this.ctx.now },
       details,
     );
-    this.recordConsumption(tx, available, plan);
+    const parts = this.recordConsumption(tx, available, plan);
     wallet.balanceCents -= amount.amountCents;
     wallet.creditsBalance -= amount.creditAmount;
     wallet.consumedCredits += amount.creditAmount;
@@ -157,11 +174,12 @@ export class Ledger {
     invariant(wallet.balanceCents >= 0n && wallet.creditsBalance >= 0n, 'a balance went below zero');
     this.refreshOngoing(wallet);
     this.events.transaction('wallet_transaction.created', tx);
-    return tx;
+    return { transaction: tx, parts };
   }
 
-  private recordConsumption(outbound: WalletTransaction, lots: WalletTransaction[], plan: LotConsumption[]): void {
+  private recordConsumption(outbound: WalletTransaction, lots: WalletTransaction[], plan: LotConsumption[]): ConsumedPart[] {
     const byId = new Map(lots.map((lot) => [lot.id, lot]));
+    const parts: ConsumedPart[] = [];
     for (const part of plan) {
       const lot = byId.get(part.lotId);
       invariant(lot && lot.remainingAmountCents !== null && lot.remainingCreditAmount !== null, 'consumed lot is not a lot');
@@ -176,7 +194,9 @@ export class Ledger {
         amountCents: part.amountCents,
         createdAt: this.ctx.now,
       } as never);
+      parts.push({ lot, creditAmount: part.creditAmount, amountCents: part.amountCents });
     }
+    return parts;
   }
 
   /** Voids whatever the given lots still hold (system voids: may be worth 0 cents). */

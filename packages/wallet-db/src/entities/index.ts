@@ -102,7 +102,26 @@ export class Wallet {
 export const WalletSchema = new EntitySchema<Wallet>({
   class: Wallet,
   tableName: 'wallets',
+  checks: [
+    {
+      name: 'wallets_balances_non_negative',
+      expression:
+        '"balance_cents" >= 0 and "credits_balance" >= 0 and "consumed_credits" >= 0 and "consumed_amount_cents" >= 0 and "ongoing_usage_balance_cents" >= 0',
+    },
+    { name: 'wallets_rate_positive', expression: '"rate_amount" > 0' },
+    { name: 'wallets_state_valid', expression: '("status" = \'active\' or "status" = \'terminated\') and "priority" >= 1 and "priority" <= 50' },
+    {
+      name: 'wallets_top_up_limits_valid',
+      expression:
+        '("paid_top_up_min_amount_cents" is null or "paid_top_up_min_amount_cents" > 0) and ("paid_top_up_max_amount_cents" is null or "paid_top_up_max_amount_cents" > 0) and ("paid_top_up_min_amount_cents" is null or "paid_top_up_max_amount_cents" is null or "paid_top_up_max_amount_cents" >= "paid_top_up_min_amount_cents")',
+    },
+  ],
   indexes: [
+    {
+      name: 'wallets_active_code_unique',
+      expression:
+        'create unique index "wallets_active_code_unique" on "wallets" ("organization_id", "customer_id", "code") where "status" = \'active\'',
+    },
     { name: 'wallets_customer_status_idx', properties: ['organization', 'customer', 'status'] },
     { name: 'wallets_expiration_due_idx', properties: ['organization', 'expirationAt'] },
   ],
@@ -179,7 +198,33 @@ export class WalletTransaction {
 export const WalletTransactionSchema = new EntitySchema<WalletTransaction>({
   class: WalletTransaction,
   tableName: 'wallet_transactions',
+  checks: [
+    {
+      name: 'wallet_transactions_amounts_valid',
+      expression: '"credit_amount" >= 0 and "amount_cents" >= 0 and ("credit_amount" > 0 or "amount_cents" > 0)',
+    },
+    {
+      name: 'wallet_transactions_remaining_valid',
+      expression:
+        '("remaining_credit_amount" is null and "remaining_amount_cents" is null) or ("transaction_type" = \'inbound\' and "remaining_credit_amount" >= 0 and "remaining_credit_amount" <= "credit_amount" and "remaining_amount_cents" >= 0 and "remaining_amount_cents" <= "amount_cents")',
+    },
+    {
+      name: 'wallet_transactions_kinds_valid',
+      expression:
+        '("transaction_type" = \'inbound\' or "transaction_type" = \'outbound\') and ("status" = \'pending\' or "status" = \'settled\' or "status" = \'failed\') and ("transaction_status" = \'purchased\' or "transaction_status" = \'granted\' or "transaction_status" = \'voided\' or "transaction_status" = \'invoiced\') and "priority" >= 1 and "priority" <= 50',
+    },
+  ],
   indexes: [
+    {
+      name: 'wallet_transactions_invoice_idx',
+      expression:
+        'create index "wallet_transactions_invoice_idx" on "wallet_transactions" ("organization_id", "invoice_id") where "invoice_id" is not null',
+    },
+    {
+      name: 'wallet_transactions_available_lots_idx',
+      expression:
+        'create index "wallet_transactions_available_lots_idx" on "wallet_transactions" ("organization_id", "wallet_id") where "transaction_type" = \'inbound\' and "status" = \'settled\' and ("remaining_amount_cents" > 0 or "remaining_credit_amount" > 0)',
+    },
     { name: 'wallet_transactions_wallet_idx', properties: ['organization', 'wallet', 'createdAt'] },
     { name: 'wallet_transactions_lot_expiry_idx', properties: ['organization', 'expirationAt'] },
   ],
@@ -224,6 +269,12 @@ export class WalletTransactionConsumption {
 export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransactionConsumption>({
   class: WalletTransactionConsumption,
   tableName: 'wallet_transaction_consumptions',
+  checks: [
+    {
+      name: 'consumptions_amounts_valid',
+      expression: '"credit_amount" >= 0 and "amount_cents" >= 0 and ("credit_amount" > 0 or "amount_cents" > 0)',
+    },
+  ],
   uniques: [{ name: 'consumptions_pair_unique', properties: ['organization', 'inbound', 'outbound'] }],
   indexes: [{ name: 'consumptions_outbound_idx', properties: ['organization', 'outbound'] }],
   properties: {
@@ -306,6 +357,7 @@ export class OutboxEvent {
 export const OutboxEventSchema = new EntitySchema<OutboxEvent>({
   class: OutboxEvent,
   tableName: 'events',
+  indexes: [{ name: 'events_org_txid_position_idx', properties: ['organization', 'txid', 'position'] }],
   uniques: [{ name: 'events_org_id_unique', properties: ['organization', 'id'] }],
   properties: {
     position: { type: 'bigint', primary: true, autoincrement: true, columnType: 'bigserial' },
@@ -343,6 +395,39 @@ export const IdempotencyRecordSchema = new EntitySchema<IdempotencyRecord>({
   },
 });
 
+/**
+ * One row per invoice the host asked about (applied, or voided before or after): makes the hook
+ * idempotent per invoice id and keeps the allocation it answered.
+ */
+export class InvoiceApplication {
+  id!: string;
+  organization!: Organization;
+  invoiceId!: string;
+  customer: Customer | null = null;
+  requestHash!: string;
+  status: 'applied' | 'voided' = 'applied';
+  allocation: unknown = null;
+  voidedAt: Date | null = null;
+  createdAt: Date = new Date();
+}
+
+export const InvoiceApplicationSchema = new EntitySchema<InvoiceApplication>({
+  class: InvoiceApplication,
+  tableName: 'invoice_applications',
+  uniques: [{ name: 'invoice_applications_org_invoice_unique', properties: ['organization', 'invoiceId'] }],
+  properties: {
+    id,
+    organization: org,
+    invoiceId: { type: 'string', length: 255 },
+    customer: { kind: 'm:1', entity: 'Customer', fieldName: 'customer_id', nullable: true },
+    requestHash: { type: 'string', length: 64 },
+    status: { type: 'string', length: 16, default: 'applied' },
+    allocation: { type: 'json', columnType: 'jsonb', nullable: true },
+    voidedAt: timestamp(),
+    createdAt,
+  },
+});
+
 export const ALL_ENTITIES = [
   OrganizationSchema,
   ApiKeySchema,
@@ -353,4 +438,5 @@ export const ALL_ENTITIES = [
   RecurringTransactionRuleSchema,
   OutboxEventSchema,
   IdempotencyRecordSchema,
+  InvoiceApplicationSchema,
 ];

@@ -1,4 +1,9 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261125172404_initial } from './migration-20261125172404-initial.js';
+import { Migration20261125174206_invoice_applications } from './migration-20261125174206-invoice-applications.js';
 
-export const migrationsList: MigrationObject[] = [{ name: 'migration-20261125172404-initial', class: Migration20261125172404_initial }];
+/** Every migration, in order. Generated, reviewed, never edited after it lands. */
+export const migrationsList: MigrationObject[] = [
+  { name: 'migration-20261125172404-initial', class: Migration20261125172404_initial },
+  { name: 'migration-20261125174206-invoice-applications', class: Migration20261125174206_invoice_applications },
+];

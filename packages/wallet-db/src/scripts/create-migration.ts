@@ -25,7 +25,7 @@ try {
       ...config.migrations,
       path: new URL('../migrations', import.meta.url).pathname,
       emit: 'ts',
-      fileName: (ts, name) => `migration-${ts}${name ? `-${name}` : ''}`,
+      fileName: (ts, name) => `migration-${ts}${name ? `-${name}` : ''}`.replace(/[^A-Za-z0-9-]/g, '_'),
     },
   });
   await orm.getMigrator().up();

@@ -1,6 +1,7 @@
 import { adminRouter } from './routers/admin.js';
 import { customersRouter } from './routers/customers.js';
 import { eventsRouter } from './routers/events.js';
+import { invoicesRouter } from './routers/invoices.js';
 import { walletTransactionsRouter } from './routers/wallet-transactions.js';
 import { walletsRouter } from './routers/wallets.js';
 import { router } from './trpc.js';
@@ -11,6 +12,7 @@ export const appRouter = router({
   wallets: walletsRouter,
   walletTransactions: walletTransactionsRouter,
   events: eventsRouter,
+  invoices: invoicesRouter,
 });
 
 export type AppRouter = typeof appRouter;

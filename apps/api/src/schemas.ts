@@ -101,3 +101,56 @@ export const listInput = {
   cursor: z.string().max(512).nullish(),
   limit: z.number().int().min(1).max(100).default(20),
 };
+
+/** Cents as a safe integer, or a decimal string of cents (sub-cent precision), into 1e-5 cents. */
+export const preciseCentsInput = z.union([
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(Number.MAX_SAFE_INTEGER)
+    .transform((n) => BigInt(n) * 100_000n),
+  creditsInput,
+]);
+
+export const invoiceInput = z.object({
+  id: z.string().min(1).max(255),
+  externalCustomerId: externalIdInput,
+  currency: currencyInput,
+  invoiceType: z.enum(['subscription', 'progressive_billing', 'pay_in_advance', 'one_off', 'credit']),
+  totalAmountCents: z
+    .number()
+    .int()
+    .min(0)
+    .max(Number.MAX_SAFE_INTEGER)
+    .transform((n) => BigInt(n)),
+  fees: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(255),
+        feeType: z.enum(FEE_TYPES),
+        billableMetricCode: billableMetricCodeInput.nullish(),
+        amountCents: z
+          .number()
+          .int()
+          .min(0)
+          .max(Number.MAX_SAFE_INTEGER)
+          .transform((n) => BigInt(n) * 100_000n),
+        couponsAmountCents: preciseCentsInput.optional(),
+        taxesAmountCents: preciseCentsInput.optional(),
+        creditNotesAmountCents: preciseCentsInput.optional(),
+      }),
+    )
+    .max(10_000)
+    .transform((fees) =>
+      fees.map((fee) => ({
+        id: fee.id,
+        feeType: fee.feeType,
+        billableMetricCode: fee.billableMetricCode ?? null,
+        amount: fee.amountCents,
+        coupons: fee.couponsAmountCents ?? 0n,
+        taxes: fee.taxesAmountCents ?? 0n,
+        creditNotes: fee.creditNotesAmountCents ?? 0n,
+      })),
+    ),
+});

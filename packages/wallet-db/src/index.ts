@@ -12,3 +12,4 @@ export * from './entities/index.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './orm.js';
 export { type MutationScope, requestHash, runMutation, type Work } from './unit-of-work.js';
+export * from './commands/invoices.js';

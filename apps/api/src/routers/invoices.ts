@@ -1,0 +1,16 @@
+import { applyPrepaidCredits, previewPrepaidCredits, voidInvoice } from '@wallets/db';
+import { z } from 'zod';
+import { idempotencyKeyInput, invoiceInput } from '../schemas.js';
+import { orgProcedure, router } from '../trpc.js';
+
+export const invoicesRouter = router({
+  previewPrepaidCredits: orgProcedure
+    .input(z.object({ invoice: invoiceInput }))
+    .mutation(({ ctx, input }) => previewPrepaidCredits(ctx.org.em, ctx.org.organizationId, input.invoice, ctx.org.now)),
+  applyPrepaidCredits: orgProcedure
+    .input(z.object({ invoice: invoiceInput, idempotencyKey: idempotencyKeyInput }))
+    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => applyPrepaidCredits(work, input.invoice))),
+  void: orgProcedure
+    .input(z.object({ invoiceId: z.string().min(1).max(255), idempotencyKey: idempotencyKeyInput }))
+    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => voidInvoice(work, input.invoiceId))),
+});

@@ -1,0 +1,289 @@
+/**
+ * The invoice pipeline hook (DESIGN.md flow 3): how many prepaid credits an invoice consumes, which
+ * wallets pay, and which lots (granted or purchased) paid them. wallet-core plans the allocation;
+ * this module loads the eligible wallets under the customer's lock, writes one outbound invoiced
+ * transaction per paying wallet, and remembers the answer per invoice id.
+ *
+ * - Only subscription, progressive_billing and pay_in_advance invoices take credits; an unknown
+ *   customer, no wallet or another currency gives 0, not an error.
+ * - A repeat of the same invoice returns the first allocation; the same id with other content is
+ *   INVOICE_ALREADY_APPLIED; a voided invoice is INVOICE_VOIDED.
+ * - Voiding gives the consumed credits back as new granted lots on wallets still active, once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import {
+  type Allocation,
+  type AllocationFee,
+  type Amount,
+  amountFromCents,
+  currencyExponent,
+  formatDecimal,
+  minBig,
+  planAllocation,
+  planConsumption,
+  sumLots,
+  WalletError,
+} from '@wallets/core';
+import { centsToNumber, transactionDto } from '../dto.js';
+import { InvoiceApplication, type Wallet, WalletTransaction } from '../entities/index.js';
+import type { ConsumedPart } from '../ledger.js';
+import { isPastExpiration, toLot } from '../ledger.js';
+import { findActiveWallets, findCustomerByExternalId, findLots, lockCustomer } from '../repositories.js';
+import { requestHash, type Work } from '../unit-of-work.js';
+
+export const CREDITABLE_INVOICE_TYPES = ['subscription', 'progressive_billing', 'pay_in_advance'] as const;
+
+export interface InvoiceFeeInput {
+  id: string;
+  feeType: string;
+  billableMetricCode?: string | null | undefined;
+  /** 1e-5 cents. */
+  amount: bigint;
+  coupons: bigint;
+  taxes: bigint;
+  creditNotes: bigint;
+}
+
+export interface InvoiceInput {
+  id: string;
+  externalCustomerId: string;
+  currency: string;
+  invoiceType: string;
+  totalAmountCents: bigint;
+  fees: InvoiceFeeInput[];
+}
+
+export interface WalletAllocationDto {
+  walletId: string;
+  amountCents: number;
+  creditAmount: string;
+  transactionId?: string;
+}
+
+export interface AllocationDto {
+  invoiceId: string;
+  prepaidCreditAmountCents: number;
+  totalAfterCreditsCents: number;
+  prepaidGrantedCreditAmountCents: number;
+  prepaidPurchasedCreditAmountCents: number;
+  wallets: WalletAllocationDto[];
+}
+
+function emptyAllocation(invoice: InvoiceInput): AllocationDto {
+  const total = centsToNumber(invoice.totalAmountCents);
+  return {
+    invoiceId: invoice.id,
+    prepaidCreditAmountCents: 0,
+    totalAfterCreditsCents: total,
+    prepaidGrantedCreditAmountCents: 0,
+    prepaidPurchasedCreditAmountCents: 0,
+    wallets: [],
+  };
+}
+
+/** What one wallet's share is worth in credits: the round trip, never more than the wallet holds. */
+function shareAmount(
+  wallet: Wallet,
+  amountCents: bigint,
+  balance: Amount = { amountCents: wallet.balanceCents, creditAmount: wallet.creditsBalance },
+): Amount {
+  if (amountCents === balance.amountCents) return { amountCents, creditAmount: balance.creditAmount };
+  const { creditAmount } = amountFromCents(amountCents, { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) });
+  return { amountCents, creditAmount: minBig(creditAmount, balance.creditAmount) };
+}
+
+async function eligibleWallets(em: EntityManager, organizationId: string, customerId: string, currency: string, now: Date): Promise<Wallet[]> {
+  const wallets = await findActiveWallets(em, organizationId, customerId);
+  return wallets.filter((w) => w.currency === currency && !isPastExpiration(w, now));
+}
+
+function planFor(invoice: InvoiceInput, wallets: Wallet[], balances?: Map<string, Amount>): Allocation {
+  const fees: AllocationFee[] = invoice.fees.map((fee) => ({
+    feeType: fee.feeType,
+    billableMetricCode: fee.billableMetricCode ?? null,
+    amount: fee.amount,
+    coupons: fee.coupons,
+    taxes: fee.taxes,
+    creditNotes: fee.creditNotes,
+  }));
+  return planAllocation({
+    totalAmountCents: invoice.totalAmountCents,
+    fees,
+    wallets: wallets
+      .map((w) => ({
+        id: w.id,
+        balanceCents: balances?.get(w.id)?.amountCents ?? w.balanceCents,
+        feeTypes: w.appliesToFeeTypes,
+        billableMetricCodes: w.appliesToBillableMetricCodes,
+      }))
+      .filter((w) => w.balanceCents > 0n),
+  });
+}
+
+function summarise(
+  invoice: InvoiceInput,
+  shares: { wallet: Wallet; amount: Amount; parts: { kind: 'granted' | 'purchased'; amountCents: bigint }[]; transactionId?: string }[],
+): AllocationDto {
+  let total = 0n;
+  let granted = 0n;
+  let purchased = 0n;
+  for (const share of shares) {
+    total += share.amount.amountCents;
+    for (const part of share.parts) {
+      if (part.kind === 'granted') granted += part.amountCents;
+      else purchased += part.amountCents;
+    }
+  }
+  return {
+    invoiceId: invoice.id,
+    prepaidCreditAmountCents: centsToNumber(total),
+    totalAfterCreditsCents: centsToNumber(invoice.totalAmountCents - total),
+    prepaidGrantedCreditAmountCents: centsToNumber(granted),
+    prepaidPurchasedCreditAmountCents: centsToNumber(purchased),
+    wallets: shares.map((share) => ({
+      walletId: share.wallet.id,
+      amountCents: centsToNumber(share.amount.amountCents),
+      creditAmount: formatDecimal(share.amount.creditAmount),
+      ...(share.transactionId ? { transactionId: share.transactionId } : {}),
+    })),
+  };
+}
+
+const kindOf = (lot: WalletTransaction): 'granted' | 'purchased' => (lot.transactionStatus === 'granted' ? 'granted' : 'purchased');
+
+/** The allocation an apply would make now, with no side effect. */
+export async function previewPrepaidCredits(em: EntityManager, organizationId: string, invoice: InvoiceInput, now: Date): Promise<AllocationDto> {
+  if (!(CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) return emptyAllocation(invoice);
+  const customer = await findCustomerByExternalId(em, organizationId, invoice.externalCustomerId);
+  if (!customer) return emptyAllocation(invoice);
+  const wallets = await eligibleWallets(em, organizationId, customer.id, invoice.currency, now);
+  // Lots past their own expiry would be voided first by an apply: leave them out here too.
+  const lotsByWallet = new Map<string, WalletTransaction[]>();
+  const balances = new Map<string, Amount>();
+  for (const wallet of wallets) {
+    const lots = (await findLots(em, organizationId, wallet.id)).filter((lot) => !lot.expirationAt || lot.expirationAt > now);
+    lotsByWallet.set(wallet.id, lots);
+    balances.set(wallet.id, sumLots(lots.map(toLot)));
+  }
+  const plan = planFor(invoice, wallets, balances);
+  const shares = [];
+  for (const part of plan.wallets) {
+    const wallet = wallets.find((w) => w.id === part.walletId)!;
+    const amount = shareAmount(wallet, part.amountCents, balances.get(wallet.id));
+    const lots = lotsByWallet.get(wallet.id) ?? [];
+    const byId = new Map(lots.map((lot) => [lot.id, lot]));
+    const consumption = planConsumption(lots.map(toLot), amount);
+    shares.push({ wallet, amount, parts: consumption.map((c) => ({ kind: kindOf(byId.get(c.lotId)!), amountCents: c.amountCents })) });
+  }
+  return summarise(invoice, shares);
+}
+
+function contentHash(invoice: InvoiceInput): string {
+  return requestHash(invoice);
+}
+
+/** Claims the invoice id (waits for a concurrent claim to finish); returns the earlier row if any. */
+async function claimInvoice(
+  em: EntityManager,
+  organizationId: string,
+  invoiceId: string,
+  customerId: string | null,
+  hash: string,
+  status: 'applied' | 'voided',
+  now: Date,
+) {
+  const inserted: { id: string }[] = await em.getConnection().execute(
+    `insert into invoice_applications (id, organization_id, invoice_id, customer_id, request_hash, status, voided_at, created_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (organization_id, invoice_id) do nothing returning id`,
+    [randomUUID(), organizationId, invoiceId, customerId, hash, status, status === 'voided' ? now : null, now],
+    'all',
+    em.getTransactionContext(),
+  );
+  if (inserted.length > 0) return { claimed: true as const, id: inserted[0]!.id };
+  const existing = await em.findOneOrFail(InvoiceApplication, { organization: organizationId, invoiceId }, { refresh: true });
+  return { claimed: false as const, existing };
+}
+
+export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput): Promise<AllocationDto> {
+  const { em, ctx, ledger } = work;
+  const customer = await findCustomerByExternalId(em, ctx.organizationId, invoice.externalCustomerId);
+  if (customer) await lockCustomer(em, ctx.organizationId, customer.id);
+  const hash = contentHash(invoice);
+  const claim = await claimInvoice(em, ctx.organizationId, invoice.id, customer?.id ?? null, hash, 'applied', ctx.now);
+  if (!claim.claimed) {
+    const { existing } = claim;
+    if (existing.status === 'voided') throw new WalletError('INVOICE_VOIDED', `invoice ${invoice.id} was voided`, { invoiceId: invoice.id });
+    if (existing.requestHash !== hash) {
+      throw new WalletError('INVOICE_ALREADY_APPLIED', `invoice ${invoice.id} was already applied with other content`, { invoiceId: invoice.id });
+    }
+    return existing.allocation as AllocationDto;
+  }
+
+  let result = emptyAllocation(invoice);
+  if (customer && (CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) {
+    const wallets = await eligibleWallets(em, ctx.organizationId, customer.id, invoice.currency, ctx.now);
+    for (const wallet of wallets) await ledger.expireDueLots(wallet);
+    const plan = planFor(invoice, wallets);
+    const shares = [];
+    for (const part of plan.wallets) {
+      const wallet = wallets.find((w) => w.id === part.walletId)!;
+      const amount = shareAmount(wallet, part.amountCents);
+      const { transaction, parts } = await ledger.consumeTracked(wallet, amount, 'invoiced', { invoiceId: invoice.id });
+      wallet.updatedAt = ctx.now;
+      shares.push({
+        wallet,
+        amount,
+        transactionId: transaction.id,
+        parts: parts.map((p: ConsumedPart) => ({ kind: kindOf(p.lot), amountCents: p.amountCents })),
+      });
+    }
+    result = summarise(invoice, shares);
+  }
+  await em
+    .getConnection()
+    .execute(
+      'update invoice_applications set allocation = ?::jsonb where id = ?',
+      [JSON.stringify(result), claim.id],
+      'all',
+      em.getTransactionContext(),
+    );
+  return result;
+}
+
+export async function voidInvoice(work: Work, invoiceId: string) {
+  const { em, ctx, ledger } = work;
+  const existing = await em.findOne(InvoiceApplication, { organization: ctx.organizationId, invoiceId });
+  if (existing?.customer) await lockCustomer(em, ctx.organizationId, existing.customer.id);
+  const claim = await claimInvoice(em, ctx.organizationId, invoiceId, existing?.customer?.id ?? null, '', 'voided', ctx.now);
+  if (claim.claimed) return { transactions: [] }; // unknown invoice: nothing to give back, never applicable later
+  const application = claim.existing;
+  if (application.status === 'voided') return { transactions: [] };
+  application.status = 'voided';
+  application.voidedAt = ctx.now;
+  const outbound = await em.find(
+    WalletTransaction,
+    { organization: ctx.organizationId, invoiceId, transactionType: 'outbound', transactionStatus: 'invoiced' },
+    { populate: ['wallet', 'wallet.customer'], orderBy: { createdAt: 'asc', id: 'asc' } },
+  );
+  // Give back in the order the wallets paid (priority, then creation).
+  outbound.sort(
+    (a, b) =>
+      a.wallet.priority - b.wallet.priority || a.wallet.createdAt.getTime() - b.wallet.createdAt.getTime() || (a.wallet.id < b.wallet.id ? -1 : 1),
+  );
+  const given: WalletTransaction[] = [];
+  for (const tx of outbound) {
+    const wallet = tx.wallet;
+    if (wallet.status !== 'active' || isPastExpiration(wallet, ctx.now)) continue;
+    given.push(
+      ledger.grant(
+        wallet,
+        { creditAmount: tx.creditAmount, amountCents: tx.amountCents },
+        { source: 'invoice_void', voidedInvoiceId: invoiceId, priority: 50, expirationAt: wallet.expirationAt },
+      ),
+    );
+    wallet.updatedAt = ctx.now;
+  }
+  await em.flush();
+  return { transactions: given.map(transactionDto) };
+}

@@ -1,0 +1,1 @@
+export { provideTestDatabase as default } from '@wallets/db/testing';

@@ -2,6 +2,7 @@ import { adminRouter } from './routers/admin.js';
 import { customersRouter } from './routers/customers.js';
 import { eventsRouter } from './routers/events.js';
 import { invoicesRouter } from './routers/invoices.js';
+import { usageRouter } from './routers/usage.js';
 import { walletTransactionsRouter } from './routers/wallet-transactions.js';
 import { walletsRouter } from './routers/wallets.js';
 import { router } from './trpc.js';
@@ -13,6 +14,7 @@ export const appRouter = router({
   walletTransactions: walletTransactionsRouter,
   events: eventsRouter,
   invoices: invoicesRouter,
+  usage: usageRouter,
 });
 
 export type AppRouter = typeof appRouter;

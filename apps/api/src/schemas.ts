@@ -154,3 +154,32 @@ export const invoiceInput = z.object({
       })),
     ),
 });
+
+const usageFeeInput = z
+  .object({
+    id: z.string().min(1).max(255).optional(),
+    feeType: z.enum(FEE_TYPES),
+    billableMetricCode: billableMetricCodeInput.nullish(),
+    amountCents: preciseCentsInput,
+    couponsAmountCents: preciseCentsInput.optional(),
+    taxesAmountCents: preciseCentsInput.optional(),
+  })
+  .transform((fee) => ({
+    feeType: fee.feeType,
+    billableMetricCode: fee.billableMetricCode ?? null,
+    amount: fee.amountCents,
+    coupons: fee.couponsAmountCents ?? 0n,
+    taxes: fee.taxesAmountCents ?? 0n,
+  }));
+
+export const usageSyncInput = z.object({
+  externalCustomerId: externalIdInput,
+  currency: currencyInput,
+  asOf: z.date().optional(),
+  fees: z.array(usageFeeInput).max(10_000),
+  draftInvoices: z
+    .array(z.object({ id: z.string().min(1).max(255), fees: z.array(usageFeeInput).max(10_000) }))
+    .max(100)
+    .optional(),
+  billedFees: z.array(usageFeeInput).max(10_000).optional(),
+});

@@ -22,7 +22,7 @@ export function parseDecimal(text: string, options: { excess: 'floor' | 'reject'
   if (!match) return { ok: false, reason: 'must be a decimal string such as "10" or "10.5"' };
   const [, sign, whole = '0', fraction = ''] = match;
   if (sign && !options.allowNegative) return { ok: false, reason: 'must not be negative' };
-  if (whole.length > 25) return { ok: false, reason: 'is too large' };
+  if (whole.replace(/^0+/, '').length > 25) return { ok: false, reason: 'is too large' };
   let kept = fraction.slice(0, DECIMAL_SCALE);
   const dropped = fraction.slice(DECIMAL_SCALE);
   if (options.excess === 'reject' && /[1-9]/.test(dropped)) {

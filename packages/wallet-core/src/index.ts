@@ -7,3 +7,4 @@ export * from './lots.js';
 export * from './rounding.js';
 export * from './top-up-limits.js';
 export * from './wallet-code.js';
+export * from './ongoing-usage.js';

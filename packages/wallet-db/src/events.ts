@@ -4,8 +4,10 @@
  * transaction events in the order they happened, then one event per touched wallet
  * (`wallet.created` or `wallet.terminated` take the place of `wallet.updated` for that wallet).
  *
- * Readers page in (txid, position) order and only see rows whose writing transaction is older than
- * every transaction still running, so a row that commits late can never appear behind a cursor.
+ * Readers never miss an event that commits late with an earlier position: writers insert their events
+ * while holding a shared per-organization advisory lock (until commit), and a reader takes the same
+ * lock exclusively for its read. So a reader sees no writer in flight, and every later writer draws
+ * its positions after the reader is done: position order is final order.
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -60,8 +62,14 @@ export class EventRecorder {
           : types.has('wallet.updated')
             ? ['wallet.updated']
             : [];
-      if (types.has('wallet.depleted_ongoing_balance')) main.push('wallet.depleted_ongoing_balance');
+      // Only if the request leaves it depleted: a void then a grant in one call dips to zero and back.
+      if (types.has('wallet.depleted_ongoing_balance') && wallet.ongoingBalanceCents <= 0n) main.push('wallet.depleted_ongoing_balance');
       for (const type of main) rows.push({ type, data });
+    }
+    if (rows.length > 0) {
+      await em
+        .getConnection()
+        .execute('select pg_advisory_xact_lock_shared(?, hashtext(?))', [EVENTS_LOCK_CLASS, organizationId], 'all', em.getTransactionContext());
     }
     for (const row of rows) {
       em.create(OutboxEvent, {
@@ -87,23 +95,25 @@ export interface EventItem {
   cursor: string;
 }
 
-export function encodeEventCursor(txid: string, position: string): string {
-  return Buffer.from(`${txid}:${position}`).toString('base64url');
+/** Advisory lock class of the outbox (the object is the organization). */
+export const EVENTS_LOCK_CLASS = 7246;
+
+export function encodeEventCursor(position: string): string {
+  return Buffer.from(`e${position}`).toString('base64url');
 }
 
-function decodeEventCursor(cursor: string): [string, string] {
-  const [txid, position] = Buffer.from(cursor, 'base64url').toString().split(':');
-  if (!txid || !position || !/^\d+$/.test(txid) || !/^\d+$/.test(position)) {
+function decodeEventCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  if (!/^e\d{1,19}$/.test(text)) {
     throw new WalletError('VALIDATION_FAILED', 'after is not a cursor returned by events.list', {
       issues: [{ path: ['after'], message: 'unknown cursor' }],
     });
   }
-  return [txid, position];
+  return text.slice(1);
 }
 
 interface EventRow {
   position: string;
-  txid: string;
   id: string;
   type: EventType;
   data: Record<string, unknown>;
@@ -113,22 +123,27 @@ interface EventRow {
 export async function listEvents(
   em: EntityManager,
   organizationId: string,
-  { after, limit }: { after?: string | null; limit: number },
+  { after, limit }: { after?: string | null | undefined; limit: number },
 ): Promise<{ items: EventItem[]; nextCursor: string | null }> {
-  const [txid, position] = after ? decodeEventCursor(after) : ['0', '0'];
-  const rows: EventRow[] = await em.getConnection().execute(
-    `select position::text, txid::text, id, type, data, created_at from events
-      where organization_id = ? and txid < pg_snapshot_xmin(pg_current_snapshot())
-        and (txid, position) > (?::xid8, ?::bigint)
-      order by txid, position limit ?`,
-    [organizationId, txid, position, limit],
-  );
+  const position = after ? decodeEventCursor(after) : '0';
+  const rows: EventRow[] = await em.fork().transactional(async (tx) => {
+    await tx
+      .getConnection()
+      .execute('select pg_advisory_xact_lock(?, hashtext(?))', [EVENTS_LOCK_CLASS, organizationId], 'all', tx.getTransactionContext());
+    return tx.getConnection().execute(
+      `select position::text, id, type, data, created_at from events
+        where organization_id = ? and position > ?::bigint order by position limit ?`,
+      [organizationId, position, limit],
+      'all',
+      tx.getTransactionContext(),
+    );
+  });
   const items = rows.map((row) => ({
     id: row.id,
     type: row.type,
     createdAt: new Date(row.created_at),
     data: row.data,
-    cursor: encodeEventCursor(row.txid, row.position),
+    cursor: encodeEventCursor(row.position),
   }));
   const last = items[items.length - 1];
   return { items, nextCursor: items.length === limit && last ? last.cursor : null };
@@ -136,9 +151,9 @@ export async function listEvents(
 
 /** The cursor of one event, for resuming after it. */
 export async function findEventCursor(em: EntityManager, organizationId: string, eventId: string): Promise<string | null> {
-  const rows: { position: string; txid: string }[] = await em
+  const rows: { position: string }[] = await em
     .getConnection()
-    .execute('select position::text, txid::text from events where organization_id = ? and id = ?', [organizationId, eventId]);
+    .execute('select position::text from events where organization_id = ? and id = ?', [organizationId, eventId]);
   const row = rows[0];
-  return row ? encodeEventCursor(row.txid, row.position) : null;
+  return row ? encodeEventCursor(row.position) : null;
 }

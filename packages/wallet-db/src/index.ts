@@ -1,8 +1,10 @@
 export type { EntityManager } from '@mikro-orm/postgresql';
 export * from './commands/customers.js';
 export * from './commands/expiration.js';
+export * from './commands/invoices.js';
 export * from './commands/organizations.js';
 export * from './commands/recurring-rules.js';
+export * from './commands/usage.js';
 export * from './commands/wallet-transactions.js';
 export * from './commands/wallets.js';
 export * from './context.js';
@@ -12,4 +14,3 @@ export * from './entities/index.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './orm.js';
 export { type MutationScope, requestHash, runMutation, type Work } from './unit-of-work.js';
-export * from './commands/invoices.js';

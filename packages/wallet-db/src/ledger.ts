@@ -16,6 +16,7 @@ import {
   WalletTransactionConsumption,
 } from './entities/index.js';
 import type { EventRecorder } from './events.js';
+import { applyOngoing, recomputeOngoingBalances } from './ongoing-balance.js';
 import { findLots } from './repositories.js';
 
 export interface TransactionDetails {
@@ -82,13 +83,31 @@ export class Ledger {
     this.refreshOngoing(wallet);
   }
 
-  /** Ongoing balance = balance - allocated usage (usage snapshots arrive with the usage feature). */
+  /** Wallets whose balances or scope changed in this request: their ongoing balances are recomputed before commit. */
+  private readonly touched = new Map<string, Wallet>();
+
+  touch(wallet: Wallet): void {
+    this.touched.set(wallet.id, wallet);
+  }
+
   private refreshOngoing(wallet: Wallet): void {
-    const before = wallet.ongoingBalanceCents;
-    wallet.ongoingBalanceCents = wallet.balanceCents - wallet.ongoingUsageBalanceCents;
-    wallet.creditsOngoingBalance = wallet.creditsBalance - wallet.creditsOngoingUsageBalance;
-    if (before > 0n && wallet.ongoingBalanceCents <= 0n) this.events.wallet('wallet.depleted_ongoing_balance', wallet);
+    this.touch(wallet);
     this.events.wallet('wallet.updated', wallet);
+  }
+
+  /** Recomputes the ongoing balances of every (customer, currency) touched; terminated wallets drop their usage. */
+  async settleOngoing(): Promise<void> {
+    const groups = new Map<string, { customerId: string; currency: string }>();
+    for (const wallet of this.touched.values()) {
+      if (wallet.status !== 'active') applyOngoing(wallet, 0n, this.events);
+      groups.set(`${wallet.customer.id}/${wallet.currency}`, { customerId: wallet.customer.id, currency: wallet.currency });
+    }
+    this.touched.clear();
+    if (groups.size === 0) return;
+    await this.em.flush();
+    for (const { customerId, currency } of groups.values()) {
+      await recomputeOngoingBalances(this.em, this.ctx.organizationId, customerId, currency, this.events);
+    }
   }
 
   /** A settled inbound lot (granted credits, recredits): the balance rises at once. */

@@ -84,7 +84,9 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
         }
       }
       const events = new EventRecorder();
-      const result = await fn({ em: tx, ctx, events, ledger: new Ledger(tx, ctx, events) });
+      const ledger = new Ledger(tx, ctx, events);
+      const result = await fn({ em: tx, ctx, events, ledger });
+      await ledger.settleOngoing();
       await tx.flush();
       await events.flush(tx, scope.organizationId);
       if (key) {

@@ -112,16 +112,19 @@ export class JobRunner {
     for (let i = 0; i < 600; i++) {
       const rows: { n: string }[] = await em
         .getConnection()
-        .execute('select count(*)::text as n from graphile_worker.jobs where key = any(?)', [keys]);
+        // MikroORM inlines an array parameter as a list (`any('a', 'b')`): pass the keys as one JSON text.
+        .execute('select count(*)::text as n from graphile_worker.jobs where key in (select jsonb_array_elements_text(?::jsonb))', [
+          JSON.stringify(keys),
+        ]);
       if (rows[0]?.n === '0') break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const outcomes: { response: { json: ExpirationOutcome } }[] = due.length
-      ? await em
-          .getConnection()
-          .execute(`select response from idempotency_records where procedure = 'jobs.expireWallet' and key = any(?) and response is not null`, [
-            due.map((d) => expirationKey(d.walletId, asOf.toISOString())),
-          ])
+      ? await em.getConnection().execute(
+          `select response from idempotency_records
+              where procedure = 'jobs.expireWallet' and key in (select jsonb_array_elements_text(?::jsonb)) and response is not null`,
+          [JSON.stringify(due.map((d) => expirationKey(d.walletId, asOf.toISOString())))],
+        )
       : [];
     const sum = (pick: (o: ExpirationOutcome) => number) => outcomes.reduce((total, row) => total + pick(row.response.json), 0);
     return {

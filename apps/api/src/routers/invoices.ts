@@ -1,6 +1,6 @@
 import { applyPrepaidCredits, previewPrepaidCredits, voidInvoice } from '@wallets/db';
 import { z } from 'zod';
-import { idempotencyKeyInput, invoiceInput } from '../schemas.js';
+import { idempotencyKeyInput, invoiceInput, usageSyncInput } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
 
 export const invoicesRouter = router({
@@ -8,8 +8,8 @@ export const invoicesRouter = router({
     .input(z.object({ invoice: invoiceInput }))
     .mutation(({ ctx, input }) => previewPrepaidCredits(ctx.org.em, ctx.org.organizationId, input.invoice, ctx.org.now)),
   applyPrepaidCredits: orgProcedure
-    .input(z.object({ invoice: invoiceInput, idempotencyKey: idempotencyKeyInput }))
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => applyPrepaidCredits(work, input.invoice))),
+    .input(z.object({ invoice: invoiceInput, usage: usageSyncInput.optional(), idempotencyKey: idempotencyKeyInput }))
+    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => applyPrepaidCredits(work, input.invoice, input.usage))),
   void: orgProcedure
     .input(z.object({ invoiceId: z.string().min(1).max(255), idempotencyKey: idempotencyKeyInput }))
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => voidInvoice(work, input.invoiceId))),

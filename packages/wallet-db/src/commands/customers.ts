@@ -7,8 +7,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import { customerDto } from '../dto.js';
 import { Customer } from '../entities/index.js';
+import { isPastExpiration } from '../ledger.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
-import { countActiveWallets, getCustomerOrFail, lockCustomer } from '../repositories.js';
+import { countActiveWallets, findActiveWallets, getCustomerOrFail, lockCustomer } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
 
 export interface UpsertCustomerInput {
@@ -18,12 +19,18 @@ export interface UpsertCustomerInput {
 }
 
 /** Inserts the customer if missing, then locks its row; returns it fresh. */
-export async function ensureLockedCustomer(em: EntityManager, organizationId: string, externalId: string, create: boolean): Promise<Customer> {
+export async function ensureLockedCustomer(
+  em: EntityManager,
+  organizationId: string,
+  externalId: string,
+  create: boolean,
+  now: Date = new Date(),
+): Promise<Customer> {
   if (create) {
     await em.getConnection().execute(
       `insert into customers (id, organization_id, external_id, timezone, created_at, updated_at)
-       values (?, ?, ?, 'UTC', now(), now()) on conflict (organization_id, external_id) do nothing`,
-      [randomUUID(), organizationId, externalId],
+       values (?, ?, ?, 'UTC', ?, ?) on conflict (organization_id, external_id) do nothing`,
+      [randomUUID(), organizationId, externalId, now, now],
       'all',
       em.getTransactionContext(),
     );
@@ -41,9 +48,14 @@ export async function ensureLockedCustomer(em: EntityManager, organizationId: st
   return em.findOneOrFail(Customer, { id, organization: organizationId }, { refresh: true });
 }
 
-export async function upsertCustomer({ em, ctx }: Work, input: UpsertCustomerInput) {
-  const customer = await ensureLockedCustomer(em, ctx.organizationId, input.externalId, true);
+export async function upsertCustomer({ em, ctx, ledger }: Work, input: UpsertCustomerInput) {
+  const customer = await ensureLockedCustomer(em, ctx.organizationId, input.externalId, true, ctx.now);
   if (input.currency !== undefined && input.currency !== customer.currency) {
+    // A wallet past its expiry is expired now and no longer holds the currency.
+    for (const overdue of await findActiveWallets(em, ctx.organizationId, customer.id)) {
+      if (isPastExpiration(overdue, ctx.now)) await ledger.terminate(overdue, 'expiration');
+    }
+    await em.flush();
     if (customer.currency !== null && (await countActiveWallets(em, ctx.organizationId, customer.id)) > 0) {
       throw new WalletError('CURRENCY_MISMATCH', `customer ${customer.externalId} has active wallets in ${customer.currency}`, {
         field: 'currency',

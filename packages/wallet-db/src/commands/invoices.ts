@@ -31,6 +31,7 @@ import type { ConsumedPart } from '../ledger.js';
 import { isPastExpiration, toLot } from '../ledger.js';
 import { findActiveWallets, findCustomerByExternalId, findLots, lockCustomer } from '../repositories.js';
 import { requestHash, type Work } from '../unit-of-work.js';
+import { dropDraftInvoice, storeUsageSnapshot, type UsageSyncInput } from './usage.js';
 
 export const CREDITABLE_INVOICE_TYPES = ['subscription', 'progressive_billing', 'pay_in_advance'] as const;
 
@@ -205,7 +206,12 @@ async function claimInvoice(
   return { claimed: false as const, existing };
 }
 
-export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput): Promise<AllocationDto> {
+export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usage?: UsageSyncInput): Promise<AllocationDto> {
+  if (usage && (usage.externalCustomerId !== invoice.externalCustomerId || usage.currency !== invoice.currency)) {
+    throw new WalletError('VALIDATION_FAILED', 'usage must be the snapshot of the invoice customer and currency', {
+      issues: [{ path: ['usage', 'externalCustomerId'], message: 'must match the invoice customer and currency' }],
+    });
+  }
   const { em, ctx, ledger } = work;
   const customer = await findCustomerByExternalId(em, ctx.organizationId, invoice.externalCustomerId);
   if (customer) await lockCustomer(em, ctx.organizationId, customer.id);
@@ -239,6 +245,12 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput): Pr
       });
     }
     result = summarise(invoice, shares);
+  }
+  if (customer) {
+    // The finalized invoice is no longer a draft; a snapshot sent with it replaces the stored one.
+    await dropDraftInvoice(work, customer, invoice.currency, invoice.id);
+    if (usage) await storeUsageSnapshot(work, customer, usage);
+    for (const wallet of await findActiveWallets(em, ctx.organizationId, customer.id)) ledger.touch(wallet);
   }
   await em
     .getConnection()

@@ -83,6 +83,11 @@ export async function createWallet(work: Work, input: CreateWalletInput) {
   if (!existing)
     throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${input.externalCustomerId} not found`, { externalId: input.externalCustomerId });
   const customer = await ensureLockedCustomer(em, ctx.organizationId, input.externalCustomerId, false);
+  // A wallet past its expiry is expired now: it frees its place and its code before they are counted.
+  for (const overdue of await findActiveWallets(em, ctx.organizationId, customer.id)) {
+    if (isPastExpiration(overdue, ctx.now)) await ledger.terminate(overdue, 'expiration');
+  }
+  await em.flush();
 
   const currency = input.currency ?? customer.currency;
   if (!currency) {
@@ -147,6 +152,8 @@ export async function createWallet(work: Work, input: CreateWalletInput) {
   if (paid) ledger.purchase(wallet, paid, details);
   if (granted) ledger.grant(wallet, granted, details);
   events.wallet('wallet.created', wallet);
+  ledger.touch(wallet);
+  await ledger.settleOngoing();
   await em.flush();
   return walletView(em, ctx.organizationId, wallet);
 }
@@ -208,6 +215,8 @@ export async function updateWallet(work: Work, input: UpdateWalletInput) {
   validateRuleLimits(wallet, rules.get(wallet.id) ?? []);
   wallet.updatedAt = ctx.now;
   events.wallet('wallet.updated', wallet);
+  work.ledger.touch(wallet);
+  await work.ledger.settleOngoing();
   await em.flush();
   return walletView(em, ctx.organizationId, wallet);
 }
@@ -217,6 +226,8 @@ export async function terminateWallet(work: Work, walletId: string) {
   const wallet = await lockWallet(em, ctx.organizationId, walletId);
   if (wallet.status === 'active') {
     await ledger.terminate(wallet, isPastExpiration(wallet, ctx.now) ? 'expiration' : 'termination');
+    ledger.touch(wallet);
+    await ledger.settleOngoing();
   }
   await em.flush();
   return walletView(em, ctx.organizationId, wallet);

@@ -88,6 +88,8 @@ export class Wallet {
   creditsOngoingUsageBalance = 0n;
   consumedCredits = 0n;
   consumedAmountCents = 0n;
+  /** Latch: the depletion event fires when this flips to true, never twice in a row. */
+  depletedOngoingBalance = false;
   expirationAt: Date | null = null;
   terminatedAt: Date | null = null;
   invoiceRequiresSuccessfulPayment = false;
@@ -143,6 +145,7 @@ export const WalletSchema = new EntitySchema<Wallet>({
     creditsOngoingUsageBalance: credits(),
     consumedCredits: credits(),
     consumedAmountCents: cents(),
+    depletedOngoingBalance: { type: 'boolean', default: false },
     expirationAt: timestamp(),
     terminatedAt: timestamp(),
     invoiceRequiresSuccessfulPayment: { type: 'boolean', default: false },
@@ -345,8 +348,6 @@ export const RecurringTransactionRuleSchema = new EntitySchema<RecurringTransact
 
 export class OutboxEvent {
   position!: bigint;
-  /** Id of the writing transaction: readers only see events whose writers have all finished. */
-  txid?: string;
   id!: string;
   organization!: Organization;
   type!: string;
@@ -357,11 +358,10 @@ export class OutboxEvent {
 export const OutboxEventSchema = new EntitySchema<OutboxEvent>({
   class: OutboxEvent,
   tableName: 'events',
-  indexes: [{ name: 'events_org_txid_position_idx', properties: ['organization', 'txid', 'position'] }],
+  indexes: [{ name: 'events_org_position_idx', properties: ['organization', 'position'] }],
   uniques: [{ name: 'events_org_id_unique', properties: ['organization', 'id'] }],
   properties: {
     position: { type: 'bigint', primary: true, autoincrement: true, columnType: 'bigserial' },
-    txid: { type: 'string', columnType: 'xid8', defaultRaw: 'pg_current_xact_id()', lazy: true },
     id: { type: 'uuid' },
     organization: org,
     type: { type: 'string', length: 64 },
@@ -428,6 +428,48 @@ export const InvoiceApplicationSchema = new EntitySchema<InvoiceApplication>({
   },
 });
 
+export interface UsageFeeRecord {
+  feeType: string;
+  billableMetricCode: string | null;
+  /** Decimal strings of cents (sub-cent precision kept). */
+  amountCents: string;
+  couponsAmountCents: string;
+  taxesAmountCents: string;
+}
+
+/**
+ * The host's latest view of a customer's not-yet-invoiced usage in one currency, from which ongoing
+ * balances are computed. Replaced whole by each newer sync.
+ */
+export class UsageSnapshot {
+  id!: string;
+  organization!: Organization;
+  customer!: Customer;
+  currency!: string;
+  asOf!: Date;
+  fees: UsageFeeRecord[] = [];
+  draftInvoices: { id: string; fees: UsageFeeRecord[] }[] = [];
+  billedFees: UsageFeeRecord[] = [];
+  updatedAt: Date = new Date();
+}
+
+export const UsageSnapshotSchema = new EntitySchema<UsageSnapshot>({
+  class: UsageSnapshot,
+  tableName: 'usage_snapshots',
+  uniques: [{ name: 'usage_snapshots_customer_currency_unique', properties: ['organization', 'customer', 'currency'] }],
+  properties: {
+    id,
+    organization: org,
+    customer: { kind: 'm:1', entity: 'Customer', fieldName: 'customer_id' },
+    currency: { type: 'string', length: 3 },
+    asOf: { type: 'Date', columnType: 'timestamptz(3)' },
+    fees: { type: 'json', columnType: 'jsonb', defaultRaw: "'[]'::jsonb" },
+    draftInvoices: { type: 'json', columnType: 'jsonb', defaultRaw: "'[]'::jsonb" },
+    billedFees: { type: 'json', columnType: 'jsonb', defaultRaw: "'[]'::jsonb" },
+    updatedAt: { ...createdAt, onUpdate: () => new Date() },
+  },
+});
+
 export const ALL_ENTITIES = [
   OrganizationSchema,
   ApiKeySchema,
@@ -439,4 +481,5 @@ export const ALL_ENTITIES = [
   OutboxEventSchema,
   IdempotencyRecordSchema,
   InvoiceApplicationSchema,
+  UsageSnapshotSchema,
 ];

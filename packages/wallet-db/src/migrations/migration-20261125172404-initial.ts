@@ -14,7 +14,7 @@ export class Migration20261125172404_initial extends Migration {
     this.addSql(`create table "api_keys" ("id" uuid not null, "organization_id" uuid not null, "key_hash" varchar(64) not null, "prefix" varchar(32) not null, "created_at" timestamptz(3) not null, constraint "api_keys_pkey" primary key ("id"));`);
     this.addSql(`alter table "api_keys" add constraint "api_keys_key_hash_unique" unique ("key_hash");`);
 
-    this.addSql(`create table "events" ("position" bigserial primary key, "txid" xid8 not null default pg_current_xact_id(), "id" uuid not null, "organization_id" uuid not null, "type" varchar(64) not null, "data" jsonb not null, "created_at" timestamptz(3) not null);`);
+    this.addSql(`create table "events" ("position" bigserial primary key, "id" uuid not null, "organization_id" uuid not null, "type" varchar(64) not null, "data" jsonb not null, "created_at" timestamptz(3) not null);`);
     this.addSql(`alter table "events" add constraint "events_org_id_unique" unique ("organization_id", "id");`);
 
     this.addSql(`create table "wallets" ("id" uuid not null, "organization_id" uuid not null, "customer_id" uuid not null, "name" varchar(255) null, "code" varchar(255) not null, "status" varchar(16) not null default 'active', "currency" varchar(3) not null, "rate_amount" numeric(30,5) not null, "priority" int not null default 50, "balance_cents" bigint not null default 0, "credits_balance" numeric(30,5) not null default 0, "ongoing_balance_cents" bigint not null default 0, "credits_ongoing_balance" numeric(30,5) not null default 0, "ongoing_usage_balance_cents" bigint not null default 0, "credits_ongoing_usage_balance" numeric(30,5) not null default 0, "consumed_credits" numeric(30,5) not null default 0, "consumed_amount_cents" bigint not null default 0, "expiration_at" timestamptz(3) null, "terminated_at" timestamptz(3) null, "invoice_requires_successful_payment" boolean not null default false, "paid_top_up_min_amount_cents" bigint null, "paid_top_up_max_amount_cents" bigint null, "applies_to_fee_types" text[] not null default '{}', "applies_to_billable_metric_codes" text[] not null default '{}', "created_at" timestamptz(3) not null, "updated_at" timestamptz(3) not null, constraint "wallets_pkey" primary key ("id"));`);
@@ -65,7 +65,7 @@ export class Migration20261125172404_initial extends Migration {
     this.addSql(`alter table "wallet_transaction_consumptions" add constraint "consumptions_amounts_valid" check ("credit_amount" >= 0 and "amount_cents" >= 0 and ("credit_amount" > 0 or "amount_cents" > 0));`);
     this.addSql(`create index "wallet_transactions_available_lots_idx" on "wallet_transactions" ("organization_id", "wallet_id") where "transaction_type" = 'inbound' and "status" = 'settled' and ("remaining_amount_cents" > 0 or "remaining_credit_amount" > 0);`);
     this.addSql(`create index "wallet_transactions_invoice_idx" on "wallet_transactions" ("organization_id", "invoice_id") where "invoice_id" is not null;`);
-    this.addSql(`create index "events_org_txid_position_idx" on "events" ("organization_id", "txid", "position");`);
+    this.addSql(`create index "events_org_position_idx" on "events" ("organization_id", "position");`);
     // The ledger is append-only: amounts never change, rows are never deleted. Only a purchase's
     // status (pending -> settled|failed, failed -> settled) and a lot's remainder (downwards) move.
     this.addSql(`create function wallet_transactions_guard() returns trigger language plpgsql as $$

@@ -29,7 +29,8 @@ try {
     },
   });
   await orm.getMigrator().up();
-  const result = await orm.getMigrator().createMigration(undefined, false, process.argv[2] === '--initial', process.argv[3]);
+  const name = process.argv[3]?.replace(/[^A-Za-z0-9]/g, '_');
+  const result = await orm.getMigrator().createMigration(undefined, false, process.argv[2] === '--initial', name);
   console.log(result.fileName || 'no changes');
   await orm.close(true);
 } finally {

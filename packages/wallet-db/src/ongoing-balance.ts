@@ -1,0 +1,88 @@
+/**
+ * Recomputes ongoing balances from the stored usage snapshot, in the request that changed a balance,
+ * a wallet's scope or the usage itself (Lago polls every 5 minutes; we never serve a stale one).
+ * Emits `wallet.depleted_ongoing_balance` when a wallet's ongoing balance reaches zero or below from
+ * above zero (or as a new wallet), never twice in a row (a latch on the wallet).
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { centsToCredits, currencyExponent, parseDecimal, planOngoingUsage, type UsageFee, type UsageSnapshotInput } from '@wallets/core';
+import { RecurringTransactionRule, type UsageFeeRecord, UsageSnapshot, Wallet } from './entities/index.js';
+import type { EventRecorder } from './events.js';
+
+function toUsageFee(record: UsageFeeRecord): UsageFee {
+  const parse = (text: string) => {
+    const parsed = parseDecimal(text, { excess: 'floor', allowNegative: true });
+    if (!parsed.ok) throw new Error(`stored usage amount ${text}: ${parsed.reason}`);
+    return parsed.value;
+  };
+  return {
+    feeType: record.feeType,
+    billableMetricCode: record.billableMetricCode,
+    amount: parse(record.amountCents),
+    coupons: parse(record.couponsAmountCents),
+    taxes: parse(record.taxesAmountCents),
+  };
+}
+
+export function snapshotInput(snapshot: UsageSnapshot | null): UsageSnapshotInput {
+  if (!snapshot) return { currentFees: [], draftInvoiceFees: [], billedFees: [] };
+  return {
+    currentFees: snapshot.fees.map(toUsageFee),
+    draftInvoiceFees: snapshot.draftInvoices.flatMap((draft) => draft.fees.map(toUsageFee)),
+    billedFees: snapshot.billedFees.map(toUsageFee),
+  };
+}
+
+export async function recomputeOngoingBalances(
+  em: EntityManager,
+  organizationId: string,
+  customerId: string,
+  currency: string,
+  events: EventRecorder,
+): Promise<Wallet[]> {
+  const wallets = await em.find(
+    Wallet,
+    { organization: organizationId, customer: customerId, currency, status: 'active' },
+    { populate: ['customer'], orderBy: { priority: 'asc', createdAt: 'asc', id: 'asc' } },
+  );
+  const snapshot = await em.findOne(UsageSnapshot, { organization: organizationId, customer: customerId, currency });
+  const thresholdRules = wallets.length
+    ? await em.find(RecurringTransactionRule, {
+        organization: organizationId,
+        wallet: { $in: wallets.map((w) => w.id) },
+        status: 'active',
+        trigger: 'threshold',
+      })
+    : [];
+  const withRule = new Set(thresholdRules.map((rule) => rule.wallet.id));
+  const usage = planOngoingUsage(
+    snapshotInput(snapshot),
+    wallets.map((w) => ({
+      id: w.id,
+      balanceCents: w.balanceCents,
+      feeTypes: w.appliesToFeeTypes,
+      billableMetricCodes: w.appliesToBillableMetricCodes,
+      hasActiveThresholdRule: withRule.has(w.id),
+    })),
+  );
+  for (const wallet of wallets) applyOngoing(wallet, usage.get(wallet.id) ?? 0n, events);
+  return wallets;
+}
+
+/** Sets a wallet's ongoing fields from its allocated usage and fires the depletion latch. */
+export function applyOngoing(wallet: Wallet, usageCents: bigint, events: EventRecorder): void {
+  const before = [wallet.ongoingBalanceCents, wallet.creditsOngoingBalance, wallet.ongoingUsageBalanceCents];
+  const usageCredits = centsToCredits(usageCents, { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) });
+  wallet.ongoingUsageBalanceCents = usageCents;
+  wallet.creditsOngoingUsageBalance = usageCredits;
+  wallet.ongoingBalanceCents = wallet.balanceCents - usageCents;
+  wallet.creditsOngoingBalance = wallet.creditsBalance - usageCredits;
+  if (wallet.status === 'active' && !wallet.depletedOngoingBalance && wallet.ongoingBalanceCents <= 0n) {
+    wallet.depletedOngoingBalance = true;
+    events.wallet('wallet.depleted_ongoing_balance', wallet);
+  } else if (wallet.depletedOngoingBalance && wallet.ongoingBalanceCents > 0n) {
+    wallet.depletedOngoingBalance = false;
+  }
+  const after = [wallet.ongoingBalanceCents, wallet.creditsOngoingBalance, wallet.ongoingUsageBalanceCents];
+  if (before.some((value, index) => value !== after[index])) events.wallet('wallet.updated', wallet);
+}

@@ -132,7 +132,7 @@ export async function listEvents(
       .execute('select pg_advisory_xact_lock(?, hashtext(?))', [EVENTS_LOCK_CLASS, organizationId], 'all', tx.getTransactionContext());
     return tx.getConnection().execute(
       `select position::text, id, type, data, created_at from events
-        where organization_id = ? and position > ?::bigint order by position limit ?`,
+        where organization_id = ? and position > ?::bigint order by events.position limit ?`,
       [organizationId, position, limit],
       'all',
       tx.getTransactionContext(),
@@ -142,11 +142,23 @@ export async function listEvents(
     id: row.id,
     type: row.type,
     createdAt: new Date(row.created_at),
-    data: row.data,
+    data: reviveDates(row.data) as Record<string, unknown>,
     cursor: encodeEventCursor(row.position),
   }));
   const last = items[items.length - 1];
   return { items, nextCursor: items.length === limit && last ? last.cursor : null };
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** Event data is stored as JSON; times (fields ending in `At`) come back as Dates, as everywhere on the wire. */
+function reviveDates(value: unknown, key = ''): unknown {
+  if (typeof value === 'string' && key.endsWith('At') && ISO_DATE.test(value)) return new Date(value);
+  if (Array.isArray(value)) return value.map((item) => reviveDates(item));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, reviveDates(v, k)]));
+  }
+  return value;
 }
 
 /** The cursor of one event, for resuming after it. */

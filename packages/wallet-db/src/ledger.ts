@@ -18,6 +18,7 @@ import {
 import type { EventRecorder } from './events.js';
 import { applyOngoing, recomputeOngoingBalances } from './ongoing-balance.js';
 import { findLots } from './repositories.js';
+import { fireThresholdRules } from './threshold-rules.js';
 
 export interface TransactionDetails {
   source?: TransactionSource;
@@ -87,6 +88,7 @@ export class Ledger {
   private readonly touched = new Map<string, Wallet>();
 
   touch(wallet: Wallet): void {
+    wallet.updatedAt = this.ctx.now;
     this.touched.set(wallet.id, wallet);
   }
 
@@ -106,7 +108,13 @@ export class Ledger {
     if (groups.size === 0) return;
     await this.em.flush();
     for (const { customerId, currency } of groups.values()) {
-      await recomputeOngoingBalances(this.em, this.ctx.organizationId, customerId, currency, this.events);
+      // A threshold grant moves the balance, so recompute once more; each rule fires at most once per request.
+      const fired = new Set<string>();
+      for (let round = 0; round < 3; round++) {
+        const wallets = await recomputeOngoingBalances(this.em, this.ctx.organizationId, customerId, currency, this.events);
+        if (!(await fireThresholdRules(this.em, this.ctx, this, wallets, fired))) break;
+        await this.em.flush();
+      }
     }
   }
 

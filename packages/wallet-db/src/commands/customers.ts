@@ -65,6 +65,7 @@ export async function upsertCustomer({ em, ctx, ledger }: Work, input: UpsertCus
     customer.currency = input.currency;
   }
   if (input.timezone !== undefined) customer.timezone = input.timezone;
+  customer.updatedAt = ctx.now;
   return customerDto(customer);
 }
 

@@ -8,8 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { formatDecimal, WalletError } from '@wallets/core';
 import { walletDto } from '../dto.js';
 import { type Customer, type UsageFeeRecord, UsageSnapshot } from '../entities/index.js';
-import { recomputeOngoingBalances } from '../ongoing-balance.js';
-import { loadActiveRules } from '../repositories.js';
+import { findActiveWallets, loadActiveRules } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
 import { ensureLockedCustomer } from './customers.js';
 
@@ -74,7 +73,7 @@ export async function dropDraftInvoice(work: Work, customer: Customer, currency:
 }
 
 export async function syncUsage(work: Work, input: UsageSyncInput) {
-  const { em, ctx, events } = work;
+  const { em, ctx, ledger } = work;
   const customer = await ensureLockedCustomer(em, ctx.organizationId, input.externalCustomerId, false);
   if (customer.currency !== null && customer.currency !== input.currency) {
     throw new WalletError('CURRENCY_MISMATCH', `customer ${customer.externalId} is billed in ${customer.currency}`, {
@@ -83,8 +82,9 @@ export async function syncUsage(work: Work, input: UsageSyncInput) {
     });
   }
   await storeUsageSnapshot(work, customer, input);
-  await em.flush();
-  const wallets = await recomputeOngoingBalances(em, ctx.organizationId, customer.id, input.currency, events);
+  const wallets = (await findActiveWallets(em, ctx.organizationId, customer.id)).filter((w) => w.currency === input.currency);
+  for (const wallet of wallets) ledger.touch(wallet);
+  await ledger.settleOngoing(); // recomputes ongoing balances and fires threshold rules
   await em.flush();
   const rules = await loadActiveRules(
     em,

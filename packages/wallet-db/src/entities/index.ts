@@ -64,7 +64,7 @@ export const CustomerSchema = new EntitySchema<Customer>({
     currency: { type: 'string', length: 3, nullable: true },
     timezone: { type: 'string', length: 64, default: 'UTC' },
     createdAt,
-    updatedAt: { ...createdAt, onUpdate: () => new Date() },
+    updatedAt: { type: 'Date', columnType: 'timestamptz(3)' },
   },
 });
 
@@ -154,7 +154,7 @@ export const WalletSchema = new EntitySchema<Wallet>({
     appliesToFeeTypes: { type: 'string[]', columnType: 'text[]', default: '{}' },
     appliesToBillableMetricCodes: { type: 'string[]', columnType: 'text[]', default: '{}' },
     createdAt,
-    updatedAt: { ...createdAt, onUpdate: () => new Date() },
+    updatedAt: { type: 'Date', columnType: 'timestamptz(3)' },
   },
 });
 
@@ -466,7 +466,7 @@ export const UsageSnapshotSchema = new EntitySchema<UsageSnapshot>({
     fees: { type: 'json', columnType: 'jsonb', defaultRaw: "'[]'::jsonb" },
     draftInvoices: { type: 'json', columnType: 'jsonb', defaultRaw: "'[]'::jsonb" },
     billedFees: { type: 'json', columnType: 'jsonb', defaultRaw: "'[]'::jsonb" },
-    updatedAt: { ...createdAt, onUpdate: () => new Date() },
+    updatedAt: { type: 'Date', columnType: 'timestamptz(3)' },
   },
 });
 

@@ -1,0 +1,104 @@
+/**
+ * Fires threshold rules in the request that brought a wallet's ongoing balance (plus pending
+ * top-ups) to or below the threshold. A top-up that fails its own checks (limits, a value under
+ * one cent) is skipped and never fails the request; a paid top-up is not retried for an hour after
+ * a threshold purchase failed; a wallet never has two pending threshold purchases.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { checkPaidTopUpLimits, currencyExponent, planAmount, planThresholdTopUp, WalletError } from '@wallets/core';
+import type { CommandContext } from './context.js';
+import { RecurringTransactionRule, type Wallet, WalletTransaction } from './entities/index.js';
+import type { Ledger } from './ledger.js';
+
+const BACKOFF_MS = 60 * 60 * 1000;
+
+function isActive(rule: RecurringTransactionRule, now: Date): boolean {
+  return rule.status === 'active' && (rule.expirationAt === null || rule.expirationAt > now);
+}
+
+/** Returns true when a grant changed a balance (ongoing balances must be recomputed). */
+export async function fireThresholdRules(
+  em: EntityManager,
+  ctx: CommandContext,
+  ledger: Ledger,
+  wallets: readonly Wallet[],
+  fired: Set<string>,
+): Promise<boolean> {
+  const active = wallets.filter((w) => w.status === 'active');
+  if (active.length === 0) return false;
+  const rules = (
+    await em.find(RecurringTransactionRule, {
+      organization: ctx.organizationId,
+      wallet: { $in: active.map((w) => w.id) },
+      trigger: 'threshold',
+      status: 'active',
+    })
+  ).filter((r) => isActive(r, ctx.now));
+  let granted = false;
+  for (const rule of rules) {
+    if (fired.has(rule.id)) continue;
+    const wallet = active.find((w) => w.id === rule.wallet.id)!;
+    const pending = await em.find(WalletTransaction, {
+      organization: ctx.organizationId,
+      wallet: wallet.id,
+      transactionStatus: 'purchased',
+      status: 'pending',
+    });
+    if (pending.some((tx) => tx.source === 'threshold')) continue;
+    const conversion = { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) };
+    const plan = planThresholdTopUp(rule, {
+      creditsOngoingBalance: wallet.creditsOngoingBalance,
+      pendingCredits: pending.reduce((sum, tx) => sum + tx.creditAmount, 0n),
+      paidTopUpMinAmountCents: wallet.paidTopUpMinAmountCents,
+      paidTopUpMaxAmountCents: wallet.paidTopUpMaxAmountCents,
+      conversion,
+    });
+    if (!plan) continue;
+    if (plan.paidCredits > 0n && (await inBackoff(em, ctx, wallet))) continue;
+    fired.add(rule.id);
+    try {
+      const paid = plan.paidCredits > 0n ? planAmount('paid', plan.paidCredits, conversion) : null;
+      const grant = plan.grantedCredits > 0n ? planAmount('granted', plan.grantedCredits, conversion) : null;
+      if (paid && rule.method === 'fixed' && !rule.ignorePaidTopUpLimits) checkPaidTopUpLimits(paid.amountCents, wallet);
+      const details = {
+        source: 'threshold' as const,
+        name: rule.transactionName,
+        metadata: rule.transactionMetadata,
+        invoiceRequiresSuccessfulPayment: rule.invoiceRequiresSuccessfulPayment,
+      };
+      if (paid) ledger.purchase(wallet, paid, details);
+      if (grant) {
+        ledger.grant(wallet, grant, details);
+        granted = true;
+      }
+    } catch (error) {
+      if (!(error instanceof WalletError)) throw error; // a top-up that fails its own checks is skipped
+    }
+  }
+  return granted;
+}
+
+async function inBackoff(em: EntityManager, ctx: CommandContext, wallet: Wallet): Promise<boolean> {
+  const since = new Date(ctx.now.getTime() - BACKOFF_MS);
+  const failed = await em.findOne(
+    WalletTransaction,
+    {
+      organization: ctx.organizationId,
+      wallet: wallet.id,
+      source: 'threshold',
+      transactionStatus: 'purchased',
+      status: 'failed',
+      failedAt: { $gt: since },
+    },
+    { orderBy: { failedAt: 'desc' } },
+  );
+  if (!failed?.failedAt) return false;
+  const settledSince = await em.count(WalletTransaction, {
+    organization: ctx.organizationId,
+    wallet: wallet.id,
+    transactionStatus: 'purchased',
+    status: 'settled',
+    settledAt: { $gt: failed.failedAt },
+  });
+  return settledSince === 0;
+}

@@ -9,3 +9,4 @@ export * from './rounding.js';
 export * from './threshold-top-up.js';
 export * from './top-up-limits.js';
 export * from './wallet-code.js';
+export * from './calendar.js';

@@ -155,6 +155,15 @@ const kindOf = (lot: WalletTransaction): 'granted' | 'purchased' => (lot.transac
 
 /** The allocation an apply would make now, with no side effect. */
 export async function previewPrepaidCredits(em: EntityManager, organizationId: string, invoice: InvoiceInput, now: Date): Promise<AllocationDto> {
+  // An invoice already applied or voided: answer what an apply would (its first allocation, or its error).
+  const existing = await em.findOne(InvoiceApplication, { organization: organizationId, invoiceId: invoice.id });
+  if (existing) {
+    if (existing.status === 'voided') throw new WalletError('INVOICE_VOIDED', `invoice ${invoice.id} was voided`, { invoiceId: invoice.id });
+    if (existing.requestHash !== contentHash(invoice)) {
+      throw new WalletError('INVOICE_ALREADY_APPLIED', `invoice ${invoice.id} was already applied with other content`, { invoiceId: invoice.id });
+    }
+    return existing.allocation as AllocationDto;
+  }
   if (!(CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) return emptyAllocation(invoice);
   const customer = await findCustomerByExternalId(em, organizationId, invoice.externalCustomerId);
   if (!customer) return emptyAllocation(invoice);

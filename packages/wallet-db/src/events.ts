@@ -45,7 +45,7 @@ export class EventRecorder {
     this.walletEvents.set(wallet.id, entry);
   }
 
-  async flush(em: EntityManager, organizationId: string): Promise<void> {
+  async flush(em: EntityManager, organizationId: string, now: Date): Promise<void> {
     const rows: { type: EventType; data: Record<string, unknown> }[] = [...this.transactionEvents];
     const wallets = [...this.walletEvents.values()];
     const rules = await loadActiveRules(
@@ -77,7 +77,7 @@ export class EventRecorder {
         organization: organizationId,
         type: row.type,
         data: JSON.parse(JSON.stringify(row.data)),
-        createdAt: new Date(),
+        createdAt: now,
       } as never);
     }
     this.transactionEvents.length = 0;

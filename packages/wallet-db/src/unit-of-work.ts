@@ -88,7 +88,7 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
       const result = await fn({ em: tx, ctx, events, ledger });
       await ledger.settleOngoing();
       await tx.flush();
-      await events.flush(tx, scope.organizationId);
+      await events.flush(tx, scope.organizationId, scope.now);
       if (key) {
         await tx
           .getConnection()

@@ -93,11 +93,17 @@ export async function recordPayment(work: Work, input: RecordPaymentInput) {
     });
   }
   const wallet = tx.wallet;
-  if (input.invoiceId !== undefined && tx.invoiceId === null) tx.invoiceId = input.invoiceId;
-  // A wallet past its expiry is expired now, before the payment is looked at.
+  const statusBefore = tx.status;
+  // A wallet past its expiry is expired now, before the payment is looked at (its pending top-ups fail).
   if (wallet.status === 'active' && isPastExpiration(wallet, ctx.now)) await ledger.terminate(wallet, 'expiration');
 
-  if (input.status === 'succeeded' && tx.status !== 'settled') {
+  const settles = input.status === 'succeeded' && tx.status !== 'settled';
+  const fails = input.status === 'failed' && (tx.status === 'pending' || (statusBefore === 'pending' && tx.status === 'failed'));
+  const clawsBack = input.status === 'failed' && tx.status === 'settled' && tx.clawedBackAt === null;
+  // The host's invoice id is recorded with the report that takes effect; a repeat changes nothing.
+  if ((settles || fails || clawsBack) && input.invoiceId !== undefined && tx.invoiceId === null) tx.invoiceId = input.invoiceId;
+
+  if (settles) {
     ledger.settle(wallet, tx);
     if (wallet.status === 'terminated') {
       // Money arrived for a wallet that no longer exists: settle and void at once, so the trail
@@ -107,10 +113,10 @@ export async function recordPayment(work: Work, input: RecordPaymentInput) {
     } else {
       await ledger.expireDueLots(wallet);
     }
-  } else if (input.status === 'failed' && tx.status === 'pending') {
-    ledger.fail(tx);
+  } else if (fails) {
+    if (tx.status === 'pending') ledger.fail(tx);
     events.transaction('wallet_transaction.payment_failure', tx);
-  } else if (input.status === 'failed' && tx.status === 'settled' && tx.clawedBackAt === null) {
+  } else if (clawsBack) {
     tx.clawedBackAt = ctx.now;
     await ledger.voidRemainder(wallet, [tx], { source: 'payment_failure', voidedTransactionId: tx.id });
     events.transaction('wallet_transaction.payment_failure', tx);

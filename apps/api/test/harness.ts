@@ -2,6 +2,7 @@
  * A real server for api tests: the app started in-process on a random port against the run's
  * fresh database, with a settable clock, an admin token and typed clients over HTTP.
  */
+import { createMigratedDatabase } from '@wallets/db/testing';
 import { inject } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
@@ -33,10 +34,14 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(options: { workerConcurrency?: number } = {}): Promise<Harness> {
+/**
+ * `ownDatabase`: a fresh database for this file alone, for tests of global sweeps
+ * (`admin.runScheduledJobs` sees every organization of its database).
+ */
+export async function startHarness(options: { workerConcurrency?: number; ownDatabase?: boolean } = {}): Promise<Harness> {
   const clock = new TestClock();
   const env = readEnv({
-    DATABASE_URL: inject('databaseUrl'),
+    DATABASE_URL: options.ownDatabase ? await createMigratedDatabase(inject('serverUrl'), 'wallets_own') : inject('databaseUrl'),
     PORT: '0',
     HOST: '127.0.0.1',
     WALLET_ADMIN_TOKEN: ADMIN_TOKEN,

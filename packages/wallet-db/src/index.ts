@@ -1,6 +1,7 @@
 export type { EntityManager } from '@mikro-orm/postgresql';
 export * from './commands/customers.js';
 export * from './commands/expiration.js';
+export * from './commands/interval-rules.js';
 export * from './commands/invoices.js';
 export * from './commands/organizations.js';
 export * from './commands/recurring-rules.js';

@@ -1,0 +1,117 @@
+/**
+ * Interval rules and rule expiry (DESIGN.md flow 5). A rule fires on each anniversary of its start
+ * (else its wallet's creation) in the customer's time zone, never on the start day itself; a missed
+ * anniversary is not caught up. Each firing is keyed by rule and local date, so several processes,
+ * or a retry after a crash, never top up twice for one anniversary. A top-up that fails its own
+ * checks is skipped.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import {
+  checkPaidTopUpLimits,
+  currencyExponent,
+  formatLocalDate,
+  isAnniversary,
+  localDate,
+  planAmount,
+  planThresholdTopUp,
+  type RuleInterval,
+  WalletError,
+} from '@wallets/core';
+import { RecurringTransactionRule } from '../entities/index.js';
+import { runMutation } from '../unit-of-work.js';
+import { lockWallet } from './wallets.js';
+
+export interface DueIntervalRule {
+  organizationId: string;
+  ruleId: string;
+  walletId: string;
+  /** The anniversary, as the customer's local date (YYYY-MM-DD). */
+  date: string;
+}
+
+interface RuleRow {
+  organization_id: string;
+  id: string;
+  wallet_id: string;
+  interval: RuleInterval;
+  started_at: Date;
+  timezone: string;
+}
+
+export async function findDueIntervalRules(em: EntityManager, asOf: Date): Promise<DueIntervalRule[]> {
+  const rows: RuleRow[] = await em.getConnection().execute(
+    `select r.organization_id, r.id, r.wallet_id, r.interval, coalesce(r.started_at, w.created_at) as started_at, c.timezone
+       from recurring_transaction_rules r
+       join wallets w on w.id = r.wallet_id and w.organization_id = r.organization_id
+       join customers c on c.id = w.customer_id and c.organization_id = w.organization_id
+      where r.status = 'active' and r.trigger = 'interval' and r.interval is not null
+        and (r.expiration_at is null or r.expiration_at > ?)
+        and w.status = 'active' and (w.expiration_at is null or w.expiration_at > ?)
+      order by r.id`,
+    [asOf, asOf],
+  );
+  const due: DueIntervalRule[] = [];
+  for (const row of rows) {
+    const today = localDate(asOf, row.timezone);
+    if (isAnniversary(localDate(new Date(row.started_at), row.timezone), today, row.interval)) {
+      due.push({ organizationId: row.organization_id, ruleId: row.id, walletId: row.wallet_id, date: formatLocalDate(today) });
+    }
+  }
+  return due;
+}
+
+export async function runIntervalRule(em: EntityManager, due: DueIntervalRule, asOf: Date): Promise<{ intervalTopUps: number }> {
+  return runMutation(
+    em,
+    { organizationId: due.organizationId, procedure: 'jobs.intervalTopUp', idempotencyKey: `${due.ruleId}@${due.date}`, request: due, now: asOf },
+    async ({ em: tx, ctx, ledger }) => {
+      const wallet = await lockWallet(tx, ctx.organizationId, due.walletId);
+      const rule = await tx.findOne(RecurringTransactionRule, { id: due.ruleId, organization: ctx.organizationId, status: 'active' });
+      if (!rule || wallet.status !== 'active' || (wallet.expirationAt && wallet.expirationAt <= ctx.now)) return { intervalTopUps: 0 };
+      if (rule.expirationAt && rule.expirationAt <= ctx.now) return { intervalTopUps: 0 };
+      const conversion = { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) };
+      const plan =
+        rule.method === 'target'
+          ? planThresholdTopUp(
+              { ...rule, thresholdCredits: rule.targetOngoingBalance ?? 0n },
+              {
+                creditsOngoingBalance: wallet.creditsOngoingBalance,
+                pendingCredits: 0n,
+                paidTopUpMinAmountCents: wallet.paidTopUpMinAmountCents,
+                paidTopUpMaxAmountCents: wallet.paidTopUpMaxAmountCents,
+                conversion,
+              },
+            )
+          : { paidCredits: rule.paidCredits, grantedCredits: rule.grantedCredits };
+      if (!plan || (plan.paidCredits === 0n && plan.grantedCredits === 0n)) return { intervalTopUps: 0 };
+      try {
+        const paid = plan.paidCredits > 0n ? planAmount('paid', plan.paidCredits, conversion) : null;
+        const granted = plan.grantedCredits > 0n ? planAmount('granted', plan.grantedCredits, conversion) : null;
+        if (paid && rule.method === 'fixed' && !rule.ignorePaidTopUpLimits) checkPaidTopUpLimits(paid.amountCents, wallet);
+        const details = {
+          source: 'interval' as const,
+          name: rule.transactionName,
+          metadata: rule.transactionMetadata,
+          invoiceRequiresSuccessfulPayment: rule.invoiceRequiresSuccessfulPayment,
+        };
+        if (paid) ledger.purchase(wallet, paid, details);
+        if (granted) ledger.grant(wallet, granted, details);
+        return { intervalTopUps: 1 };
+      } catch (error) {
+        if (error instanceof WalletError) return { intervalTopUps: 0 };
+        throw error;
+      }
+    },
+  );
+}
+
+/** Ends every active rule whose expirationAt has passed; returns how many ended. */
+export async function expireDueRules(em: EntityManager, asOf: Date): Promise<number> {
+  const rows: unknown[] = await em
+    .getConnection()
+    .execute(
+      `update recurring_transaction_rules set status = 'terminated', terminated_at = ? where status = 'active' and expiration_at <= ? returning id`,
+      [asOf, asOf],
+    );
+  return rows.length;
+}

@@ -1,14 +1,15 @@
 /**
  * Fires threshold rules in the request that brought a wallet's ongoing balance (plus pending
- * top-ups) to or below the threshold. A top-up that fails its own checks (limits, a value under
- * one cent) is skipped and never fails the request; a paid top-up is not retried for an hour after
- * a threshold purchase failed; a wallet never has two pending threshold purchases.
+ * top-ups) to or below the threshold (rule-top-up.ts creates the top-up). A paid top-up is not
+ * retried for an hour after a threshold purchase failed; a wallet never has two pending threshold
+ * purchases; each rule fires at most once per request.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { checkPaidTopUpLimits, currencyExponent, planAmount, planThresholdTopUp, WalletError } from '@wallets/core';
+import { currencyExponent, planThresholdTopUp } from '@wallets/core';
 import type { CommandContext } from './context.js';
 import { RecurringTransactionRule, type Wallet, WalletTransaction } from './entities/index.js';
 import type { Ledger } from './ledger.js';
+import { createRuleTopUp } from './rule-top-up.js';
 
 const BACKOFF_MS = 60 * 60 * 1000;
 
@@ -56,24 +57,7 @@ export async function fireThresholdRules(
     if (!plan) continue;
     if (plan.paidCredits > 0n && (await inBackoff(em, ctx, wallet))) continue;
     fired.add(rule.id);
-    try {
-      const paid = plan.paidCredits > 0n ? planAmount('paid', plan.paidCredits, conversion) : null;
-      const grant = plan.grantedCredits > 0n ? planAmount('granted', plan.grantedCredits, conversion) : null;
-      if (paid && rule.method === 'fixed' && !rule.ignorePaidTopUpLimits) checkPaidTopUpLimits(paid.amountCents, wallet);
-      const details = {
-        source: 'threshold' as const,
-        name: rule.transactionName,
-        metadata: rule.transactionMetadata,
-        invoiceRequiresSuccessfulPayment: rule.invoiceRequiresSuccessfulPayment,
-      };
-      if (paid) ledger.purchase(wallet, paid, details);
-      if (grant) {
-        ledger.grant(wallet, grant, details);
-        granted = true;
-      }
-    } catch (error) {
-      if (!(error instanceof WalletError)) throw error; // a top-up that fails its own checks is skipped
-    }
+    if (createRuleTopUp(ledger, wallet, rule, plan, 'threshold') === 'granted') granted = true;
   }
   return granted;
 }

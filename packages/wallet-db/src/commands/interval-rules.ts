@@ -6,18 +6,9 @@
  * checks is skipped.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import {
-  checkPaidTopUpLimits,
-  currencyExponent,
-  formatLocalDate,
-  isAnniversary,
-  localDate,
-  planAmount,
-  planThresholdTopUp,
-  type RuleInterval,
-  WalletError,
-} from '@wallets/core';
+import { currencyExponent, formatLocalDate, isAnniversary, localDate, planThresholdTopUp, type RuleInterval } from '@wallets/core';
 import { RecurringTransactionRule } from '../entities/index.js';
+import { createRuleTopUp } from '../rule-top-up.js';
 import { runMutation } from '../unit-of-work.js';
 import { lockWallet } from './wallets.js';
 
@@ -84,23 +75,7 @@ export async function runIntervalRule(em: EntityManager, due: DueIntervalRule, a
             )
           : { paidCredits: rule.paidCredits, grantedCredits: rule.grantedCredits };
       if (!plan || (plan.paidCredits === 0n && plan.grantedCredits === 0n)) return { intervalTopUps: 0 };
-      try {
-        const paid = plan.paidCredits > 0n ? planAmount('paid', plan.paidCredits, conversion) : null;
-        const granted = plan.grantedCredits > 0n ? planAmount('granted', plan.grantedCredits, conversion) : null;
-        if (paid && rule.method === 'fixed' && !rule.ignorePaidTopUpLimits) checkPaidTopUpLimits(paid.amountCents, wallet);
-        const details = {
-          source: 'interval' as const,
-          name: rule.transactionName,
-          metadata: rule.transactionMetadata,
-          invoiceRequiresSuccessfulPayment: rule.invoiceRequiresSuccessfulPayment,
-        };
-        if (paid) ledger.purchase(wallet, paid, details);
-        if (granted) ledger.grant(wallet, granted, details);
-        return { intervalTopUps: 1 };
-      } catch (error) {
-        if (error instanceof WalletError) return { intervalTopUps: 0 };
-        throw error;
-      }
+      return { intervalTopUps: createRuleTopUp(ledger, wallet, rule, plan, 'interval') === 'skipped' ? 0 : 1 };
     },
   );
 }

@@ -1,4 +1,5 @@
 export * from './allocation.js';
+export * from './calendar.js';
 export * from './conversion.js';
 export * from './currency.js';
 export * from './decimal.js';
@@ -9,4 +10,3 @@ export * from './rounding.js';
 export * from './threshold-top-up.js';
 export * from './top-up-limits.js';
 export * from './wallet-code.js';
-export * from './calendar.js';

@@ -111,7 +111,7 @@ export class Ledger {
       // A threshold grant moves the balance, so recompute once more; each rule fires at most once per request.
       const fired = new Set<string>();
       for (let round = 0; round < 3; round++) {
-        const wallets = await recomputeOngoingBalances(this.em, this.ctx.organizationId, customerId, currency, this.events);
+        const wallets = await recomputeOngoingBalances(this.em, this.ctx.organizationId, customerId, currency, this.events, this.ctx.now);
         if (!(await fireThresholdRules(this.em, this.ctx, this, wallets, fired))) break;
         await this.em.flush();
       }

@@ -39,6 +39,7 @@ export async function recomputeOngoingBalances(
   customerId: string,
   currency: string,
   events: EventRecorder,
+  now: Date,
 ): Promise<Wallet[]> {
   const wallets = await em.find(
     Wallet,
@@ -46,12 +47,15 @@ export async function recomputeOngoingBalances(
     { populate: ['customer'], orderBy: { priority: 'asc', createdAt: 'asc', id: 'asc' } },
   );
   const snapshot = await em.findOne(UsageSnapshot, { organization: organizationId, customer: customerId, currency });
-  const thresholdRules = wallets.length
+  // Only rules that can still fire absorb usage: not past their own expiry, on a wallet not past its expiry.
+  const live = wallets.filter((w) => w.expirationAt === null || w.expirationAt > now);
+  const thresholdRules = live.length
     ? await em.find(RecurringTransactionRule, {
         organization: organizationId,
-        wallet: { $in: wallets.map((w) => w.id) },
+        wallet: { $in: live.map((w) => w.id) },
         status: 'active',
         trigger: 'threshold',
+        $or: [{ expirationAt: null }, { expirationAt: { $gt: now } }],
       })
     : [];
   const withRule = new Set(thresholdRules.map((rule) => rule.wallet.id));

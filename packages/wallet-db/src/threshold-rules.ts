@@ -25,7 +25,8 @@ export async function fireThresholdRules(
   wallets: readonly Wallet[],
   fired: Set<string>,
 ): Promise<boolean> {
-  const active = wallets.filter((w) => w.status === 'active');
+  // A wallet past its expiry is expired even before the job has run: its rules do not fire.
+  const active = wallets.filter((w) => w.status === 'active' && (w.expirationAt === null || w.expirationAt > ctx.now));
   if (active.length === 0) return false;
   const rules = (
     await em.find(RecurringTransactionRule, {

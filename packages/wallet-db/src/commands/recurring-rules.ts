@@ -78,7 +78,8 @@ function assign(rule: RecurringTransactionRule, input: RuleInput, work: Work): v
   }
   if (input.transactionMetadata !== undefined) rule.transactionMetadata = input.transactionMetadata;
   if (input.transactionName !== undefined) rule.transactionName = input.transactionName;
-  if (rule.method !== 'target') rule.grantsTargetTopUp = false;
+  // Switching to a fixed rule drops the flag; asking for it on a fixed rule is refused by checkRuleShape.
+  if (rule.method !== 'target' && input.grantsTargetTopUp === undefined) rule.grantsTargetTopUp = false;
 }
 
 export async function syncRules(work: Work, wallet: Wallet, inputs: readonly RuleInput[], { endUnlisted }: { endUnlisted: boolean }): Promise<void> {

@@ -17,7 +17,7 @@ import {
 } from './entities/index.js';
 import type { EventRecorder } from './events.js';
 import { applyOngoing, recomputeOngoingBalances } from './ongoing-balance.js';
-import { findLots } from './repositories.js';
+import { findLots, findLotsOfWallets } from './repositories.js';
 import { fireThresholdRules } from './threshold-rules.js';
 
 export interface TransactionDetails {
@@ -231,6 +231,31 @@ export class Ledger {
     const remainder = sumLots(lots.map(toLot));
     if (remainder.amountCents === 0n && remainder.creditAmount === 0n) return null;
     return this.consume(wallet, remainder, 'voided', details, lots);
+  }
+
+  /**
+   * The usable lots of several wallets (one query): lots past their own expiry are voided first and
+   * left out.
+   */
+  async liveLots(wallets: readonly Wallet[]): Promise<Map<string, WalletTransaction[]>> {
+    const byWallet = await findLotsOfWallets(
+      this.em,
+      this.ctx.organizationId,
+      wallets.map((w) => w.id),
+    );
+    for (const wallet of wallets) {
+      const lots = byWallet.get(wallet.id) ?? [];
+      const live: WalletTransaction[] = [];
+      for (const lot of lots) {
+        if (lot.expirationAt && lot.expirationAt <= this.ctx.now) {
+          await this.voidRemainder(wallet, [lot], { source: 'expiration', voidedTransactionId: lot.id, name: lot.name });
+        } else {
+          live.push(lot);
+        }
+      }
+      byWallet.set(wallet.id, live);
+    }
+    return byWallet;
   }
 
   /** Voids the remainder of every lot whose own expiry has passed, one entry per lot. */

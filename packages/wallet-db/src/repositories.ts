@@ -113,3 +113,35 @@ export async function findLots(em: EntityManager, organizationId: string, wallet
     { populate: ['wallet'] },
   );
 }
+
+/** The lots (settled inbound with something left) of several wallets, in one query. */
+export async function findLotsOfWallets(
+  em: EntityManager,
+  organizationId: string,
+  walletIds: readonly string[],
+): Promise<Map<string, WalletTransaction[]>> {
+  const byWallet = new Map<string, WalletTransaction[]>(walletIds.map((id) => [id, []]));
+  if (walletIds.length === 0) return byWallet;
+  const lots = await em.find(WalletTransaction, {
+    organization: organizationId,
+    wallet: { $in: [...walletIds] },
+    transactionType: 'inbound',
+    status: 'settled',
+    $or: [{ remainingAmountCents: { $gt: 0n } }, { remainingCreditAmount: { $gt: 0n } }],
+  } as never);
+  for (const lot of lots) byWallet.get(lot.wallet.id)?.push(lot);
+  return byWallet;
+}
+
+/** Locks the customer row found by its external id; null when there is no such customer. */
+export async function lockCustomerByExternalId(em: EntityManager, organizationId: string, externalId: string): Promise<string | null> {
+  const rows: { id: string }[] = await em
+    .getConnection()
+    .execute(
+      'select id from customers where organization_id = ? and external_id = ? for update',
+      [organizationId, externalId],
+      'all',
+      em.getTransactionContext(),
+    );
+  return rows[0]?.id ?? null;
+}

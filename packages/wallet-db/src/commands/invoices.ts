@@ -26,10 +26,10 @@ import {
   WalletError,
 } from '@wallets/core';
 import { centsToNumber, transactionDto } from '../dto.js';
-import { InvoiceApplication, type Wallet, WalletTransaction } from '../entities/index.js';
+import { Customer, InvoiceApplication, type Wallet, WalletTransaction } from '../entities/index.js';
 import type { ConsumedPart } from '../ledger.js';
 import { isPastExpiration, toLot } from '../ledger.js';
-import { findActiveWallets, findCustomerByExternalId, findLots, lockCustomer } from '../repositories.js';
+import { findActiveWallets, findCustomerByExternalId, findLots, lockCustomer, lockCustomerByExternalId } from '../repositories.js';
 import { requestHash, type Work } from '../unit-of-work.js';
 import { dropDraftInvoice, storeUsageSnapshot, type UsageSyncInput } from './usage.js';
 
@@ -222,10 +222,9 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
     });
   }
   const { em, ctx, ledger } = work;
-  const customer = await findCustomerByExternalId(em, ctx.organizationId, invoice.externalCustomerId);
-  if (customer) await lockCustomer(em, ctx.organizationId, customer.id);
+  const customerId = await lockCustomerByExternalId(em, ctx.organizationId, invoice.externalCustomerId);
   const hash = contentHash(invoice);
-  const claim = await claimInvoice(em, ctx.organizationId, invoice.id, customer?.id ?? null, hash, 'applied', ctx.now);
+  const claim = await claimInvoice(em, ctx.organizationId, invoice.id, customerId, hash, 'applied', ctx.now);
   if (!claim.claimed) {
     const { existing } = claim;
     if (existing.status === 'voided') throw new WalletError('INVOICE_VOIDED', `invoice ${invoice.id} was voided`, { invoiceId: invoice.id });
@@ -236,16 +235,16 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
   }
 
   let result = emptyAllocation(invoice);
-  if (customer && (CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) {
-    const wallets = await eligibleWallets(em, ctx.organizationId, customer.id, invoice.currency, ctx.now);
-    for (const wallet of wallets) await ledger.expireDueLots(wallet);
+  let wallets: Wallet[] = [];
+  if (customerId && (CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) {
+    wallets = await eligibleWallets(em, ctx.organizationId, customerId, invoice.currency, ctx.now);
+    const lots = await ledger.liveLots(wallets);
     const plan = planFor(invoice, wallets);
     const shares = [];
     for (const part of plan.wallets) {
       const wallet = wallets.find((w) => w.id === part.walletId)!;
       const amount = shareAmount(wallet, part.amountCents);
-      const { transaction, parts } = await ledger.consumeTracked(wallet, amount, 'invoiced', { invoiceId: invoice.id });
-      wallet.updatedAt = ctx.now;
+      const { transaction, parts } = await ledger.consumeTracked(wallet, amount, 'invoiced', { invoiceId: invoice.id }, lots.get(wallet.id));
       shares.push({
         wallet,
         amount,
@@ -255,11 +254,17 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
     }
     result = summarise(invoice, shares);
   }
-  if (customer) {
+  if (customerId) {
     // The finalized invoice is no longer a draft; a snapshot sent with it replaces the stored one.
-    await dropDraftInvoice(work, customer, invoice.currency, invoice.id);
-    if (usage) await storeUsageSnapshot(work, customer, usage);
-    for (const wallet of await findActiveWallets(em, ctx.organizationId, customer.id)) ledger.touch(wallet);
+    const customer = em.getReference(Customer, customerId);
+    const draftDropped = await dropDraftInvoice(work, customer, invoice.currency, invoice.id);
+    const usageStored = usage ? await storeUsageSnapshot(work, customer, usage) : false;
+    // Ongoing balances are recomputed for the customer and currency: touching one wallet of it is enough.
+    const group =
+      wallets.length > 0 || !(draftDropped || usageStored)
+        ? wallets
+        : await eligibleWallets(em, ctx.organizationId, customerId, invoice.currency, ctx.now);
+    for (const wallet of group.slice(0, 1)) ledger.touch(wallet);
   }
   await em
     .getConnection()

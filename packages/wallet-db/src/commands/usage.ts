@@ -63,13 +63,13 @@ export async function storeUsageSnapshot(work: Work, customer: Customer, input: 
 }
 
 /** A finalized invoice is no longer a draft: its fees leave the stored snapshot. */
-export async function dropDraftInvoice(work: Work, customer: Customer, currency: string, invoiceId: string): Promise<void> {
+export async function dropDraftInvoice(work: Work, customer: Customer, currency: string, invoiceId: string): Promise<boolean> {
   const { em, ctx } = work;
   const snapshot = await em.findOne(UsageSnapshot, { organization: ctx.organizationId, customer: customer.id, currency });
-  if (snapshot?.draftInvoices.some((draft) => draft.id === invoiceId)) {
-    snapshot.draftInvoices = snapshot.draftInvoices.filter((draft) => draft.id !== invoiceId);
-    snapshot.updatedAt = ctx.now;
-  }
+  if (!snapshot?.draftInvoices.some((draft) => draft.id === invoiceId)) return false;
+  snapshot.draftInvoices = snapshot.draftInvoices.filter((draft) => draft.id !== invoiceId);
+  snapshot.updatedAt = ctx.now;
+  return true;
 }
 
 export async function syncUsage(work: Work, input: UsageSyncInput) {

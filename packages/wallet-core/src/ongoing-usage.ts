@@ -74,7 +74,6 @@ export function planOngoingUsage(usage: UsageSnapshotInput, wallets: readonly On
   for (const key of keys) {
     let remaining = minBig(key.net, budget);
     if (remaining <= 0n) break;
-    budget -= remaining;
     const candidates = wallets.filter((w) => mayPay(w, key));
     for (const [index, wallet] of candidates.entries()) {
       if (remaining === 0n) break;
@@ -83,6 +82,8 @@ export function planOngoingUsage(usage: UsageSnapshotInput, wallets: readonly On
       const take = wallet.hasActiveThresholdRule || isLast ? remaining : minBig(remaining, maxBig(0n, wallet.balanceCents * SCALE_FACTOR - taken));
       shares.set(wallet.id, taken + take);
       remaining -= take;
+      // Only what is placed uses the budget: a key no wallet may pay leaves it to the others.
+      budget -= take;
       if (wallet.hasActiveThresholdRule) break;
     }
   }

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import { transactionDto, walletDto } from './dto.js';
-import { OutboxEvent, type Wallet, type WalletTransaction } from './entities/index.js';
+import { OutboxEvent, type RecurringTransactionRule, type Wallet, type WalletTransaction } from './entities/index.js';
 import { loadActiveRules } from './repositories.js';
 
 export type EventType =
@@ -30,6 +30,13 @@ type WalletEventType = 'wallet.created' | 'wallet.updated' | 'wallet.terminated'
 export class EventRecorder {
   private readonly transactionEvents: { type: EventType; data: Record<string, unknown> }[] = [];
   private readonly walletEvents = new Map<string, { wallet: Wallet; types: Set<WalletEventType> }>();
+  /** Active rules already loaded in this request, by wallet (saves loading them again for event data). */
+  private readonly knownRules = new Map<string, RecurringTransactionRule[]>();
+
+  rememberRules(walletIds: readonly string[], rules: readonly RecurringTransactionRule[]): void {
+    for (const id of walletIds) this.knownRules.set(id, []);
+    for (const rule of rules) this.knownRules.get(rule.wallet.id)?.push(rule);
+  }
 
   transaction(
     type: 'wallet_transaction.created' | 'wallet_transaction.updated' | 'wallet_transaction.payment_failure',
@@ -48,11 +55,8 @@ export class EventRecorder {
   async flush(em: EntityManager, organizationId: string, now: Date): Promise<void> {
     const rows: { type: EventType; data: Record<string, unknown> }[] = [...this.transactionEvents];
     const wallets = [...this.walletEvents.values()];
-    const rules = await loadActiveRules(
-      em,
-      organizationId,
-      wallets.map((w) => w.wallet.id),
-    );
+    const missing = wallets.map((w) => w.wallet.id).filter((id) => !this.knownRules.has(id));
+    const rules = new Map([...this.knownRules, ...(await loadActiveRules(em, organizationId, missing))]);
     for (const { wallet, types } of wallets) {
       const data = walletDto(wallet, rules.get(wallet.id) ?? []);
       const main: WalletEventType[] = types.has('wallet.created')

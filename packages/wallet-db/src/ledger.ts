@@ -11,6 +11,7 @@ import {
   type MetadataItem,
   RecurringTransactionRule,
   type TransactionSource,
+  UsageSnapshot,
   type Wallet,
   WalletTransaction,
   WalletTransactionConsumption,
@@ -86,10 +87,32 @@ export class Ledger {
 
   /** Wallets whose balances or scope changed in this request: their ongoing balances are recomputed before commit. */
   private readonly touched = new Map<string, Wallet>();
+  /** Groups whose complete wallet list a command already loaded (saves loading it again). */
+  private readonly knownGroups = new Map<string, Wallet[]>();
+  /** Usage snapshots loaded or created in this request, by customer and currency. */
+  private readonly snapshots = new Map<string, UsageSnapshot | null>();
 
   touch(wallet: Wallet): void {
     wallet.updatedAt = this.ctx.now;
     this.touched.set(wallet.id, wallet);
+  }
+
+  /** Marks `wallets` as every active wallet of one customer and currency, and touches them. */
+  touchGroup(customerId: string, currency: string, wallets: Wallet[]): void {
+    this.knownGroups.set(`${customerId}/${currency}`, wallets);
+    for (const wallet of wallets) this.touch(wallet);
+  }
+
+  async usageSnapshot(customerId: string, currency: string): Promise<UsageSnapshot | null> {
+    const key = `${customerId}/${currency}`;
+    if (!this.snapshots.has(key)) {
+      this.snapshots.set(key, await this.em.findOne(UsageSnapshot, { organization: this.ctx.organizationId, customer: customerId, currency }));
+    }
+    return this.snapshots.get(key) ?? null;
+  }
+
+  rememberSnapshot(customerId: string, currency: string, snapshot: UsageSnapshot): void {
+    this.snapshots.set(`${customerId}/${currency}`, snapshot);
   }
 
   private refreshOngoing(wallet: Wallet): void {
@@ -105,15 +128,16 @@ export class Ledger {
       groups.set(`${wallet.customer.id}/${wallet.currency}`, { customerId: wallet.customer.id, currency: wallet.currency });
     }
     this.touched.clear();
-    if (groups.size === 0) return;
-    await this.em.flush();
-    for (const { customerId, currency } of groups.values()) {
+    for (const [key, { customerId, currency }] of groups) {
       // A threshold grant moves the balance, so recompute once more; each rule fires at most once per request.
       const fired = new Set<string>();
+      let known = this.knownGroups.get(key)?.filter((w) => w.status === 'active');
       for (let round = 0; round < 3; round++) {
-        const wallets = await recomputeOngoingBalances(this.em, this.ctx.organizationId, customerId, currency, this.events, this.ctx.now);
-        if (!(await fireThresholdRules(this.em, this.ctx, this, wallets, fired))) break;
-        await this.em.flush();
+        const { wallets, rules } = await recomputeOngoingBalances(this.em, this.ctx, { customerId, currency, wallets: known }, this.events, () =>
+          this.usageSnapshot(customerId, currency),
+        );
+        known = wallets;
+        if (!(await fireThresholdRules(this.em, this.ctx, this, wallets, rules, fired))) break;
       }
     }
   }

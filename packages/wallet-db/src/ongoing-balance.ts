@@ -6,7 +6,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { centsToCredits, currencyExponent, parseDecimal, planOngoingUsage, type UsageFee, type UsageSnapshotInput } from '@wallets/core';
-import { RecurringTransactionRule, type UsageFeeRecord, UsageSnapshot, Wallet } from './entities/index.js';
+import { RecurringTransactionRule, type UsageFeeRecord, type UsageSnapshot, Wallet } from './entities/index.js';
 import type { EventRecorder } from './events.js';
 
 function toUsageFee(record: UsageFeeRecord): UsageFee {
@@ -33,32 +33,50 @@ export function snapshotInput(snapshot: UsageSnapshot | null): UsageSnapshotInpu
   };
 }
 
+export interface OngoingGroup {
+  customerId: string;
+  currency: string;
+  /** Every active wallet of the customer in that currency, when the caller already has them. */
+  wallets?: Wallet[] | undefined;
+}
+
+/**
+ * Recomputes one (customer, currency) group; returns its wallets and their active rules (all
+ * triggers), so the caller fires threshold rules and writes events without loading them again.
+ */
 export async function recomputeOngoingBalances(
   em: EntityManager,
-  organizationId: string,
-  customerId: string,
-  currency: string,
+  ctx: { organizationId: string; now: Date },
+  group: OngoingGroup,
   events: EventRecorder,
-  now: Date,
-): Promise<Wallet[]> {
-  const wallets = await em.find(
-    Wallet,
-    { organization: organizationId, customer: customerId, currency, status: 'active' },
-    { populate: ['customer'], orderBy: { priority: 'asc', createdAt: 'asc', id: 'asc' } },
-  );
-  const snapshot = await em.findOne(UsageSnapshot, { organization: organizationId, customer: customerId, currency });
-  // Only rules that can still fire absorb usage: not past their own expiry, on a wallet not past its expiry.
-  const live = wallets.filter((w) => w.expirationAt === null || w.expirationAt > now);
-  const thresholdRules = live.length
-    ? await em.find(RecurringTransactionRule, {
-        organization: organizationId,
-        wallet: { $in: live.map((w) => w.id) },
-        status: 'active',
-        trigger: 'threshold',
-        $or: [{ expirationAt: null }, { expirationAt: { $gt: now } }],
-      })
+  loadSnapshot: () => Promise<UsageSnapshot | null>,
+): Promise<{ wallets: Wallet[]; rules: RecurringTransactionRule[] }> {
+  const wallets =
+    group.wallets ??
+    (await em.find(
+      Wallet,
+      { organization: ctx.organizationId, customer: group.customerId, currency: group.currency, status: 'active' },
+      { populate: ['customer'], orderBy: { priority: 'asc', createdAt: 'asc', id: 'asc' } },
+    ));
+  const snapshot = await loadSnapshot();
+  const rules = wallets.length
+    ? await em.find(
+        RecurringTransactionRule,
+        { organization: ctx.organizationId, wallet: { $in: wallets.map((w) => w.id) }, status: 'active' },
+        { orderBy: { createdAt: 'asc', id: 'asc' } },
+      )
     : [];
-  const withRule = new Set(thresholdRules.map((rule) => rule.wallet.id));
+  events.rememberRules(
+    wallets.map((w) => w.id),
+    rules,
+  );
+  // Only rules that can still fire absorb usage: not past their own expiry, on a wallet not past its expiry.
+  const live = new Set(wallets.filter((w) => w.expirationAt === null || w.expirationAt > ctx.now).map((w) => w.id));
+  const withRule = new Set(
+    rules
+      .filter((r) => r.trigger === 'threshold' && live.has(r.wallet.id) && (r.expirationAt === null || r.expirationAt > ctx.now))
+      .map((r) => r.wallet.id),
+  );
   const usage = planOngoingUsage(
     snapshotInput(snapshot),
     wallets.map((w) => ({
@@ -70,7 +88,7 @@ export async function recomputeOngoingBalances(
     })),
   );
   for (const wallet of wallets) applyOngoing(wallet, usage.get(wallet.id) ?? 0n, events);
-  return wallets;
+  return { wallets, rules };
 }
 
 /** Sets a wallet's ongoing fields from its allocated usage and fires the depletion latch. */

@@ -7,7 +7,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { currencyExponent, planThresholdTopUp } from '@wallets/core';
 import type { CommandContext } from './context.js';
-import { RecurringTransactionRule, type Wallet, WalletTransaction } from './entities/index.js';
+import { type RecurringTransactionRule, type Wallet, WalletTransaction } from './entities/index.js';
 import type { Ledger } from './ledger.js';
 import { createRuleTopUp } from './rule-top-up.js';
 
@@ -23,19 +23,14 @@ export async function fireThresholdRules(
   ctx: CommandContext,
   ledger: Ledger,
   wallets: readonly Wallet[],
+  activeRules: readonly RecurringTransactionRule[],
   fired: Set<string>,
 ): Promise<boolean> {
   // A wallet past its expiry is expired even before the job has run: its rules do not fire.
   const active = wallets.filter((w) => w.status === 'active' && (w.expirationAt === null || w.expirationAt > ctx.now));
   if (active.length === 0) return false;
-  const rules = (
-    await em.find(RecurringTransactionRule, {
-      organization: ctx.organizationId,
-      wallet: { $in: active.map((w) => w.id) },
-      trigger: 'threshold',
-      status: 'active',
-    })
-  ).filter((r) => isActive(r, ctx.now));
+  const walletIds = new Set(active.map((w) => w.id));
+  const rules = activeRules.filter((r) => r.trigger === 'threshold' && walletIds.has(r.wallet.id) && isActive(r, ctx.now));
   let granted = false;
   for (const rule of rules) {
     if (fired.has(rule.id)) continue;

@@ -236,8 +236,10 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
 
   let result = emptyAllocation(invoice);
   let wallets: Wallet[] = [];
+  let inCurrency: Wallet[] | undefined;
   if (customerId && (CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) {
-    wallets = await eligibleWallets(em, ctx.organizationId, customerId, invoice.currency, ctx.now);
+    inCurrency = (await findActiveWallets(em, ctx.organizationId, customerId)).filter((w) => w.currency === invoice.currency);
+    wallets = inCurrency.filter((w) => !isPastExpiration(w, ctx.now));
     const lots = await ledger.liveLots(wallets);
     const plan = planFor(invoice, wallets);
     const shares = [];
@@ -259,12 +261,11 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
     const customer = em.getReference(Customer, customerId);
     const draftDropped = await dropDraftInvoice(work, customer, invoice.currency, invoice.id);
     const usageStored = usage ? await storeUsageSnapshot(work, customer, usage) : false;
-    // Ongoing balances are recomputed for the customer and currency: touching one wallet of it is enough.
-    const group =
-      wallets.length > 0 || !(draftDropped || usageStored)
-        ? wallets
-        : await eligibleWallets(em, ctx.organizationId, customerId, invoice.currency, ctx.now);
-    for (const wallet of group.slice(0, 1)) ledger.touch(wallet);
+    // Ongoing balances of the customer and currency are recomputed from its wallets, loaded once.
+    if (wallets.length > 0 || draftDropped || usageStored) {
+      const group = inCurrency ?? (await findActiveWallets(em, ctx.organizationId, customerId)).filter((w) => w.currency === invoice.currency);
+      ledger.touchGroup(customerId, invoice.currency, group);
+    }
   }
   await em
     .getConnection()

@@ -40,9 +40,9 @@ const record = (fee: UsageFeeInput): UsageFeeRecord => ({
 
 /** Stores the snapshot if it is newer than the stored one; the caller holds the customer lock. */
 export async function storeUsageSnapshot(work: Work, customer: Customer, input: UsageSyncInput): Promise<boolean> {
-  const { em, ctx } = work;
+  const { em, ctx, ledger } = work;
   const asOf = input.asOf ?? ctx.now;
-  let snapshot = await em.findOne(UsageSnapshot, { organization: ctx.organizationId, customer: customer.id, currency: input.currency });
+  let snapshot = await ledger.usageSnapshot(customer.id, input.currency);
   if (snapshot && snapshot.asOf >= asOf) return false;
   if (!snapshot) {
     snapshot = em.create(UsageSnapshot, {
@@ -53,6 +53,7 @@ export async function storeUsageSnapshot(work: Work, customer: Customer, input: 
       asOf,
       updatedAt: ctx.now,
     } as never);
+    ledger.rememberSnapshot(customer.id, input.currency, snapshot);
   }
   snapshot.asOf = asOf;
   snapshot.fees = input.fees.map(record);
@@ -64,8 +65,8 @@ export async function storeUsageSnapshot(work: Work, customer: Customer, input: 
 
 /** A finalized invoice is no longer a draft: its fees leave the stored snapshot. */
 export async function dropDraftInvoice(work: Work, customer: Customer, currency: string, invoiceId: string): Promise<boolean> {
-  const { em, ctx } = work;
-  const snapshot = await em.findOne(UsageSnapshot, { organization: ctx.organizationId, customer: customer.id, currency });
+  const { ctx } = work;
+  const snapshot = await work.ledger.usageSnapshot(customer.id, currency);
   if (!snapshot?.draftInvoices.some((draft) => draft.id === invoiceId)) return false;
   snapshot.draftInvoices = snapshot.draftInvoices.filter((draft) => draft.id !== invoiceId);
   snapshot.updatedAt = ctx.now;
@@ -83,7 +84,7 @@ export async function syncUsage(work: Work, input: UsageSyncInput) {
   }
   await storeUsageSnapshot(work, customer, input);
   const wallets = (await findActiveWallets(em, ctx.organizationId, customer.id)).filter((w) => w.currency === input.currency);
-  for (const wallet of wallets) ledger.touch(wallet);
+  ledger.touchGroup(customer.id, input.currency, wallets);
   await ledger.settleOngoing(); // recomputes ongoing balances and fires threshold rules
   await em.flush();
   const rules = await loadActiveRules(

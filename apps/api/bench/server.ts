@@ -1,0 +1,128 @@
+/**
+ * The bench's server process: the real app (`startApp`) on a random port, in its own process as in
+ * production, so its event loop does not share a thread with the callers. The `pg` driver that
+ * MikroORM loads is wrapped (Client.prototype.query) to count every statement the server sends and
+ * to record them, with their parameters, between `capture-start` and `capture-stop`. The bench
+ * drives it over the IPC channel (see `ServerRequest`).
+ */
+import { createRequire } from 'node:module';
+import { startApp } from '../src/app.js';
+import { readEnv } from '../src/env.js';
+import type { CapturedStatement, ServerReply, ServerRequest } from './protocol.js';
+
+type QueryFn = (this: object, config: unknown, values?: unknown, callback?: unknown) => unknown;
+
+/**
+ * The `pg` Client classes the ORM may load: the one beside @mikro-orm/postgresql and the one knex
+ * (through @mikro-orm/knex) requires. With pnpm these can be other copies than apps/api's `pg`.
+ */
+function ormPgClients(): { prototype: { query: QueryFn } }[] {
+  const requireFromDb = createRequire(import.meta.resolve('@wallets/db'));
+  const postgresql = requireFromDb.resolve('@mikro-orm/postgresql');
+  const requireFromPostgresql = createRequire(postgresql);
+  const requireFromKnex = createRequire(createRequire(requireFromPostgresql.resolve('@mikro-orm/knex')).resolve('knex'));
+  const clients = [requireFromPostgresql('pg'), requireFromKnex('pg')].map((pg: { Client: { prototype: { query: QueryFn } } }) => pg.Client);
+  return [...new Set(clients)];
+}
+
+let statements = 0;
+let queryNanos = 0n;
+let capture: CapturedStatement[] | null = null;
+let captureStarted = 0n;
+const connectionIds = new WeakMap<object, number>();
+let nextConnectionId = 1;
+
+function installRecorder(): void {
+  for (const Client of ormPgClients()) wrapQuery(Client);
+}
+
+function wrapQuery(Client: { prototype: { query: QueryFn } }): void {
+  const original = Client.prototype.query;
+  Client.prototype.query = function recordedQuery(this: object, config: unknown, values?: unknown, callback?: unknown) {
+    const submittable = typeof config === 'object' && config !== null && typeof (config as { submit?: unknown }).submit === 'function';
+    if (submittable) return original.call(this, config, values, callback);
+    statements++;
+    const text = typeof config === 'string' ? config : String((config as { text?: unknown }).text ?? '');
+    const params = (
+      typeof config === 'object' && config !== null && Array.isArray((config as { values?: unknown }).values)
+        ? (config as { values: unknown[] }).values
+        : Array.isArray(values)
+          ? values
+          : []
+    ) as unknown[];
+    let connection = connectionIds.get(this);
+    if (connection === undefined) {
+      connection = nextConnectionId++;
+      connectionIds.set(this, connection);
+    }
+    const started = process.hrtime.bigint();
+    const record: CapturedStatement | null = capture
+      ? { connection, text, values: structuredClone(params), atMs: Number(started - captureStarted) / 1e6, ms: 0 }
+      : null;
+    if (record) capture?.push(record);
+    const done = () => {
+      const elapsed = process.hrtime.bigint() - started;
+      queryNanos += elapsed;
+      if (record) record.ms = Number(elapsed) / 1e6;
+    };
+    // knex passes a callback as the last argument; other callers may use the promise.
+    const args = [config, values, callback];
+    const last = typeof callback === 'function' ? 2 : typeof values === 'function' ? 1 : -1;
+    if (last >= 0) {
+      const cb = args[last] as (...a: unknown[]) => void;
+      args[last] = (...a: unknown[]) => {
+        done();
+        cb(...a);
+      };
+      return original.apply(this, args.slice(0, last + 1) as [unknown, unknown?, unknown?]);
+    }
+    const result = original.call(this, config, values);
+    if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(done, done);
+    return result;
+  };
+}
+
+function reply(message: ServerReply): void {
+  process.send?.(message);
+}
+
+async function main(): Promise<void> {
+  installRecorder();
+  const env = readEnv(process.env);
+  const app = await startApp(env, { log: () => undefined });
+  let stopping: Promise<void> | null = null;
+  const stop = () => (stopping ??= app.stop());
+  process.on('message', async (message: ServerRequest) => {
+    switch (message.type) {
+      case 'stats':
+        reply({ type: 'stats', id: message.id, statements, queryMs: Number(queryNanos) / 1e6, cpu: process.cpuUsage() });
+        return;
+      case 'capture-start':
+        capture = [];
+        captureStarted = process.hrtime.bigint();
+        reply({ type: 'ok', id: message.id });
+        return;
+      case 'capture-stop': {
+        const captured = capture ?? [];
+        capture = null;
+        reply({ type: 'captured', id: message.id, statements: captured });
+        return;
+      }
+      case 'stop':
+        await stop();
+        reply({ type: 'ok', id: message.id });
+        process.disconnect?.();
+        return;
+    }
+  });
+  // The bench going away (even by a crash) stops this server.
+  process.on('disconnect', () => {
+    void stop().finally(() => process.exit(0));
+  });
+  reply({ type: 'ready', url: app.url });
+}
+
+main().catch((error) => {
+  console.error('bench server failed to start', error);
+  process.exit(1);
+});

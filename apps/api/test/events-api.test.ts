@@ -9,8 +9,8 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import type { RouterOutputs, WalletClient } from '../src/client/index.js';
-import { errorOf, type Harness, startHarness } from './harness.js';
+import type { RouterOutputs } from '../src/client/index.js';
+import { errorOf, type Harness, listAllEvents, startHarness } from './harness.js';
 
 type EventItem = RouterOutputs['events']['list']['items'][number];
 
@@ -33,21 +33,6 @@ async function committedEventCount(organizationId: string): Promise<number> {
   return Number(rows[0]?.n);
 }
 
-async function allEvents(client: WalletClient, organizationId: string): Promise<EventItem[]> {
-  const expected = await committedEventCount(organizationId);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const items: EventItem[] = [];
-    let after: string | null = null;
-    do {
-      const page: RouterOutputs['events']['list'] = await client.events.list.query({ after, limit: 100 });
-      items.push(...page.items);
-      after = page.nextCursor;
-    } while (after);
-    if (items.length === expected || Date.now() > deadline) return items;
-  }
-}
-
 /** JSON form of a value, so DTOs (Dates) and event data (as stored) compare field by field. */
 // Event data carries the wallet or transaction as it was then, with times as Dates like every response.
 const plain = (value: unknown) => value;
@@ -60,7 +45,7 @@ async function tenant() {
 
 describe('events.list', () => {
   it("tells a wallet's story oldest first, with Lago's names and the state as it was then", async () => {
-    const { client, organizationId } = await tenant();
+    const { client } = await tenant();
     const wallet = await client.wallets.create.mutate({ externalCustomerId: 'cus_1', rateAmount: '1', grantedCredits: '10', paidCredits: '5' });
     const createdTransactions = (await client.walletTransactions.list.query({ walletId: wallet.id })).items;
     const purchase = createdTransactions.find((t) => t.transactionStatus === 'purchased');
@@ -76,7 +61,7 @@ describe('events.list', () => {
     const renamed = await client.wallets.update.mutate({ id: wallet.id, name: 'Renamed' });
     const terminated = await client.wallets.terminate.mutate({ id: wallet.id });
 
-    const events = await allEvents(client, organizationId);
+    const events = await listAllEvents(client);
     expect(events.map((e) => e.type)).toEqual([
       // create: its transactions, then the wallet
       'wallet_transaction.created',
@@ -132,7 +117,7 @@ describe('events.list', () => {
     // Created with credits, so that no depletion event joins the count.
     const wallet = await client.wallets.create.mutate({ externalCustomerId: 'cus_1', rateAmount: '1', grantedCredits: '0.5' });
     for (let i = 1; i <= 11; i++) await client.walletTransactions.create.mutate({ walletId: wallet.id, grantedCredits: String(i) });
-    const all = await allEvents(client, organizationId);
+    const all = await listAllEvents(client);
     // (wallet_transaction.created, wallet.created) + 11 x (wallet_transaction.created, wallet.updated)
     expect(all).toHaveLength(24);
     expect(all.filter((e) => e.type === 'wallet_transaction.created').map((e) => (e.data as { creditAmount: string }).creditAmount)).toEqual([
@@ -183,7 +168,7 @@ describe('events.list', () => {
     const a = await tenant();
     const b = await h.newTenant();
     await a.client.wallets.create.mutate({ externalCustomerId: 'cus_1', rateAmount: '1', grantedCredits: '1' });
-    const aEvents = await allEvents(a.client, a.organizationId);
+    const aEvents = await listAllEvents(a.client);
     expect(aEvents.length).toBeGreaterThan(0);
     expect((await b.client.events.list.query({})).items).toEqual([]);
     // A's cursor in B shows nothing of A's.
@@ -193,7 +178,7 @@ describe('events.list', () => {
   });
 
   it('wallet_transaction.created carries what the host needs to invoice a top-up', async () => {
-    const { client, organizationId } = await tenant();
+    const { client } = await tenant();
     const wallet = await client.wallets.create.mutate({ externalCustomerId: 'cus_1', rateAmount: '0.5', invoiceRequiresSuccessfulPayment: true });
     const { transactions } = await client.walletTransactions.create.mutate({
       walletId: wallet.id,
@@ -201,7 +186,7 @@ describe('events.list', () => {
       name: 'Top-up',
       metadata: [{ key: 'order', value: '42' }],
     });
-    const event = (await allEvents(client, organizationId)).find((e) => e.type === 'wallet_transaction.created');
+    const event = (await listAllEvents(client)).find((e) => e.type === 'wallet_transaction.created');
     expect(event?.data).toEqual(plain(transactions[0]));
     expect(event?.data).toMatchObject({
       walletId: wallet.id,

@@ -5,7 +5,7 @@
 import { createMigratedDatabase } from '@wallets/db/testing';
 import { inject } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
-import { createWalletClient, type WalletClient } from '../src/client/index.js';
+import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
 import { readEnv } from '../src/env.js';
 import type { Clock } from '../src/trpc.js';
 
@@ -78,4 +78,18 @@ export async function errorOf(
     return { code: e.data?.code ?? 'UNKNOWN', walletErrorCode: e.data?.walletErrorCode ?? null, message: e.message, issues: e.data?.issues ?? null };
   }
   throw new Error('expected the call to fail');
+}
+
+export type EventItem = RouterOutputs['events']['list']['items'][number];
+
+/** Every event of the client's organization, oldest first (events are readable as soon as they commit). */
+export async function listAllEvents(client: WalletClient): Promise<EventItem[]> {
+  const items: EventItem[] = [];
+  let after: string | null = null;
+  do {
+    const page: RouterOutputs['events']['list'] = await client.events.list.query({ after, limit: 100 });
+    items.push(...page.items);
+    after = page.nextCursor;
+  } while (after);
+  return items;
 }

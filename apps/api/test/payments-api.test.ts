@@ -8,9 +8,8 @@ import { auditLedger } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { RouterOutputs, WalletClient } from '../src/client/index.js';
-import { errorOf, type Harness, startHarness } from './harness.js';
+import { errorOf, type Harness, listAllEvents, startHarness } from './harness.js';
 
-type EventItem = RouterOutputs['events']['list']['items'][number];
 type Transaction = RouterOutputs['walletTransactions']['get'];
 
 let h: Harness;
@@ -29,22 +28,6 @@ afterAll(async () => {
 beforeEach(() => h.clock.set('2026-03-01T09:00:00.000Z'));
 
 const MINUTE = 60_000;
-
-async function allEvents(client: WalletClient, organizationId: string): Promise<EventItem[]> {
-  const { rows } = await db.query<{ n: string }>('select count(*)::text as n from events where organization_id = $1', [organizationId]);
-  const expected = Number(rows[0]?.n);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const items: EventItem[] = [];
-    let after: string | null = null;
-    do {
-      const page: RouterOutputs['events']['list'] = await client.events.list.query({ after, limit: 100 });
-      items.push(...page.items);
-      after = page.nextCursor;
-    } while (after);
-    if (items.length === expected || Date.now() > deadline) return items;
-  }
-}
 
 async function rowCounts(organizationId: string) {
   const { rows } = await db.query<Record<string, string>>(
@@ -73,8 +56,8 @@ async function topUp(client: WalletClient, walletId: string, paidCredits: string
 
 describe('walletTransactions.create', () => {
   it('writes paid, granted and voided in that order; the void is checked against the balance before the call', async () => {
-    const { client, organizationId, wallet } = await setup({ grantedCredits: '10' });
-    const eventsBefore = (await allEvents(client, organizationId)).length;
+    const { client, wallet } = await setup({ grantedCredits: '10' });
+    const eventsBefore = (await listAllEvents(client)).length;
     h.clock.advance(MINUTE);
     const now = h.clock.now();
     const lotExpiry = new Date('2026-06-01T00:00:00.000Z');
@@ -131,7 +114,7 @@ describe('walletTransactions.create', () => {
     expect(after).toMatchObject({ balanceCents: 300, creditsBalance: '3', consumedCredits: '10', consumedAmountCents: 1000 });
 
     // The balance dipped to zero inside the call (void before grant) but ends above it: not depleted.
-    const events = (await allEvents(client, organizationId)).slice(eventsBefore);
+    const events = (await listAllEvents(client)).slice(eventsBefore);
     expect(events.map((e) => e.type)).toEqual([
       'wallet_transaction.created',
       'wallet_transaction.created',
@@ -152,7 +135,7 @@ describe('walletTransactions.create', () => {
   });
 
   it('carries invoiceRequiresSuccessfulPayment (wallet default, per-transaction override) with amount and currency in its event', async () => {
-    const { client, organizationId, wallet } = await setup({ invoiceRequiresSuccessfulPayment: true, paidCredits: '7' });
+    const { client, wallet } = await setup({ invoiceRequiresSuccessfulPayment: true, paidCredits: '7' });
     await client.customers.upsert.mutate({ externalId: 'cus_usd', currency: 'USD' });
     const usd = await client.wallets.create.mutate({ externalCustomerId: 'cus_usd', rateAmount: '0.5' });
     walletIds.add(usd.id);
@@ -166,7 +149,7 @@ describe('walletTransactions.create', () => {
     expect(forced).toMatchObject({ invoiceRequiresSuccessfulPayment: true, amountCents: 450, currency: 'USD', creditAmount: '9' });
     expect(plain).toMatchObject({ invoiceRequiresSuccessfulPayment: false, amountCents: 450, currency: 'USD' });
 
-    const created = (await allEvents(client, organizationId)).filter((e) => e.type === 'wallet_transaction.created');
+    const created = (await listAllEvents(client)).filter((e) => e.type === 'wallet_transaction.created');
     const byId = new Map(created.map((e) => [(e.data as { id: string }).id, e.data]));
     // The purchase made by wallets.create carries the wallet's setting too.
     const initial = (await client.walletTransactions.list.query({ walletId: wallet.id, transactionStatus: 'purchased' })).items.find(
@@ -210,7 +193,7 @@ describe('walletTransactions.recordPayment', () => {
     });
     expect(await client.wallets.get.query({ id: wallet.id })).toMatchObject({ balanceCents: 2100, creditsBalance: '21' });
     const counts = await rowCounts(organizationId);
-    const events = await allEvents(client, organizationId);
+    const events = await listAllEvents(client);
     expect(events.slice(-2).map((e) => e.type)).toEqual(['wallet_transaction.updated', 'wallet.updated']);
     expect(events.at(-2)?.data).toMatchObject({ id: tx.id, status: 'settled', invoiceId: 'inv_top_1' });
 
@@ -224,13 +207,13 @@ describe('walletTransactions.recordPayment', () => {
   it('pending -> failed, then failed -> succeeded when a retry of the payment works', async () => {
     const { client, organizationId, wallet } = await setup();
     const tx = await topUp(client, wallet.id, '8');
-    const eventsBefore = (await allEvents(client, organizationId)).length;
+    const eventsBefore = (await listAllEvents(client)).length;
     h.clock.advance(MINUTE);
     const failedAt = h.clock.now();
     const failed = await client.walletTransactions.recordPayment.mutate({ id: tx.id, status: 'failed', invoiceId: 'inv_8' });
     expect(failed).toMatchObject({ status: 'failed', failedAt, settledAt: null, invoiceId: 'inv_8', remainingCreditAmount: null });
     expect((await client.wallets.get.query({ id: wallet.id })).balanceCents).toBe(0);
-    const failEvents = (await allEvents(client, organizationId)).slice(eventsBefore);
+    const failEvents = (await listAllEvents(client)).slice(eventsBefore);
     expect(failEvents.map((e) => e.type).sort()).toEqual(['wallet_transaction.payment_failure', 'wallet_transaction.updated']);
     for (const event of failEvents) expect(event.data).toMatchObject({ id: tx.id, status: 'failed' });
 
@@ -242,7 +225,7 @@ describe('walletTransactions.recordPayment', () => {
     const retried = await client.walletTransactions.recordPayment.mutate({ id: tx.id, status: 'succeeded' });
     expect(retried).toMatchObject({ status: 'settled', settledAt: h.clock.now(), invoiceId: 'inv_8', remainingCreditAmount: '8' });
     expect(await client.wallets.get.query({ id: wallet.id })).toMatchObject({ balanceCents: 800, creditsBalance: '8' });
-    const last = (await allEvents(client, organizationId)).filter((e) => e.type === 'wallet_transaction.updated').at(-1);
+    const last = (await listAllEvents(client)).filter((e) => e.type === 'wallet_transaction.updated').at(-1);
     expect(last?.data).toMatchObject({ id: tx.id, status: 'settled' });
   });
 
@@ -253,7 +236,7 @@ describe('walletTransactions.recordPayment', () => {
     // Granted credits are used before purchased ones: void 5 takes the 2 granted, then 3 of the lot.
     await client.walletTransactions.create.mutate({ walletId: wallet.id, voidedCredits: '5' });
     expect(await client.walletTransactions.get.query({ id: tx.id })).toMatchObject({ remainingCreditAmount: '7' });
-    const eventsBefore = (await allEvents(client, organizationId)).length;
+    const eventsBefore = (await listAllEvents(client)).length;
 
     h.clock.advance(MINUTE);
     const clawed = await client.walletTransactions.recordPayment.mutate({ id: tx.id, status: 'failed' });
@@ -264,7 +247,7 @@ describe('walletTransactions.recordPayment', () => {
     if (clawBack && 'voidedTransactionId' in clawBack) expect(clawBack.voidedTransactionId).toBe(tx.id);
     expect(await client.wallets.get.query({ id: wallet.id })).toMatchObject({ balanceCents: 0, creditsBalance: '0', consumedCredits: '12' });
 
-    const events = (await allEvents(client, organizationId)).slice(eventsBefore);
+    const events = (await listAllEvents(client)).slice(eventsBefore);
     expect(events.map((e) => e.type).sort()).toEqual([
       'wallet.depleted_ongoing_balance',
       'wallet.updated',

@@ -13,11 +13,9 @@ import { auditLedger, createMigratedDatabase } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
-import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
+import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { readEnv } from '../src/env.js';
-import { ADMIN_TOKEN, errorOf, TestClock } from './harness.js';
-
-type EventItem = RouterOutputs['events']['list']['items'][number];
+import { ADMIN_TOKEN, errorOf, listAllEvents, TestClock } from './harness.js';
 
 const T0 = new Date('2026-07-01T00:00:00.000Z');
 const DAY = 24 * 3_600_000;
@@ -61,22 +59,6 @@ async function snapshot() {
   );
   const { rows: events } = await db.query<{ n: string }>('select count(*)::text as n from events');
   return { wallets, transactions, events: events[0]?.n };
-}
-
-async function allEvents(client: WalletClient, organizationId: string): Promise<EventItem[]> {
-  const { rows } = await db.query<{ n: string }>('select count(*)::text as n from events where organization_id = $1', [organizationId]);
-  const expected = Number(rows[0]?.n);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const items: EventItem[] = [];
-    let after: string | null = null;
-    do {
-      const page: RouterOutputs['events']['list'] = await client.events.list.query({ after, limit: 100 });
-      items.push(...page.items);
-      after = page.nextCursor;
-    } while (after);
-    if (items.length === expected || Date.now() > deadline) return items;
-  }
 }
 
 const zero = { walletsExpired: 0, lotsExpired: 0 };
@@ -173,14 +155,14 @@ describe('admin.runScheduledJobs', () => {
     expect(await a.client.wallets.get.query({ id: w3.id })).toMatchObject({ status: 'active', balanceCents: 100 });
 
     // Events: the terminations, the failed top-ups.
-    const aEvents = await allEvents(a.client, a.organizationId);
+    const aEvents = await listAllEvents(a.client);
     const terminated = aEvents.filter((e) => e.type === 'wallet.terminated');
     expect(terminated.map((e) => (e.data as { id: string }).id)).toEqual([w1.id]);
     expect(terminated[0]?.data).toMatchObject({ status: 'terminated', balanceCents: 0 });
     const failedTopUp = aEvents.filter((e) => e.type === 'wallet_transaction.updated' && (e.data as { status: string }).status === 'failed');
     expect(failedTopUp).toHaveLength(1);
     expect(failedTopUp[0]?.data).toMatchObject({ walletId: w1.id, transactionStatus: 'purchased' });
-    const bEvents = await allEvents(b.client, b.organizationId);
+    const bEvents = await listAllEvents(b.client);
     expect(bEvents.filter((e) => e.type === 'wallet.terminated').map((e) => (e.data as { id: string }).id)).toEqual([w4.id]);
 
     // Again, with the same time and with a later one that is still before W3's expiry: nothing.

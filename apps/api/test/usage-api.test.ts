@@ -1,7 +1,7 @@
 import { auditLedger } from '@wallets/db/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { WalletClient } from '../src/client/index.js';
-import { errorOf, type Harness, startHarness } from './harness.js';
+import { errorOf, type Harness, listAllEvents, startHarness } from './harness.js';
 
 let h: Harness;
 let client: WalletClient;
@@ -20,14 +20,7 @@ const fee = (metric: string | null, amountCents: number, taxesAmountCents: numbe
 });
 
 async function depletedCount(walletId: string): Promise<number> {
-  let after: string | null | undefined;
-  let count = 0;
-  for (;;) {
-    const page = await client.events.list.query({ after, limit: 100 });
-    count += page.items.filter((e) => e.type === 'wallet.depleted_ongoing_balance' && e.data.id === walletId).length;
-    if (!page.nextCursor) return count;
-    after = page.nextCursor;
-  }
+  return (await listAllEvents(client)).filter((e) => e.type === 'wallet.depleted_ongoing_balance' && e.data.id === walletId).length;
 }
 
 describe('usage.sync and ongoing balances', () => {

@@ -5,11 +5,10 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import type { RouterOutputs, WalletClient } from '../src/client/index.js';
-import { errorOf, type Harness, startHarness } from './harness.js';
+import type { RouterOutputs } from '../src/client/index.js';
+import { errorOf, type Harness, listAllEvents, startHarness } from './harness.js';
 
 type Wallet = RouterOutputs['wallets']['get'];
-type EventItem = RouterOutputs['events']['list']['items'][number];
 
 let h: Harness;
 let db: pg.Pool;
@@ -56,23 +55,6 @@ function expectWalletShape(wallet: Wallet): void {
   }
 }
 
-/** Every committed event of an organization, once all are visible (see events-api.test.ts). */
-async function allEvents(client: WalletClient, organizationId: string): Promise<EventItem[]> {
-  const { rows } = await db.query<{ n: string }>('select count(*)::text as n from events where organization_id = $1', [organizationId]);
-  const expected = Number(rows[0]?.n);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const items: EventItem[] = [];
-    let after: string | null = null;
-    do {
-      const page: RouterOutputs['events']['list'] = await client.events.list.query({ after, limit: 100 });
-      items.push(...page.items);
-      after = page.nextCursor;
-    } while (after);
-    if (items.length === expected || Date.now() > deadline) return items;
-  }
-}
-
 async function tenant(currency: string | undefined = 'EUR', externalId = 'cus_1') {
   const t = await h.newTenant();
   await t.client.customers.upsert.mutate({ externalId, ...(currency ? { currency } : {}) });
@@ -81,7 +63,7 @@ async function tenant(currency: string | undefined = 'EUR', externalId = 'cus_1'
 
 describe('wallets.create / get / list: the wire shape', () => {
   it('returns every contract field, with granted credits settled and paid credits pending', async () => {
-    const { client, organizationId } = await tenant(undefined);
+    const { client } = await tenant(undefined);
     const now = h.clock.now();
     const expirationAt = new Date(now.getTime() + 90 * 24 * HOUR);
     const wallet = await client.wallets.create.mutate({
@@ -162,7 +144,7 @@ describe('wallets.create / get / list: the wire shape', () => {
     });
 
     // The wallet.created event comes after the transactions it opened with and already shows the grant.
-    const events = await allEvents(client, organizationId);
+    const events = await listAllEvents(client);
     expect(events.map((e) => e.type)).toEqual(['wallet_transaction.created', 'wallet_transaction.created', 'wallet.created']);
     const created = events[2];
     expect(created?.createdAt).toBeInstanceOf(Date);
@@ -346,7 +328,7 @@ describe('recurring transaction rules round trip', () => {
 
 describe('wallets.update and wallets.terminate', () => {
   it('changes every setting, clears with null, and emits wallet.updated with the new state', async () => {
-    const { client, organizationId } = await tenant();
+    const { client } = await tenant();
     const wallet = await client.wallets.create.mutate({
       externalCustomerId: 'cus_1',
       rateAmount: '1',
@@ -396,14 +378,14 @@ describe('wallets.update and wallets.terminate', () => {
     const same = await client.wallets.update.mutate({ id: wallet.id });
     expect({ ...same, updatedAt: undefined }).toEqual({ ...cleared, updatedAt: undefined });
 
-    const updates = (await allEvents(client, organizationId)).filter((e) => e.type === 'wallet.updated');
+    const updates = (await listAllEvents(client)).filter((e) => e.type === 'wallet.updated');
     expect(updates.length).toBeGreaterThanOrEqual(2);
     expect(updates[0]?.data).toMatchObject({ id: wallet.id, name: 'New', code: 'new_code', priority: 7 });
     expect(updates[1]?.data).toMatchObject({ id: wallet.id, name: null, paidTopUpMinAmountCents: null });
   });
 
   it('terminate voids the balance in the ledger, fails pending top-ups, ends rules, and is a no-op the second time', async () => {
-    const { client, organizationId } = await tenant();
+    const { client } = await tenant();
     const wallet = await client.wallets.create.mutate({
       externalCustomerId: 'cus_1',
       rateAmount: '1',
@@ -440,7 +422,7 @@ describe('wallets.update and wallets.terminate', () => {
     });
     expect(transactions.find((t) => t.transactionStatus === 'purchased')).toMatchObject({ status: 'failed', failedAt: terminatedAt });
 
-    const events = await allEvents(client, organizationId);
+    const events = await listAllEvents(client);
     const terminatedEvent = events.find((e) => e.type === 'wallet.terminated');
     expect(terminatedEvent?.data).toMatchObject({ id: wallet.id, status: 'terminated', balanceCents: 0 });
 

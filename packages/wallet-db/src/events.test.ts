@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { parseDecimal } from '@wallets/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { mutate, newOrganization, openTestOrm } from '../test/helpers.js';
+import { cr, mutate, newOrganization, openTestOrm } from '../test/helpers.js';
 import { EVENTS_LOCK_CLASS } from './events.js';
 import {
   createWallet,
@@ -22,12 +21,6 @@ let orm: Orm;
 let pool: pg.Pool;
 const now = new Date('2026-09-01T00:00:00Z');
 const em = () => orm.em.fork() as EntityManager;
-
-function cr(text: string): bigint {
-  const parsed = parseDecimal(text, { excess: 'reject' });
-  if (!parsed.ok) throw new Error(parsed.reason);
-  return parsed.value;
-}
 
 async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
   return (await pool.query<T>(text, params)).rows;

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { parseDecimal } from '@wallets/core';
 import { inject } from 'vitest';
 import { createOrganization, type Orm, openOrm, runMutation, type Work } from '../src/index.js';
 
@@ -29,4 +30,11 @@ export function mutate<T>(
   procedure = 'test',
 ): Promise<T> {
   return runMutation(orm.em as EntityManager, { organizationId, procedure, idempotencyKey, request: {}, now }, fn);
+}
+
+/** Credits from a decimal string, exactly (test inputs are written as the wire would carry them). */
+export function cr(text: string): bigint {
+  const parsed = parseDecimal(text, { excess: 'reject' });
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.value;
 }

@@ -1,8 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { parseDecimal } from '@wallets/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
+import { cr, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
 import { createWallet, createWalletTransactions, expireWallet, findWalletsDueForExpiration, getWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
@@ -13,12 +12,6 @@ let pool: pg.Pool;
 const now = new Date('2026-07-01T00:00:00Z');
 const at = (hours: number) => new Date(now.getTime() + hours * 3_600_000);
 const em = () => orm.em.fork() as EntityManager;
-
-function cr(text: string): bigint {
-  const parsed = parseDecimal(text, { excess: 'reject' });
-  if (!parsed.ok) throw new Error(parsed.reason);
-  return parsed.value;
-}
 
 async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
   return (await pool.query<T>(text, params)).rows;

@@ -1,8 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { parseDecimal } from '@wallets/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
+import { cr, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
 import { createWallet, getCustomer, getWallet, terminateWallet, updateWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
@@ -15,11 +14,6 @@ const now = new Date('2026-03-01T12:00:00Z');
 const later = (days: number) => new Date(now.getTime() + days * 86_400_000);
 
 /** Credits as the commands take them: 1e-5 units, parsed exactly. */
-function cr(text: string): bigint {
-  const parsed = parseDecimal(text, { excess: 'reject' });
-  if (!parsed.ok) throw new Error(parsed.reason);
-  return parsed.value;
-}
 
 const em = () => orm.em.fork() as EntityManager;
 

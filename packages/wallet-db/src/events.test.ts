@@ -165,9 +165,9 @@ describe('outbox events', () => {
     expect(pages.map((p) => p.length)).toEqual([3, 3, 2]);
     expect(pages.flat().map((e) => e.id)).toEqual(expected);
     expect(pages.flat()[0]).toMatchObject({ type: 'wallet_transaction.created', createdAt: expect.any(Date), data: expect.any(Object) });
-    // Exactly a multiple of the limit: the last full page still points on, and the next one is empty.
+    // Exactly a multiple of the limit: the last full page already says it is the end (nextCursor null).
     const exact = await pageAll(org, null, 4);
-    expect(exact.pages.map((p) => p.length)).toEqual([4, 4, 0]);
+    expect(exact.pages.map((p) => p.length)).toEqual([4, 4]);
     // Resuming after the last event gives nothing new.
     expect((await listEvents(em(), org, { after: pages.flat()[7]?.cursor, limit: 10 })).items).toEqual([]);
     await expect(listEvents(em(), org, { after: 'not-a-cursor', limit: 10 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });

@@ -137,12 +137,12 @@ export async function listEvents(
     return tx.getConnection().execute(
       `select position::text, id, type, data, created_at from events
         where organization_id = ? and position > ?::bigint order by events.position limit ?`,
-      [organizationId, position, limit],
+      [organizationId, position, limit + 1],
       'all',
       tx.getTransactionContext(),
     );
   });
-  const items = rows.map((row) => ({
+  const items = rows.slice(0, limit).map((row) => ({
     id: row.id,
     type: row.type,
     createdAt: new Date(row.created_at),
@@ -150,7 +150,8 @@ export async function listEvents(
     cursor: encodeEventCursor(row.position),
   }));
   const last = items[items.length - 1];
-  return { items, nextCursor: items.length === limit && last ? last.cursor : null };
+  // One row more than asked tells whether this is the end (nextCursor null), as in every list.
+  return { items, nextCursor: rows.length > limit && last ? last.cursor : null };
 }
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;

@@ -2,6 +2,8 @@
  * The only code that moves balances. Each method writes ledger rows and updates the wallet's stored
  * balances by exactly the same amounts, so balances always equal the ledger sums. Callers hold the
  * customer lock and run inside one database transaction; wallet-core decides amounts and lots.
+ * Every wallet whose balance moves is touched; `settleOngoing` (run before commit by runMutation)
+ * recomputes the ongoing balances of the touched customers and fires their threshold rules.
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -52,6 +54,13 @@ export function toLot(tx: WalletTransaction): Lot {
 }
 
 export class Ledger {
+  /** Wallets whose balances or scope changed in this request: their ongoing balances are recomputed before commit. */
+  private readonly touched = new Map<string, Wallet>();
+  /** Groups whose complete wallet list a command already loaded (saves loading it again). */
+  private readonly knownGroups = new Map<string, Wallet[]>();
+  /** Usage snapshots loaded or created in this request, by customer and currency. */
+  private readonly snapshots = new Map<string, UsageSnapshot | null>();
+
   constructor(
     private readonly em: EntityManager,
     private readonly ctx: CommandContext,
@@ -84,13 +93,6 @@ export class Ledger {
     wallet.creditsBalance += amount.creditAmount;
     this.refreshOngoing(wallet);
   }
-
-  /** Wallets whose balances or scope changed in this request: their ongoing balances are recomputed before commit. */
-  private readonly touched = new Map<string, Wallet>();
-  /** Groups whose complete wallet list a command already loaded (saves loading it again). */
-  private readonly knownGroups = new Map<string, Wallet[]>();
-  /** Usage snapshots loaded or created in this request, by customer and currency. */
-  private readonly snapshots = new Map<string, UsageSnapshot | null>();
 
   touch(wallet: Wallet): void {
     wallet.updatedAt = this.ctx.now;

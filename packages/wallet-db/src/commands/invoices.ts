@@ -285,6 +285,8 @@ export async function voidInvoice(work: Work, invoiceId: string) {
   const claim = await claimInvoice(em, ctx.organizationId, invoiceId, existing?.customer?.id ?? null, '', 'voided', ctx.now);
   if (claim.claimed) return { transactions: [] }; // unknown invoice: nothing to give back, never applicable later
   const application = claim.existing;
+  // Applied while we waited on the claim: lock its customer now, before any balance moves.
+  if (!existing?.customer && application.customer) await lockCustomer(em, ctx.organizationId, application.customer.id);
   if (application.status === 'voided') return { transactions: [] };
   application.status = 'voided';
   application.voidedAt = ctx.now;

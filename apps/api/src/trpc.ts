@@ -117,6 +117,24 @@ export interface OrgContext {
   mutate<T>(input: { idempotencyKey?: string | undefined }, fn: (work: Work) => Promise<T>): Promise<T>;
 }
 
+/**
+ * API keys resolved in the last minute, per process (keys are never rotated in place: a new
+ * organization key is a new key). Saves a query per request on the hot paths.
+ */
+const KEY_CACHE_MS = 60_000;
+const keyCache = new Map<string, { organization: { id: string; name: string }; until: number }>();
+
+async function organizationOfKey(em: EntityManager, token: string): Promise<{ id: string; name: string } | null> {
+  const cached = keyCache.get(token);
+  if (cached && cached.until > Date.now()) return cached.organization;
+  const organization = await findOrganizationByApiKey(em, token);
+  if (organization) {
+    if (keyCache.size > 10_000) keyCache.clear();
+    keyCache.set(token, { organization, until: Date.now() + KEY_CACHE_MS });
+  }
+  return organization;
+}
+
 export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
   const { token, services } = ctx;
   if (!token) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'missing API key (Authorization: Bearer <apiKey>)' });
@@ -124,7 +142,7 @@ export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'the admin token only opens admin procedures' });
   }
   const em = services.orm.em.fork() as EntityManager;
-  const organization = await findOrganizationByApiKey(em, token);
+  const organization = await organizationOfKey(em, token);
   if (!organization) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown API key' });
   const now = services.clock.now();
   const org: OrgContext = {

@@ -5,7 +5,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { InvariantViolation, WalletError } from '@wallets/core';
-import { type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type Work } from '@wallets/db';
+import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type Work } from '@wallets/db';
 import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
 import { transformer } from './transformer.js';
@@ -57,6 +57,11 @@ function issuesOf(cause: unknown): Issue[] | null {
   }));
 }
 
+/** Domain error details carry exact bigints; on the wire cents are numbers, converted like every DTO. */
+function wireDetails(details: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(details).map(([key, value]) => [key, typeof value === 'bigint' ? centsToNumber(value) : value]));
+}
+
 const t = initTRPC.context<Context>().create({
   transformer,
   errorFormatter({ shape, error }) {
@@ -65,7 +70,7 @@ const t = initTRPC.context<Context>().create({
     let details: Record<string, unknown> | null = null;
     if (cause instanceof WalletError) {
       walletErrorCode = cause.code;
-      details = cause.details;
+      details = wireDetails(cause.details);
     } else if (error.code === 'BAD_REQUEST' && issuesOf(cause)) {
       walletErrorCode = 'VALIDATION_FAILED';
     }

@@ -158,7 +158,7 @@ describe('planConsumption: examples', () => {
     const before = structuredClone(lots);
     const error = refusal(() => planConsumption(lots, { creditAmount, amountCents }));
     expect(error.code).toBe('INSUFFICIENT_CREDITS');
-    expect(error.details).toEqual({ requestedCents: Number(amountCents), availableCents: 1700 });
+    expect(error.details).toEqual({ requestedCents: amountCents, availableCents: 1700n });
     expect(lots).toEqual(before);
   });
 

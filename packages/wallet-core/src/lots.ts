@@ -59,8 +59,8 @@ export function planConsumption(lots: readonly Lot[], amount: Amount): LotConsum
   const available = sumLots(lots);
   if (amount.creditAmount > available.creditAmount || amount.amountCents > available.amountCents) {
     throw new WalletError('INSUFFICIENT_CREDITS', 'the wallet does not hold enough credits', {
-      requestedCents: Number(amount.amountCents),
-      availableCents: Number(available.amountCents),
+      requestedCents: amount.amountCents,
+      availableCents: available.amountCents,
     });
   }
   let creditsLeft = amount.creditAmount;

@@ -52,11 +52,11 @@ describe('checkPaidTopUpLimits', () => {
   it('says which field and which limit', () => {
     const below = refusal(() => checkPaidTopUpLimits(999n, limits(1000n, 5000n)));
     expect(below.code).toBe('AMOUNT_BELOW_MINIMUM');
-    expect(below.details).toEqual({ field: 'paidCredits', amountCents: 999, paidTopUpMinAmountCents: 1000 });
+    expect(below.details).toEqual({ field: 'paidCredits', amountCents: 999n, paidTopUpMinAmountCents: 1000n });
 
     const above = refusal(() => checkPaidTopUpLimits(5001n, limits(1000n, 5000n), 'recurringTransactionRules[1].paidCredits'));
     expect(above.code).toBe('AMOUNT_ABOVE_MAXIMUM');
-    expect(above.details).toEqual({ field: 'recurringTransactionRules[1].paidCredits', amountCents: 5001, paidTopUpMaxAmountCents: 5000 });
+    expect(above.details).toEqual({ field: 'recurringTransactionRules[1].paidCredits', amountCents: 5001n, paidTopUpMaxAmountCents: 5000n });
     expect(above.message).toContain('recurringTransactionRules[1].paidCredits');
   });
 

@@ -15,15 +15,15 @@ export function checkPaidTopUpLimits(amountCents: bigint, limits: TopUpLimits, f
   if (min !== null && amountCents < min) {
     throw new WalletError('AMOUNT_BELOW_MINIMUM', `${field} is worth less than the wallet's paid top-up minimum`, {
       field,
-      amountCents: Number(amountCents),
-      paidTopUpMinAmountCents: Number(min),
+      amountCents,
+      paidTopUpMinAmountCents: min,
     });
   }
   if (max !== null && amountCents > max) {
     throw new WalletError('AMOUNT_ABOVE_MAXIMUM', `${field} is worth more than the wallet's paid top-up maximum`, {
       field,
-      amountCents: Number(amountCents),
-      paidTopUpMaxAmountCents: Number(max),
+      amountCents,
+      paidTopUpMaxAmountCents: max,
     });
   }
 }

@@ -269,32 +269,27 @@ export class Ledger {
       this.ctx.organizationId,
       wallets.map((w) => w.id),
     );
-    for (const wallet of wallets) {
-      const lots = byWallet.get(wallet.id) ?? [];
-      const live: WalletTransaction[] = [];
-      for (const lot of lots) {
-        if (lot.expirationAt && lot.expirationAt <= this.ctx.now) {
-          await this.voidRemainder(wallet, [lot], { source: 'expiration', voidedTransactionId: lot.id, name: lot.name });
-        } else {
-          live.push(lot);
-        }
-      }
-      byWallet.set(wallet.id, live);
-    }
+    for (const wallet of wallets) byWallet.set(wallet.id, await this.voidExpiredLots(wallet, byWallet.get(wallet.id) ?? []));
     return byWallet;
+  }
+
+  /** Voids the remainder of each given lot whose own expiry has passed (one entry per lot); returns the others. */
+  private async voidExpiredLots(wallet: Wallet, lots: WalletTransaction[]): Promise<WalletTransaction[]> {
+    const live: WalletTransaction[] = [];
+    for (const lot of lots) {
+      if (lot.expirationAt && lot.expirationAt <= this.ctx.now) {
+        await this.voidRemainder(wallet, [lot], { source: 'expiration', voidedTransactionId: lot.id, name: lot.name });
+      } else {
+        live.push(lot);
+      }
+    }
+    return live;
   }
 
   /** Voids the remainder of every lot whose own expiry has passed, one entry per lot. */
   async expireDueLots(wallet: Wallet): Promise<number> {
     const lots = await findLots(this.em, wallet.organization.id, wallet.id);
-    let expired = 0;
-    for (const lot of lots) {
-      if (lot.expirationAt && lot.expirationAt <= this.ctx.now) {
-        await this.voidRemainder(wallet, [lot], { source: 'expiration', voidedTransactionId: lot.id, name: lot.name });
-        expired++;
-      }
-    }
-    return expired;
+    return lots.length - (await this.voidExpiredLots(wallet, lots)).length;
   }
 
   /**
@@ -322,9 +317,4 @@ export class Ledger {
     this.events.wallet('wallet.terminated', wallet);
     return true;
   }
-}
-
-/** A wallet whose expiry has passed counts as expired even before the job has run. */
-export function isPastExpiration(wallet: Wallet, now: Date): boolean {
-  return wallet.expirationAt !== null && wallet.expirationAt <= now;
 }

@@ -5,9 +5,10 @@
  * above zero (or as a new wallet), never twice in a row (a latch on the wallet).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { centsToCredits, currencyExponent, parseDecimal, planOngoingUsage, type UsageFee, type UsageSnapshotInput } from '@wallets/core';
+import { centsToCredits, parseDecimal, planOngoingUsage, type UsageFee, type UsageSnapshotInput } from '@wallets/core';
 import { RecurringTransactionRule, type UsageFeeRecord, type UsageSnapshot, Wallet } from './entities/index.js';
 import type { EventRecorder } from './events.js';
+import { isRuleLive, walletConversion } from './wallet-facts.js';
 
 function toUsageFee(record: UsageFeeRecord): UsageFee {
   const parse = (text: string) => {
@@ -72,11 +73,7 @@ export async function recomputeOngoingBalances(
   );
   // Only rules that can still fire absorb usage: not past their own expiry, on a wallet not past its expiry.
   const live = new Set(wallets.filter((w) => w.expirationAt === null || w.expirationAt > ctx.now).map((w) => w.id));
-  const withRule = new Set(
-    rules
-      .filter((r) => r.trigger === 'threshold' && live.has(r.wallet.id) && (r.expirationAt === null || r.expirationAt > ctx.now))
-      .map((r) => r.wallet.id),
-  );
+  const withRule = new Set(rules.filter((r) => r.trigger === 'threshold' && live.has(r.wallet.id) && isRuleLive(r, ctx.now)).map((r) => r.wallet.id));
   const usage = planOngoingUsage(
     snapshotInput(snapshot),
     wallets.map((w) => ({
@@ -94,7 +91,7 @@ export async function recomputeOngoingBalances(
 /** Sets a wallet's ongoing fields from its allocated usage and fires the depletion latch. */
 export function applyOngoing(wallet: Wallet, usageCents: bigint, events: EventRecorder): void {
   const before = [wallet.ongoingBalanceCents, wallet.creditsOngoingBalance, wallet.ongoingUsageBalanceCents];
-  const usageCredits = centsToCredits(usageCents, { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) });
+  const usageCredits = centsToCredits(usageCents, walletConversion(wallet));
   wallet.ongoingUsageBalanceCents = usageCents;
   wallet.creditsOngoingUsageBalance = usageCredits;
   wallet.ongoingBalanceCents = wallet.balanceCents - usageCents;

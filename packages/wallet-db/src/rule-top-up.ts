@@ -4,9 +4,10 @@
  * top-up that fails its own checks (a value under one cent, a fixed rule outside the wallet limits)
  * is skipped: it never fails the request or job that triggered it.
  */
-import { checkPaidTopUpLimits, currencyExponent, planAmount, type TopUpPlan, WalletError } from '@wallets/core';
+import { checkPaidTopUpLimits, planAmount, type TopUpPlan, WalletError } from '@wallets/core';
 import type { RecurringTransactionRule, Wallet } from './entities/index.js';
 import type { Ledger } from './ledger.js';
+import { walletConversion } from './wallet-facts.js';
 
 export type RuleTopUpOutcome = 'skipped' | 'purchased' | 'granted';
 
@@ -17,7 +18,7 @@ export function createRuleTopUp(
   plan: TopUpPlan,
   source: 'threshold' | 'interval',
 ): RuleTopUpOutcome {
-  const conversion = { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) };
+  const conversion = walletConversion(wallet);
   try {
     const paid = plan.paidCredits > 0n ? planAmount('paid', plan.paidCredits, conversion) : null;
     const granted = plan.grantedCredits > 0n ? planAmount('granted', plan.grantedCredits, conversion) : null;

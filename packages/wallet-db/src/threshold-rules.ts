@@ -5,17 +5,14 @@
  * purchases; each rule fires at most once per request.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { currencyExponent, planThresholdTopUp } from '@wallets/core';
+import { planThresholdTopUp } from '@wallets/core';
 import type { CommandContext } from './context.js';
 import { type RecurringTransactionRule, type Wallet, WalletTransaction } from './entities/index.js';
 import type { Ledger } from './ledger.js';
 import { createRuleTopUp } from './rule-top-up.js';
+import { isRuleLive, walletConversion } from './wallet-facts.js';
 
 const BACKOFF_MS = 60 * 60 * 1000;
-
-function isActive(rule: RecurringTransactionRule, now: Date): boolean {
-  return rule.status === 'active' && (rule.expirationAt === null || rule.expirationAt > now);
-}
 
 /** Returns true when a grant changed a balance (ongoing balances must be recomputed). */
 export async function fireThresholdRules(
@@ -30,7 +27,7 @@ export async function fireThresholdRules(
   const active = wallets.filter((w) => w.status === 'active' && (w.expirationAt === null || w.expirationAt > ctx.now));
   if (active.length === 0) return false;
   const walletIds = new Set(active.map((w) => w.id));
-  const rules = activeRules.filter((r) => r.trigger === 'threshold' && walletIds.has(r.wallet.id) && isActive(r, ctx.now));
+  const rules = activeRules.filter((r) => r.trigger === 'threshold' && walletIds.has(r.wallet.id) && isRuleLive(r, ctx.now));
   let granted = false;
   for (const rule of rules) {
     if (fired.has(rule.id)) continue;
@@ -42,7 +39,7 @@ export async function fireThresholdRules(
       status: 'pending',
     });
     if (pending.some((tx) => tx.source === 'threshold')) continue;
-    const conversion = { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) };
+    const conversion = walletConversion(wallet);
     const plan = planThresholdTopUp(rule, {
       creditsOngoingBalance: wallet.creditsOngoingBalance,
       pendingCredits: pending.reduce((sum, tx) => sum + tx.creditAmount, 0n),

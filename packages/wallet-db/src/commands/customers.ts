@@ -7,10 +7,10 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import { customerDto } from '../dto.js';
 import { Customer } from '../entities/index.js';
-import { isPastExpiration } from '../ledger.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
 import { countActiveWallets, findActiveWallets, getCustomerOrFail, lockCustomer } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
+import { isPastExpiration } from '../wallet-facts.js';
 
 export interface UpsertCustomerInput {
   externalId: string;

@@ -6,8 +6,8 @@
  * workers, a retry after a crash) changes nothing the second time.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { isPastExpiration } from '../ledger.js';
 import { runMutation } from '../unit-of-work.js';
+import { isPastExpiration } from '../wallet-facts.js';
 import { lockWallet } from './wallets.js';
 
 export interface DueWallet {

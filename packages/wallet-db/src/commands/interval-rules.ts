@@ -6,10 +6,11 @@
  * checks is skipped.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { currencyExponent, formatLocalDate, isAnniversary, localDate, planThresholdTopUp, type RuleInterval } from '@wallets/core';
+import { formatLocalDate, isAnniversary, localDate, planThresholdTopUp, type RuleInterval } from '@wallets/core';
 import { RecurringTransactionRule } from '../entities/index.js';
 import { createRuleTopUp } from '../rule-top-up.js';
 import { runMutation } from '../unit-of-work.js';
+import { isRuleLive, walletConversion } from '../wallet-facts.js';
 import { lockWallet } from './wallets.js';
 
 export interface DueIntervalRule {
@@ -59,8 +60,8 @@ export async function runIntervalRule(em: EntityManager, due: DueIntervalRule, a
       const wallet = await lockWallet(tx, ctx.organizationId, due.walletId);
       const rule = await tx.findOne(RecurringTransactionRule, { id: due.ruleId, organization: ctx.organizationId, status: 'active' });
       if (!rule || wallet.status !== 'active' || (wallet.expirationAt && wallet.expirationAt <= ctx.now)) return { intervalTopUps: 0 };
-      if (rule.expirationAt && rule.expirationAt <= ctx.now) return { intervalTopUps: 0 };
-      const conversion = { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) };
+      if (!isRuleLive(rule, ctx.now)) return { intervalTopUps: 0 };
+      const conversion = walletConversion(wallet);
       const plan =
         rule.method === 'target'
           ? planThresholdTopUp(

@@ -17,7 +17,6 @@ import {
   type AllocationFee,
   type Amount,
   amountFromCents,
-  currencyExponent,
   formatDecimal,
   minBig,
   planAllocation,
@@ -28,9 +27,10 @@ import {
 import { centsToNumber, transactionDto } from '../dto.js';
 import { Customer, InvoiceApplication, type Wallet, WalletTransaction } from '../entities/index.js';
 import type { ConsumedPart } from '../ledger.js';
-import { isPastExpiration, toLot } from '../ledger.js';
-import { findActiveWallets, findCustomerByExternalId, findLots, lockCustomer, lockCustomerByExternalId } from '../repositories.js';
+import { toLot } from '../ledger.js';
+import { findActiveWallets, findCustomerByExternalId, findLotsOfWallets, lockCustomer, lockCustomerByExternalId } from '../repositories.js';
 import { requestHash, type Work } from '../unit-of-work.js';
+import { isPastExpiration, walletConversion } from '../wallet-facts.js';
 import { dropDraftInvoice, storeUsageSnapshot, type UsageSyncInput } from './usage.js';
 
 export const CREDITABLE_INVOICE_TYPES = ['subscription', 'progressive_billing', 'pay_in_advance'] as const;
@@ -90,7 +90,7 @@ function shareAmount(
   balance: Amount = { amountCents: wallet.balanceCents, creditAmount: wallet.creditsBalance },
 ): Amount {
   if (amountCents === balance.amountCents) return { amountCents, creditAmount: balance.creditAmount };
-  const { creditAmount } = amountFromCents(amountCents, { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) });
+  const { creditAmount } = amountFromCents(amountCents, walletConversion(wallet));
   return { amountCents, creditAmount: minBig(creditAmount, balance.creditAmount) };
 }
 
@@ -169,12 +169,16 @@ export async function previewPrepaidCredits(em: EntityManager, organizationId: s
   if (!customer) return emptyAllocation(invoice);
   const wallets = await eligibleWallets(em, organizationId, customer.id, invoice.currency, now);
   // Lots past their own expiry would be voided first by an apply: leave them out here too.
-  const lotsByWallet = new Map<string, WalletTransaction[]>();
+  const lotsByWallet = await findLotsOfWallets(
+    em,
+    organizationId,
+    wallets.map((w) => w.id),
+  );
   const balances = new Map<string, Amount>();
-  for (const wallet of wallets) {
-    const lots = (await findLots(em, organizationId, wallet.id)).filter((lot) => !lot.expirationAt || lot.expirationAt > now);
-    lotsByWallet.set(wallet.id, lots);
-    balances.set(wallet.id, sumLots(lots.map(toLot)));
+  for (const [walletId, lots] of lotsByWallet) {
+    const live = lots.filter((lot) => !lot.expirationAt || lot.expirationAt > now);
+    lotsByWallet.set(walletId, live);
+    balances.set(walletId, sumLots(live.map(toLot)));
   }
   const plan = planFor(invoice, wallets, balances);
   const shares = [];

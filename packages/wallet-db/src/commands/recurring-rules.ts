@@ -5,9 +5,10 @@
  * top-up scheduler; this module only keeps them valid.
  */
 import { randomUUID } from 'node:crypto';
-import { checkPaidTopUpLimits, creditsToCents, currencyExponent, WalletError } from '@wallets/core';
+import { checkPaidTopUpLimits, creditsToCents, WalletError } from '@wallets/core';
 import { type MetadataItem, RecurringTransactionRule, type RuleInterval, type RuleMethod, type RuleTrigger, type Wallet } from '../entities/index.js';
 import type { Work } from '../unit-of-work.js';
+import { walletConversion } from '../wallet-facts.js';
 
 export interface RuleInput {
   id?: string | undefined;
@@ -51,7 +52,7 @@ function checkRuleShape(rule: RecurringTransactionRule, index: number): void {
 export function validateRuleLimits(wallet: Wallet, rules: readonly (RuleInput | RecurringTransactionRule)[]): void {
   for (const rule of rules) {
     if ((rule.method ?? 'fixed') !== 'fixed' || rule.ignorePaidTopUpLimits || !rule.paidCredits) continue;
-    const cents = creditsToCents(rule.paidCredits, { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) });
+    const cents = creditsToCents(rule.paidCredits, walletConversion(wallet));
     checkPaidTopUpLimits(cents, wallet, 'recurringTransactionRules.paidCredits');
   }
 }

@@ -8,11 +8,11 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { checkPaidTopUpLimits, planAmount, WalletError } from '@wallets/core';
 import { transactionDto } from '../dto.js';
 import { type MetadataItem, WalletTransaction } from '../entities/index.js';
-import { isPastExpiration } from '../ledger.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
 import { findTransactionCustomerId, getTransactionOrFail, getWalletOrFail, lockCustomer } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
-import { assertUsable, checkFutureExpiration, lockWallet, walletConversion } from './wallets.js';
+import { isPastExpiration, walletConversion } from '../wallet-facts.js';
+import { assertUsable, checkFutureExpiration, lockWallet } from './wallets.js';
 
 export interface CreateTransactionsInput {
   walletId: string;

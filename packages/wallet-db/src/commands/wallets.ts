@@ -7,7 +7,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { checkPaidTopUpLimits, currencyExponent, deriveWalletCode, planAmount, WalletError } from '@wallets/core';
 import { walletDto } from '../dto.js';
 import { type MetadataItem, Wallet } from '../entities/index.js';
-import { isPastExpiration } from '../ledger.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
 import {
   countActiveWallets,
@@ -19,6 +18,7 @@ import {
   lockCustomer,
 } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
+import { isPastExpiration } from '../wallet-facts.js';
 import { ensureLockedCustomer } from './customers.js';
 import { type RuleInput, syncRules, validateRuleLimits } from './recurring-rules.js';
 
@@ -47,10 +47,6 @@ export interface CreateWalletInput {
   paidTopUpMaxAmountCents?: bigint | null | undefined;
   ignorePaidTopUpLimitsOnCreation?: boolean | undefined;
   recurringTransactionRules?: RuleInput[] | undefined;
-}
-
-export function conversionOf(wallet: Wallet) {
-  return { rate: wallet.rateAmount, exponent: currencyExponent(wallet.currency) };
 }
 
 export function checkFutureExpiration(expirationAt: Date | null | undefined, now: Date, field = 'expirationAt'): void {
@@ -258,5 +254,3 @@ export async function listWallets(
   );
   return toPage(rows, input.limit, (w) => walletDto(w, rules.get(w.id) ?? []));
 }
-
-export { conversionOf as walletConversion };

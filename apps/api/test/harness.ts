@@ -3,6 +3,7 @@
  * fresh database, with a settable clock, an admin token and typed clients over HTTP.
  */
 import { createMigratedDatabase } from '@wallets/db/testing';
+import type pg from 'pg';
 import { inject } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
@@ -92,4 +93,18 @@ export async function listAllEvents(client: WalletClient): Promise<EventItem[]> 
     after = page.nextCursor;
   } while (after);
   return items;
+}
+
+/** Everything an organization has written, counted with SQL of the test's own. */
+export async function rowCounts(db: pg.Pool, organizationId: string): Promise<Record<string, string> | undefined> {
+  const { rows } = await db.query<Record<string, string>>(
+    `select (select count(*) from customers where organization_id = $1) as customers,
+            (select count(*) from wallets where organization_id = $1) as wallets,
+            (select count(*) from wallet_transactions where organization_id = $1) as transactions,
+            (select count(*) from recurring_transaction_rules where organization_id = $1) as rules,
+            (select count(*) from events where organization_id = $1) as events,
+            (select count(*) from idempotency_records where organization_id = $1) as keys`,
+    [organizationId],
+  );
+  return rows[0];
 }

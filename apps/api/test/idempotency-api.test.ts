@@ -8,7 +8,7 @@ import { auditLedger } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { WalletClient } from '../src/client/index.js';
-import { errorOf, type Harness, startHarness } from './harness.js';
+import { errorOf, type Harness, rowCounts, startHarness } from './harness.js';
 
 let h: Harness;
 let db: pg.Pool;
@@ -24,20 +24,6 @@ beforeEach(() => h.clock.set('2026-04-01T08:00:00.000Z'));
 
 const MINUTE = 60_000;
 
-/** Everything an organization has written, counted with SQL of our own. */
-async function rowCounts(organizationId: string) {
-  const { rows } = await db.query<Record<string, string>>(
-    `select (select count(*) from customers where organization_id = $1) as customers,
-            (select count(*) from wallets where organization_id = $1) as wallets,
-            (select count(*) from wallet_transactions where organization_id = $1) as transactions,
-            (select count(*) from recurring_transaction_rules where organization_id = $1) as rules,
-            (select count(*) from events where organization_id = $1) as events,
-            (select count(*) from idempotency_records where organization_id = $1) as keys`,
-    [organizationId],
-  );
-  return rows[0];
-}
-
 async function tenant() {
   const t = await h.newTenant();
   await t.client.customers.upsert.mutate({ externalId: 'cus_1', currency: 'EUR' });
@@ -52,11 +38,11 @@ async function walletOf(client: WalletClient, extra: Record<string, unknown> = {
 async function expectReplay<T>(organizationId: string, run: () => Promise<T>, between?: () => Promise<unknown>): Promise<T> {
   const first = await run();
   await between?.();
-  const counts = await rowCounts(organizationId);
+  const counts = await rowCounts(db, organizationId);
   h.clock.advance(MINUTE);
   const replay = await run();
   expect(replay).toEqual(first);
-  expect(await rowCounts(organizationId)).toEqual(counts);
+  expect(await rowCounts(db, organizationId)).toEqual(counts);
   return first;
 }
 
@@ -100,9 +86,9 @@ describe('every mutation accepts an idempotency key and replays its first result
     );
     expect(first.name).toBe('First');
     await client.wallets.update.mutate({ id: wallet.id, name: 'Second' });
-    const counts = await rowCounts(organizationId);
+    const counts = await rowCounts(db, organizationId);
     expect(await client.wallets.update.mutate({ id: wallet.id, name: 'First', idempotencyKey: 'update-1' })).toEqual(first);
-    expect(await rowCounts(organizationId)).toEqual(counts);
+    expect(await rowCounts(db, organizationId)).toEqual(counts);
     expect((await client.wallets.get.query({ id: wallet.id })).name).toBe('Second');
   });
 
@@ -151,14 +137,14 @@ describe('concurrent replays over HTTP', () => {
   it('20 concurrent walletTransactions.create with one key: one effect, 20 identical answers', async () => {
     const { client, organizationId } = await tenant();
     const wallet = await walletOf(client);
-    const before = await rowCounts(organizationId);
+    const before = await rowCounts(db, organizationId);
     const results = await Promise.all(
       Array.from({ length: 20 }, () =>
         client.walletTransactions.create.mutate({ walletId: wallet.id, grantedCredits: '10', idempotencyKey: 'burst' }),
       ),
     );
     for (const result of results) expect(result).toEqual(results[0]);
-    const after = await rowCounts(organizationId);
+    const after = await rowCounts(db, organizationId);
     expect(Number(after?.transactions) - Number(before?.transactions)).toBe(1);
     expect(Number(after?.keys) - Number(before?.keys)).toBe(1);
     expect(await client.wallets.get.query({ id: wallet.id })).toMatchObject({ balanceCents: 1000, creditsBalance: '10' });
@@ -167,14 +153,14 @@ describe('concurrent replays over HTTP', () => {
 
   it('20 concurrent wallets.create with one key: one wallet', async () => {
     const { client, organizationId } = await tenant();
-    const before = await rowCounts(organizationId);
+    const before = await rowCounts(db, organizationId);
     const results = await Promise.all(
       Array.from({ length: 20 }, () =>
         client.wallets.create.mutate({ externalCustomerId: 'cus_1', rateAmount: '1', grantedCredits: '7', idempotencyKey: 'w' }),
       ),
     );
     for (const result of results) expect(result).toEqual(results[0]);
-    const after = await rowCounts(organizationId);
+    const after = await rowCounts(db, organizationId);
     expect(Number(after?.wallets) - Number(before?.wallets)).toBe(1);
     expect(Number(after?.transactions) - Number(before?.transactions)).toBe(1);
     expect((await client.wallets.list.query({})).items.map((w) => w.id)).toEqual([results[0]?.id]);
@@ -185,14 +171,14 @@ describe('concurrent replays over HTTP', () => {
     const wallet = await walletOf(client);
     const { transactions } = await client.walletTransactions.create.mutate({ walletId: wallet.id, paidCredits: '12' });
     const id = transactions[0]?.id ?? '';
-    const before = await rowCounts(organizationId);
+    const before = await rowCounts(db, organizationId);
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         client.walletTransactions.recordPayment.mutate({ id, status: 'succeeded', ...(i % 2 ? { idempotencyKey: 'pay' } : {}) }),
       ),
     );
     for (const result of results) expect(result).toEqual(results[0]);
-    expect((await rowCounts(organizationId))?.transactions).toBe(before?.transactions);
+    expect((await rowCounts(db, organizationId))?.transactions).toBe(before?.transactions);
     expect((await client.wallets.get.query({ id: wallet.id })).balanceCents).toBe(1200);
   });
 });
@@ -202,7 +188,7 @@ describe('key scope and reuse', () => {
     const { client, organizationId } = await tenant();
     const wallet = await walletOf(client);
     await client.walletTransactions.create.mutate({ walletId: wallet.id, grantedCredits: '10', idempotencyKey: 'k' });
-    const counts = await rowCounts(organizationId);
+    const counts = await rowCounts(db, organizationId);
     for (const other of [
       { walletId: wallet.id, grantedCredits: '11', idempotencyKey: 'k' },
       { walletId: wallet.id, grantedCredits: '10', name: 'renamed', idempotencyKey: 'k' },
@@ -217,7 +203,7 @@ describe('key scope and reuse', () => {
       walletErrorCode: 'IDEMPOTENCY_KEY_REUSED',
     });
     expect((await client.wallets.get.query({ id: wallet.id })).priority).toBe(update.priority);
-    const afterCounts = await rowCounts(organizationId);
+    const afterCounts = await rowCounts(db, organizationId);
     expect({ ...afterCounts, events: undefined, keys: undefined }).toEqual({ ...counts, events: undefined, keys: undefined });
     expect(Number(afterCounts?.keys)).toBe(Number(counts?.keys) + 1);
     expect((await client.wallets.get.query({ id: wallet.id })).balanceCents).toBe(1000);
@@ -262,7 +248,7 @@ describe('key scope and reuse', () => {
       client.wallets.create.mutate({ externalCustomerId: 'cus_late', rateAmount: '1', currency: 'EUR', idempotencyKey: 'retry' }),
     );
     expect(missing.walletErrorCode).toBe('CUSTOMER_NOT_FOUND');
-    expect((await rowCounts(organizationId))?.keys).toBe('0');
+    expect((await rowCounts(db, organizationId))?.keys).toBe('0');
     await client.customers.upsert.mutate({ externalId: 'cus_late' });
     const wallet = await client.wallets.create.mutate({ externalCustomerId: 'cus_late', rateAmount: '1', currency: 'EUR', idempotencyKey: 'retry' });
     expect(wallet.externalCustomerId).toBe('cus_late');

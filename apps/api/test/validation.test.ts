@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { WalletClient } from '../src/client/index.js';
-import { errorOf, type Harness, startHarness } from './harness.js';
+import { errorOf, type Harness, rowCounts, startHarness } from './harness.js';
 
 let h: Harness;
 let db: pg.Pool;
@@ -23,20 +23,6 @@ afterAll(async () => {
 const paths = (issues: { path: (string | number)[] }[] | null) => (issues ?? []).map((i) => i.path.join('.')).sort();
 
 const metadata = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: `v${i}` }));
-
-/** Row counts of one organization, read with SQL of our own. */
-async function rowCounts(organizationId: string) {
-  const { rows } = await db.query<Record<string, string>>(
-    `select (select count(*) from customers where organization_id = $1) as customers,
-            (select count(*) from wallets where organization_id = $1) as wallets,
-            (select count(*) from wallet_transactions where organization_id = $1) as transactions,
-            (select count(*) from recurring_transaction_rules where organization_id = $1) as rules,
-            (select count(*) from events where organization_id = $1) as events,
-            (select count(*) from idempotency_records where organization_id = $1) as idempotency`,
-    [organizationId],
-  );
-  return rows[0];
-}
 
 async function tenantWithCustomer(currency?: string) {
   const tenant = await h.newTenant();
@@ -276,7 +262,7 @@ describe('a refused request writes nothing', () => {
   it('leaves every table as it was after shape errors and business errors', async () => {
     const { client, organizationId } = await h.newTenant();
     await client.customers.upsert.mutate({ externalId: 'cus_1' });
-    const before = await rowCounts(organizationId);
+    const before = await rowCounts(db, organizationId);
     const listsBefore = {
       wallets: await client.wallets.list.query({}),
       events: await client.events.list.query({}),
@@ -312,7 +298,7 @@ describe('a refused request writes nothing', () => {
     expect(limits.walletErrorCode).toBe('VALIDATION_FAILED');
     expect(paths(limits.issues)).toEqual(['paidTopUpMaxAmountCents']);
 
-    expect(await rowCounts(organizationId)).toEqual(before);
+    expect(await rowCounts(db, organizationId)).toEqual(before);
     expect(await client.wallets.list.query({})).toEqual(listsBefore.wallets);
     expect(await client.events.list.query({})).toEqual(listsBefore.events);
     expect((await client.customers.get.query({ externalId: 'cus_1' })).currency).toBeNull();
@@ -328,13 +314,13 @@ describe('a refused request writes nothing', () => {
     expect(wallet.balanceCents).toBe(1000);
 
     // A refused top-up on an existing wallet writes nothing either.
-    const mid = await rowCounts(organizationId);
+    const mid = await rowCounts(db, organizationId);
     const walletBefore = await client.wallets.get.query({ id: wallet.id });
     const void_ = await errorOf(client.walletTransactions.create.mutate({ walletId: wallet.id, grantedCredits: '5', voidedCredits: '11' }));
     expect(void_.walletErrorCode).toBe('INSUFFICIENT_CREDITS');
     const bad = await errorOf(client.walletTransactions.create.mutate({ walletId: wallet.id, grantedCredits: '5', metadata: metadata(16) }));
     expect(bad.walletErrorCode).toBe('VALIDATION_FAILED');
-    expect(await rowCounts(organizationId)).toEqual(mid);
+    expect(await rowCounts(db, organizationId)).toEqual(mid);
     expect(await client.wallets.get.query({ id: wallet.id })).toEqual(walletBefore);
   });
 });

@@ -9,7 +9,9 @@
  *   caller's customer's rows, so the lock, the selects and the updates hit the caller's customer;
  * - every other UUID (the claim, the outbound transactions, the consumptions, the events) becomes
  *   a fresh UUID per call, the same one everywhere it appears in that call (JSON texts included);
- * - the template invoice id becomes the call's invoice id (claim row, allocation, event payloads);
+ * - the template invoice id becomes the call's invoice id (claim row, allocation, event payloads),
+ *   and the template customer's external id (quoted, as the lock and the claim look it up) the
+ *   caller's;
  * - everything else (amounts, balances, hashes, times) is sent as captured. Updates therefore write
  *   the captured balances again: the same work for PostgreSQL, not a correct ledger, which is why
  *   the baseline runs on customers of its own.
@@ -28,36 +30,50 @@ export interface TemplateStep {
   inTransaction: boolean;
 }
 
-/** A statement's text cut once at every UUID and invoice id, so a call only joins the pieces. */
-type Piece = string | { id: string } | { invoice: true };
+/** The template's literals a call replaces: its invoice id and its customer's quoted external id. */
+export interface CallLiterals {
+  invoiceId: string;
+  externalId: string;
+}
+
+const quoted = (literals: CallLiterals): [string, string] => [literals.invoiceId, `'${literals.externalId}'`];
+
+/** A statement's text cut once at every UUID and literal, so a call only joins the pieces. */
+type Piece = string | { id: string } | { literal: number };
 
 export interface BaselineTemplate {
   steps: (TemplateStep & { pieces: Piece[] })[];
-  invoiceId: string;
+  literals: CallLiterals;
 }
 
-function cut(text: string, invoiceId: string): Piece[] {
+function cut(text: string, literals: string[]): Piece[] {
   const pieces: Piece[] = [];
   let last = 0;
   for (const match of text.matchAll(UUID_RE)) {
-    pieces.push(...cutInvoice(text.slice(last, match.index), invoiceId), { id: match[0].toLowerCase() });
+    pieces.push(...cutLiterals(text.slice(last, match.index), literals), { id: match[0].toLowerCase() });
     last = match.index + match[0].length;
   }
-  pieces.push(...cutInvoice(text.slice(last), invoiceId));
+  pieces.push(...cutLiterals(text.slice(last), literals));
   return pieces.filter((p) => p !== '');
 }
 
-function cutInvoice(text: string, invoiceId: string): Piece[] {
-  return text.split(invoiceId).flatMap((part, i) => (i === 0 ? [part] : [{ invoice: true as const }, part]));
+function cutLiterals(text: string, literals: string[], index = 0): Piece[] {
+  if (index === literals.length) return [text];
+  return text.split(literals[index]!).flatMap((part, i) => [...(i === 0 ? [] : [{ literal: index }]), ...cutLiterals(part, literals, index + 1)]);
 }
 
-export function buildTemplate(captured: CapturedStatement[], invoiceId: string): BaselineTemplate {
+export function buildTemplate(captured: CapturedStatement[], literals: CallLiterals): BaselineTemplate {
   const begin = captured.findIndex((s) => /^\s*begin\b/i.test(s.text));
   const commit = captured.findIndex((s, i) => i > begin && /^\s*commit\b/i.test(s.text));
   if (begin < 0 || commit < 0) throw new Error('the captured apply has no BEGIN..COMMIT');
   return {
-    invoiceId,
-    steps: captured.map((s, i) => ({ text: s.text, pieces: cut(s.text, invoiceId), values: s.values, inTransaction: i >= begin && i <= commit })),
+    literals,
+    steps: captured.map((s, i) => ({
+      text: s.text,
+      pieces: cut(s.text, quoted(literals)),
+      values: s.values,
+      inTransaction: i >= begin && i <= commit,
+    })),
   };
 }
 
@@ -65,8 +81,8 @@ export function buildTemplate(captured: CapturedStatement[], invoiceId: string):
 interface Call {
   ids: Map<string, string>;
   fresh: Map<string, string>;
-  from: string;
-  to: string;
+  from: [string, string];
+  to: [string, string];
 }
 
 function mapId(id: string, call: Call): string {
@@ -80,8 +96,9 @@ function mapId(id: string, call: Call): string {
 
 function rewrite(value: unknown, call: Call): unknown {
   if (typeof value === 'string') {
-    const text = value.replace(UUID_RE, (id) => mapId(id, call));
-    return text.includes(call.from) ? text.split(call.from).join(call.to) : text;
+    let text = value.replace(UUID_RE, (id) => mapId(id, call));
+    for (const [i, from] of call.from.entries()) if (text.includes(from)) text = text.split(from).join(call.to[i]!);
+    return text;
   }
   if (Array.isArray(value)) return value.map((v) => rewrite(v, call));
   if (value && typeof value === 'object' && !(value instanceof Date) && !Buffer.isBuffer(value)) {
@@ -91,10 +108,10 @@ function rewrite(value: unknown, call: Call): unknown {
 }
 
 /** The template's statements for one new call: ids mapped to `ids` (template id -> caller's id), others fresh. */
-export function instantiate(template: BaselineTemplate, ids: Map<string, string>, invoiceId: string): TemplateStep[] {
-  const call: Call = { ids, fresh: new Map<string, string>(), from: template.invoiceId, to: invoiceId };
+export function instantiate(template: BaselineTemplate, ids: Map<string, string>, literals: CallLiterals): TemplateStep[] {
+  const call: Call = { ids, fresh: new Map<string, string>(), from: quoted(template.literals), to: quoted(literals) };
   return template.steps.map((step) => ({
-    text: step.pieces.map((p) => (typeof p === 'string' ? p : 'id' in p ? mapId(p.id, call) : invoiceId)).join(''),
+    text: step.pieces.map((p) => (typeof p === 'string' ? p : 'id' in p ? mapId(p.id, call) : call.to[p.literal]!)).join(''),
     values: step.values.map((v) => rewrite(v, call)),
     inTransaction: step.inTransaction,
   }));

@@ -423,7 +423,7 @@ async function main(): Promise<void> {
       medianTransactionAppMs: round(median(spans.map((s) => s.appMs)), 2),
       medianLockHeldMs: round(median(spans.map((s) => s.lockHeldMs ?? Number.NaN)), 2),
     };
-    const template: BaselineTemplate = buildTemplate(captured, templateInvoiceId);
+    const template: BaselineTemplate = buildTemplate(captured, { invoiceId: templateInvoiceId, externalId: 'real-c0' });
     const statementList = describeStatements(captured);
     log(`captured ${CAPTURE_CALLS} sequential applies: ${capturedCounts.join('/')} statements each`);
 
@@ -439,7 +439,7 @@ async function main(): Promise<void> {
       [...baseMany, 'base-single'].map((id) => [id, idMap(organization.id, templateCustomer, customer(id))]),
     );
     const baseCall = (externalId: string, prefix: string) =>
-      replay(basePool!, instantiate(template, baseMaps.get(externalId)!, `${prefix}-${++invoiceSeq}`));
+      replay(basePool!, instantiate(template, baseMaps.get(externalId)!, { invoiceId: `${prefix}-${++invoiceSeq}`, externalId }));
     await runLoad(16, WARM_UP_CALLS, (caller) => baseCall(baseMany[caller]!, 'warm-base'));
     const baselineStatementsPerCall = template.steps.length;
 

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import { transactionDto, walletDto } from './dto.js';
-import { OutboxEvent, type RecurringTransactionRule, type Wallet, type WalletTransaction } from './entities/index.js';
+import type { RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
 import { loadActiveRules } from './repositories.js';
 
 export type EventType =
@@ -71,22 +71,17 @@ export class EventRecorder {
       for (const type of main) rows.push({ type, data });
     }
     if (rows.length > 0) {
-      await em
-        .getConnection()
-        .execute('select pg_advisory_xact_lock_shared(?, hashtext(?))', [EVENTS_LOCK_CLASS, organizationId], 'all', em.getTransactionContext());
-    }
-    for (const row of rows) {
-      em.create(OutboxEvent, {
-        id: randomUUID(),
-        organization: organizationId,
-        type: row.type,
-        data: JSON.parse(JSON.stringify(row.data)),
-        createdAt: now,
-      } as never);
+      // One round trip: the shared outbox lock, then the rows (positions drawn in this order).
+      await em.getConnection().execute(
+        `select pg_advisory_xact_lock_shared(?, hashtext(?));
+         insert into events (id, organization_id, type, data, created_at) values ${rows.map(() => '(?, ?, ?, ?::jsonb, ?)').join(', ')}`,
+        [EVENTS_LOCK_CLASS, organizationId, ...rows.flatMap((row) => [randomUUID(), organizationId, row.type, JSON.stringify(row.data), now])],
+        'all',
+        em.getTransactionContext(),
+      );
     }
     this.transactionEvents.length = 0;
     this.walletEvents.clear();
-    await em.flush();
   }
 }
 

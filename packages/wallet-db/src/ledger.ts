@@ -56,8 +56,8 @@ export function toLot(tx: WalletTransaction): Lot {
 export class Ledger {
   /** Wallets whose balances or scope changed in this request: their ongoing balances are recomputed before commit. */
   private readonly touched = new Map<string, Wallet>();
-  /** Groups whose complete wallet list a command already loaded (saves loading it again). */
-  private readonly knownGroups = new Map<string, Wallet[]>();
+  /** Groups whose complete wallet list (and maybe active rules) a command already loaded (saves loading them again). */
+  private readonly knownGroups = new Map<string, { wallets: Wallet[]; rules?: RecurringTransactionRule[] | undefined }>();
   /** Usage snapshots loaded or created in this request, by customer and currency. */
   private readonly snapshots = new Map<string, UsageSnapshot | null>();
 
@@ -99,9 +99,12 @@ export class Ledger {
     this.touched.set(wallet.id, wallet);
   }
 
-  /** Marks `wallets` as every active wallet of one customer and currency, and touches them. */
-  touchGroup(customerId: string, currency: string, wallets: Wallet[]): void {
-    this.knownGroups.set(`${customerId}/${currency}`, wallets);
+  /**
+   * Marks `wallets` as every active wallet of one customer and currency (and `rules`, when given, as
+   * all their active rules, unchanged in this request), and touches them.
+   */
+  touchGroup(customerId: string, currency: string, wallets: Wallet[], rules?: RecurringTransactionRule[]): void {
+    this.knownGroups.set(`${customerId}/${currency}`, { wallets, rules });
     for (const wallet of wallets) this.touch(wallet);
   }
 
@@ -113,7 +116,7 @@ export class Ledger {
     return this.snapshots.get(key) ?? null;
   }
 
-  rememberSnapshot(customerId: string, currency: string, snapshot: UsageSnapshot): void {
+  rememberSnapshot(customerId: string, currency: string, snapshot: UsageSnapshot | null): void {
     this.snapshots.set(`${customerId}/${currency}`, snapshot);
   }
 
@@ -133,12 +136,19 @@ export class Ledger {
     for (const [key, { customerId, currency }] of groups) {
       // A threshold grant moves the balance, so recompute once more; each rule fires at most once per request.
       const fired = new Set<string>();
-      let known = this.knownGroups.get(key)?.filter((w) => w.status === 'active');
+      const group = this.knownGroups.get(key);
+      let known = group?.wallets.filter((w) => w.status === 'active');
+      let knownRules = group?.rules;
       for (let round = 0; round < 3; round++) {
-        const { wallets, rules } = await recomputeOngoingBalances(this.em, this.ctx, { customerId, currency, wallets: known }, this.events, () =>
-          this.usageSnapshot(customerId, currency),
+        const { wallets, rules } = await recomputeOngoingBalances(
+          this.em,
+          this.ctx,
+          { customerId, currency, wallets: known, rules: knownRules },
+          this.events,
+          () => this.usageSnapshot(customerId, currency),
         );
         known = wallets;
+        knownRules = rules;
         if (!(await fireThresholdRules(this.em, this.ctx, this, wallets, rules, fired))) break;
       }
     }
@@ -260,15 +270,17 @@ export class Ledger {
   }
 
   /**
-   * The usable lots of several wallets (one query): lots past their own expiry are voided first and
-   * left out.
+   * The usable lots of several wallets (one query, unless the caller already loaded them): lots past
+   * their own expiry are voided first and left out.
    */
-  async liveLots(wallets: readonly Wallet[]): Promise<Map<string, WalletTransaction[]>> {
-    const byWallet = await findLotsOfWallets(
-      this.em,
-      this.ctx.organizationId,
-      wallets.map((w) => w.id),
-    );
+  async liveLots(wallets: readonly Wallet[], loaded?: Map<string, WalletTransaction[]>): Promise<Map<string, WalletTransaction[]>> {
+    const byWallet =
+      loaded ??
+      (await findLotsOfWallets(
+        this.em,
+        this.ctx.organizationId,
+        wallets.map((w) => w.id),
+      ));
     for (const wallet of wallets) byWallet.set(wallet.id, await this.voidExpiredLots(wallet, byWallet.get(wallet.id) ?? []));
     return byWallet;
   }

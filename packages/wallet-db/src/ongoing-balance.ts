@@ -39,6 +39,8 @@ export interface OngoingGroup {
   currency: string;
   /** Every active wallet of the customer in that currency, when the caller already has them. */
   wallets?: Wallet[] | undefined;
+  /** All active rules of those wallets, when the caller already has them. */
+  rules?: RecurringTransactionRule[] | undefined;
 }
 
 /**
@@ -60,13 +62,15 @@ export async function recomputeOngoingBalances(
       { populate: ['customer'], orderBy: { priority: 'asc', createdAt: 'asc', id: 'asc' } },
     ));
   const snapshot = await loadSnapshot();
-  const rules = wallets.length
-    ? await em.find(
-        RecurringTransactionRule,
-        { organization: ctx.organizationId, wallet: { $in: wallets.map((w) => w.id) }, status: 'active' },
-        { orderBy: { createdAt: 'asc', id: 'asc' } },
-      )
-    : [];
+  const rules = group.rules
+    ? group.rules.filter((r) => r.status === 'active')
+    : wallets.length
+      ? await em.find(
+          RecurringTransactionRule,
+          { organization: ctx.organizationId, wallet: { $in: wallets.map((w) => w.id) }, status: 'active' },
+          { orderBy: { createdAt: 'asc', id: 'asc' } },
+        )
+      : [];
   events.rememberRules(
     wallets.map((w) => w.id),
     rules,

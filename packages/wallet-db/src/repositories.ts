@@ -3,9 +3,10 @@
  * not found. Balance changes start with `lockCustomer`: one customer's changes serialise on that row,
  * different customers proceed in parallel.
  */
+import type { EntityName } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
-import { Customer, RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
+import { Customer, RecurringTransactionRule, UsageSnapshot, Wallet, WalletTransaction } from './entities/index.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string) => UUID_RE.test(value);
@@ -144,4 +145,76 @@ export async function lockCustomerByExternalId(em: EntityManager, organizationId
       em.getTransactionContext(),
     );
   return rows[0]?.id ?? null;
+}
+
+/**
+ * Rows selected by plain SQL (hot paths skip the query builder) as managed entities: one already in
+ * the identity map is returned as it is, never overwritten. Unlike `em.find` this does not flush
+ * first: only for reads that no pending change affects.
+ */
+type Row = { id: string } & Record<string, unknown>;
+
+function asEntities<T extends object>(em: EntityManager, entity: EntityName<T>, rows: Row[]): T[] {
+  const uow = em.getUnitOfWork();
+  return rows.map((row) => (uow.getById(entity as never, row.id) as T | undefined) ?? em.map(entity, row as never));
+}
+
+/** What an invoice application reads under its customer lock. */
+export interface CustomerCurrencyState {
+  customer: Customer;
+  /** Every active wallet of the customer in the currency, by priority then creation. */
+  wallets: Wallet[];
+  /** Their lots (settled inbound with something left). */
+  lots: Map<string, WalletTransaction[]>;
+  /** Their active rules (every trigger), oldest first. */
+  rules: RecurringTransactionRule[];
+  snapshot: UsageSnapshot | null;
+}
+
+export interface SqlStatement {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * Locks the customer found by external id and reads its wallets, lots, rules and usage in one
+ * currency, in one round trip (statements run in order, so every read follows the lock). `after`
+ * runs right after the lock in the same round trip; its rows are returned as they are.
+ */
+export async function lockCustomerCurrencyState(
+  em: EntityManager,
+  organizationId: string,
+  externalId: string,
+  currency: string,
+  after: SqlStatement,
+): Promise<{ state: CustomerCurrencyState | null; afterRows: Record<string, unknown>[] }> {
+  const customerId = 'select id from customers where organization_id = ? and external_id = ?';
+  const walletIds = `select id from wallets where organization_id = ? and customer_id = (${customerId}) and status = 'active' and currency = ?`;
+  const key = [organizationId, externalId];
+  const group = [organizationId, ...key, currency];
+  const results: Row[][] = await em.getConnection().execute(
+    [
+      'select * from customers where organization_id = ? and external_id = ? for update',
+      after.sql,
+      `select * from wallets where organization_id = ? and customer_id = (${customerId}) and status = 'active' and currency = ?
+        order by priority, created_at, id`,
+      `select * from wallet_transactions where organization_id = ? and wallet_id in (${walletIds})
+        and transaction_type = 'inbound' and status = 'settled' and (remaining_amount_cents > 0 or remaining_credit_amount > 0)`,
+      `select * from recurring_transaction_rules where organization_id = ? and wallet_id in (${walletIds}) and status = 'active'
+        order by created_at, id`,
+      `select * from usage_snapshots where organization_id = ? and customer_id = (${customerId}) and currency = ?`,
+    ].join(';\n'),
+    [...key, ...after.params, ...group, organizationId, ...group, organizationId, ...group, organizationId, ...key, currency],
+    'all',
+    em.getTransactionContext(),
+  );
+  const [customerRows = [], afterRows = [], walletRows = [], lotRows = [], ruleRows = [], snapshotRows = []] = results;
+  const [customer] = asEntities(em, Customer, customerRows);
+  if (!customer) return { state: null, afterRows };
+  const wallets = asEntities(em, Wallet, walletRows);
+  const lots = new Map<string, WalletTransaction[]>(wallets.map((w) => [w.id, []]));
+  for (const lot of asEntities(em, WalletTransaction, lotRows)) lots.get(lot.wallet.id)?.push(lot);
+  const rules = asEntities(em, RecurringTransactionRule, ruleRows);
+  const [snapshot] = asEntities(em, UsageSnapshot, snapshotRows);
+  return { state: { customer, wallets, lots, rules, snapshot: snapshot ?? null }, afterRows };
 }

@@ -25,10 +25,17 @@ import {
   WalletError,
 } from '@wallets/core';
 import { centsToNumber, transactionDto } from '../dto.js';
-import { Customer, InvoiceApplication, type Wallet, WalletTransaction } from '../entities/index.js';
+import { InvoiceApplication, type Wallet, WalletTransaction } from '../entities/index.js';
 import type { ConsumedPart } from '../ledger.js';
 import { toLot } from '../ledger.js';
-import { findActiveWallets, findCustomerByExternalId, findLotsOfWallets, lockCustomer, lockCustomerByExternalId } from '../repositories.js';
+import {
+  findActiveWallets,
+  findCustomerByExternalId,
+  findLotsOfWallets,
+  lockCustomer,
+  lockCustomerCurrencyState,
+  type SqlStatement,
+} from '../repositories.js';
 import { requestHash, type Work } from '../unit-of-work.js';
 import { isPastExpiration, walletConversion } from '../wallet-facts.js';
 import { dropDraftInvoice, storeUsageSnapshot, type UsageSyncInput } from './usage.js';
@@ -197,7 +204,46 @@ function contentHash(invoice: InvoiceInput): string {
   return requestHash(invoice);
 }
 
-/** Claims the invoice id (waits for a concurrent claim to finish); returns the earlier row if any. */
+/**
+ * The statement that claims an invoice id: inserts its row unless the id is taken (a concurrent
+ * claim makes it wait until that one ends). Returns the new row's id, or no row when taken.
+ */
+function claimStatement(
+  organizationId: string,
+  invoiceId: string,
+  customer: { id: string | null } | { externalId: string },
+  hash: string,
+  status: 'applied' | 'voided',
+  now: Date,
+): SqlStatement {
+  const byExternalId = 'externalId' in customer;
+  return {
+    sql: `insert into invoice_applications (id, organization_id, invoice_id, customer_id, request_hash, status, voided_at, created_at)
+      values (?, ?, ?, ${byExternalId ? '(select id from customers where organization_id = ? and external_id = ?)' : '?'}, ?, ?, ?, ?)
+      on conflict (organization_id, invoice_id) do nothing returning id`,
+    params: [
+      randomUUID(),
+      organizationId,
+      invoiceId,
+      ...(byExternalId ? [organizationId, customer.externalId] : [customer.id]),
+      hash,
+      status,
+      status === 'voided' ? now : null,
+      now,
+    ],
+  };
+}
+
+type Claim = { claimed: true; id: string } | { claimed: false; existing: InvoiceApplication };
+
+/** The claim's outcome: the new row, or (when the id was taken) the earlier row, read after it committed. */
+async function claimOutcome(em: EntityManager, organizationId: string, invoiceId: string, inserted: Record<string, unknown>[]): Promise<Claim> {
+  const row = inserted[0];
+  if (row) return { claimed: true, id: row.id as string };
+  const existing = await em.findOneOrFail(InvoiceApplication, { organization: organizationId, invoiceId }, { refresh: true });
+  return { claimed: false, existing };
+}
+
 async function claimInvoice(
   em: EntityManager,
   organizationId: string,
@@ -206,17 +252,10 @@ async function claimInvoice(
   hash: string,
   status: 'applied' | 'voided',
   now: Date,
-) {
-  const inserted: { id: string }[] = await em.getConnection().execute(
-    `insert into invoice_applications (id, organization_id, invoice_id, customer_id, request_hash, status, voided_at, created_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (organization_id, invoice_id) do nothing returning id`,
-    [randomUUID(), organizationId, invoiceId, customerId, hash, status, status === 'voided' ? now : null, now],
-    'all',
-    em.getTransactionContext(),
-  );
-  if (inserted.length > 0) return { claimed: true as const, id: inserted[0]!.id };
-  const existing = await em.findOneOrFail(InvoiceApplication, { organization: organizationId, invoiceId }, { refresh: true });
-  return { claimed: false as const, existing };
+): Promise<Claim> {
+  const { sql, params } = claimStatement(organizationId, invoiceId, { id: customerId }, hash, status, now);
+  const inserted: Record<string, unknown>[] = await em.getConnection().execute(sql, params, 'all', em.getTransactionContext());
+  return claimOutcome(em, organizationId, invoiceId, inserted);
 }
 
 export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usage?: UsageSyncInput): Promise<AllocationDto> {
@@ -226,9 +265,11 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
     });
   }
   const { em, ctx, ledger } = work;
-  const customerId = await lockCustomerByExternalId(em, ctx.organizationId, invoice.externalCustomerId);
   const hash = contentHash(invoice);
-  const claim = await claimInvoice(em, ctx.organizationId, invoice.id, customerId, hash, 'applied', ctx.now);
+  // One round trip: the customer lock, the claim of the invoice id, and everything the allocation reads.
+  const claimSql = claimStatement(ctx.organizationId, invoice.id, { externalId: invoice.externalCustomerId }, hash, 'applied', ctx.now);
+  const { state, afterRows } = await lockCustomerCurrencyState(em, ctx.organizationId, invoice.externalCustomerId, invoice.currency, claimSql);
+  const claim = await claimOutcome(em, ctx.organizationId, invoice.id, afterRows);
   if (!claim.claimed) {
     const { existing } = claim;
     if (existing.status === 'voided') throw new WalletError('INVOICE_VOIDED', `invoice ${invoice.id} was voided`, { invoiceId: invoice.id });
@@ -240,11 +281,9 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
 
   let result = emptyAllocation(invoice);
   let wallets: Wallet[] = [];
-  let inCurrency: Wallet[] | undefined;
-  if (customerId && (CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) {
-    inCurrency = (await findActiveWallets(em, ctx.organizationId, customerId)).filter((w) => w.currency === invoice.currency);
-    wallets = inCurrency.filter((w) => !isPastExpiration(w, ctx.now));
-    const lots = await ledger.liveLots(wallets);
+  if (state && (CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) {
+    wallets = state.wallets.filter((w) => !isPastExpiration(w, ctx.now));
+    const lots = await ledger.liveLots(wallets, state.lots);
     const plan = planFor(invoice, wallets);
     const shares = [];
     for (const part of plan.wallets) {
@@ -260,16 +299,14 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
     }
     result = summarise(invoice, shares);
   }
-  if (customerId) {
+  if (state) {
     // The finalized invoice is no longer a draft; a snapshot sent with it replaces the stored one.
-    const customer = em.getReference(Customer, customerId);
+    const { customer } = state;
+    ledger.rememberSnapshot(customer.id, invoice.currency, state.snapshot);
     const draftDropped = await dropDraftInvoice(work, customer, invoice.currency, invoice.id);
     const usageStored = usage ? await storeUsageSnapshot(work, customer, usage) : false;
-    // Ongoing balances of the customer and currency are recomputed from its wallets, loaded once.
-    if (wallets.length > 0 || draftDropped || usageStored) {
-      const group = inCurrency ?? (await findActiveWallets(em, ctx.organizationId, customerId)).filter((w) => w.currency === invoice.currency);
-      ledger.touchGroup(customerId, invoice.currency, group);
-    }
+    // Ongoing balances of the customer and currency are recomputed from what was loaded under the lock.
+    if (wallets.length > 0 || draftDropped || usageStored) ledger.touchGroup(customer.id, invoice.currency, state.wallets, state.rules);
   }
   await em
     .getConnection()

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
+import { joinStatements, type SqlStatement } from './context.js';
 import { transactionDto, walletDto } from './dto.js';
 import type { RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
 import { loadActiveRules } from './repositories.js';
@@ -52,7 +53,8 @@ export class EventRecorder {
     this.walletEvents.set(wallet.id, entry);
   }
 
-  async flush(em: EntityManager, organizationId: string, now: Date): Promise<void> {
+  /** Writes the events, then `trailing` (writes nobody reads back), in one round trip. */
+  async flush(em: EntityManager, organizationId: string, now: Date, trailing: readonly SqlStatement[] = []): Promise<void> {
     const rows: { type: EventType; data: Record<string, unknown> }[] = [...this.transactionEvents];
     const wallets = [...this.walletEvents.values()];
     const missing = wallets.map((w) => w.wallet.id).filter((id) => !this.knownRules.has(id));
@@ -70,15 +72,21 @@ export class EventRecorder {
       if (types.has('wallet.depleted_ongoing_balance') && wallet.ongoingBalanceCents <= 0n) main.push('wallet.depleted_ongoing_balance');
       for (const type of main) rows.push({ type, data });
     }
+    const statements: SqlStatement[] = [];
     if (rows.length > 0) {
-      // One round trip: the shared outbox lock, then the rows (positions drawn in this order).
-      await em.getConnection().execute(
-        `select pg_advisory_xact_lock_shared(?, hashtext(?));
-         insert into events (id, organization_id, type, data, created_at) values ${rows.map(() => '(?, ?, ?, ?::jsonb, ?)').join(', ')}`,
-        [EVENTS_LOCK_CLASS, organizationId, ...rows.flatMap((row) => [randomUUID(), organizationId, row.type, JSON.stringify(row.data), now])],
-        'all',
-        em.getTransactionContext(),
+      // The shared outbox lock, then the rows (positions drawn in this order).
+      statements.push(
+        { sql: 'select pg_advisory_xact_lock_shared(?, hashtext(?))', params: [EVENTS_LOCK_CLASS, organizationId] },
+        {
+          sql: `insert into events (id, organization_id, type, data, created_at) values ${rows.map(() => '(?, ?, ?, ?::jsonb, ?)').join(', ')}`,
+          params: rows.flatMap((row) => [randomUUID(), organizationId, row.type, JSON.stringify(row.data), now]),
+        },
       );
+    }
+    statements.push(...trailing);
+    if (statements.length > 0) {
+      const { sql, params } = joinStatements(statements);
+      await em.getConnection().execute(sql, params, 'all', em.getTransactionContext());
     }
     this.transactionEvents.length = 0;
     this.walletEvents.clear();

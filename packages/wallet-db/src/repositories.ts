@@ -6,6 +6,7 @@
 import type { EntityName } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
+import { joinStatements, type SqlStatement } from './context.js';
 import { Customer, RecurringTransactionRule, UsageSnapshot, Wallet, WalletTransaction } from './entities/index.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -171,11 +172,6 @@ export interface CustomerCurrencyState {
   snapshot: UsageSnapshot | null;
 }
 
-export interface SqlStatement {
-  sql: string;
-  params: unknown[];
-}
-
 /**
  * Locks the customer found by external id and reads its wallets, lots, rules and usage in one
  * currency, in one round trip (statements run in order, so every read follows the lock). `after`
@@ -192,22 +188,30 @@ export async function lockCustomerCurrencyState(
   const walletIds = `select id from wallets where organization_id = ? and customer_id = (${customerId}) and status = 'active' and currency = ?`;
   const key = [organizationId, externalId];
   const group = [organizationId, ...key, currency];
-  const results: Row[][] = await em.getConnection().execute(
-    [
-      'select * from customers where organization_id = ? and external_id = ? for update',
-      after.sql,
-      `select * from wallets where organization_id = ? and customer_id = (${customerId}) and status = 'active' and currency = ?
+  const { sql, params } = joinStatements([
+    { sql: 'select * from customers where organization_id = ? and external_id = ? for update', params: key },
+    after,
+    {
+      sql: `select * from wallets where organization_id = ? and customer_id = (${customerId}) and status = 'active' and currency = ?
         order by priority, created_at, id`,
-      `select * from wallet_transactions where organization_id = ? and wallet_id in (${walletIds})
+      params: group,
+    },
+    {
+      sql: `select * from wallet_transactions where organization_id = ? and wallet_id in (${walletIds})
         and transaction_type = 'inbound' and status = 'settled' and (remaining_amount_cents > 0 or remaining_credit_amount > 0)`,
-      `select * from recurring_transaction_rules where organization_id = ? and wallet_id in (${walletIds}) and status = 'active'
+      params: [organizationId, ...group],
+    },
+    {
+      sql: `select * from recurring_transaction_rules where organization_id = ? and wallet_id in (${walletIds}) and status = 'active'
         order by created_at, id`,
-      `select * from usage_snapshots where organization_id = ? and customer_id = (${customerId}) and currency = ?`,
-    ].join(';\n'),
-    [...key, ...after.params, ...group, organizationId, ...group, organizationId, ...group, organizationId, ...key, currency],
-    'all',
-    em.getTransactionContext(),
-  );
+      params: [organizationId, ...group],
+    },
+    {
+      sql: `select * from usage_snapshots where organization_id = ? and customer_id = (${customerId}) and currency = ?`,
+      params: [organizationId, ...key, currency],
+    },
+  ]);
+  const results: Row[][] = await em.getConnection().execute(sql, params, 'all', em.getTransactionContext());
   const [customerRows = [], afterRows = [], walletRows = [], lotRows = [], ruleRows = [], snapshotRows = []] = results;
   const [customer] = asEntities(em, Customer, customerRows);
   if (!customer) return { state: null, afterRows };

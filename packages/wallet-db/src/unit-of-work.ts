@@ -11,7 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import superjson from 'superjson';
-import type { CommandContext } from './context.js';
+import type { CommandContext, SqlStatement } from './context.js';
 import { translateDbError } from './db-errors.js';
 import { EventRecorder } from './events.js';
 import { Ledger } from './ledger.js';
@@ -30,6 +30,8 @@ export interface Work {
   ctx: CommandContext;
   events: EventRecorder;
   ledger: Ledger;
+  /** A write nobody reads back in this request: sent with the outbox rows, in the last round trip before commit. */
+  defer(statement: SqlStatement): void;
 }
 
 function canonical(value: unknown): unknown {
@@ -85,20 +87,17 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
       }
       const events = new EventRecorder();
       const ledger = new Ledger(tx, ctx, events);
-      const result = await fn({ em: tx, ctx, events, ledger });
+      const deferred: SqlStatement[] = [];
+      const result = await fn({ em: tx, ctx, events, ledger, defer: (statement) => deferred.push(statement) });
       await ledger.settleOngoing();
       await tx.flush();
-      await events.flush(tx, scope.organizationId, scope.now);
       if (key) {
-        await tx
-          .getConnection()
-          .execute(
-            'update idempotency_records set response = ?::jsonb where organization_id = ? and procedure = ? and key = ?',
-            [JSON.stringify(superjson.serialize(result)), scope.organizationId, scope.procedure, key],
-            'all',
-            tx.getTransactionContext(),
-          );
+        deferred.push({
+          sql: 'update idempotency_records set response = ?::jsonb where organization_id = ? and procedure = ? and key = ?',
+          params: [JSON.stringify(superjson.serialize(result)), scope.organizationId, scope.procedure, key],
+        });
       }
+      await events.flush(tx, scope.organizationId, scope.now, deferred);
       return result;
     });
   } catch (error) {

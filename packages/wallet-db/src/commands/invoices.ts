@@ -24,18 +24,12 @@ import {
   sumLots,
   WalletError,
 } from '@wallets/core';
+import type { SqlStatement } from '../context.js';
 import { centsToNumber, transactionDto } from '../dto.js';
 import { InvoiceApplication, type Wallet, WalletTransaction } from '../entities/index.js';
 import type { ConsumedPart } from '../ledger.js';
 import { toLot } from '../ledger.js';
-import {
-  findActiveWallets,
-  findCustomerByExternalId,
-  findLotsOfWallets,
-  lockCustomer,
-  lockCustomerCurrencyState,
-  type SqlStatement,
-} from '../repositories.js';
+import { findActiveWallets, findCustomerByExternalId, findLotsOfWallets, lockCustomer, lockCustomerCurrencyState } from '../repositories.js';
 import { requestHash, type Work } from '../unit-of-work.js';
 import { isPastExpiration, walletConversion } from '../wallet-facts.js';
 import { dropDraftInvoice, storeUsageSnapshot, type UsageSyncInput } from './usage.js';
@@ -308,14 +302,7 @@ export async function applyPrepaidCredits(work: Work, invoice: InvoiceInput, usa
     // Ongoing balances of the customer and currency are recomputed from what was loaded under the lock.
     if (wallets.length > 0 || draftDropped || usageStored) ledger.touchGroup(customer.id, invoice.currency, state.wallets, state.rules);
   }
-  await em
-    .getConnection()
-    .execute(
-      'update invoice_applications set allocation = ?::jsonb where id = ?',
-      [JSON.stringify(result), claim.id],
-      'all',
-      em.getTransactionContext(),
-    );
+  work.defer({ sql: 'update invoice_applications set allocation = ?::jsonb where id = ?', params: [JSON.stringify(result), claim.id] });
   return result;
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { amountFromCents, type Conversion, centsToCredits, creditsToCents, planAmount } from './conversion.js';
+import { amountFromCents, type Conversion, centsToCredits, creditsToCents, MAX_AMOUNT_CENTS, planAmount } from './conversion.js';
 import { WalletError } from './errors.js';
 
 /**
@@ -145,6 +145,20 @@ describe('planAmount', () => {
     expect(error.details).toEqual({ field: `${kind}Credits` });
   });
 
+  it.each([
+    ['paid', 'EUR', '1', '90071992547409.92'], // 2^53 cents
+    ['granted', 'EUR', '100000000000000', '1'],
+    ['voided', 'JPY', '1', '9007199254740992'],
+  ] as const)('refuses %s %s at rate %s: %s credits worth more than 2^53 - 1 minor units', (kind, currency, rate, credits) => {
+    const error = refusal(() => planAmount(kind, units(credits), conversion(currency, rate)));
+    expect(error.code).toBe('AMOUNT_ABOVE_MAXIMUM');
+    expect(error.details).toEqual({ field: `${kind}Credits`, maximumCents: 9_007_199_254_740_991n });
+  });
+
+  it('accepts exactly 2^53 - 1 minor units', () => {
+    expect(planAmount('granted', units('90071992547409.91'), conversion('EUR', '1')).amountCents).toBe(9_007_199_254_740_991n);
+  });
+
   it('names the field it was given', () => {
     const error = refusal(() => planAmount('paid', 1n, conversion('EUR', '1'), 'recurringTransactionRules[0].paidCredits'));
     expect(error.details).toEqual({ field: 'recurringTransactionRules[0].paidCredits' });
@@ -244,7 +258,9 @@ describe('conversion properties', () => {
           amount = planAmount(kind as 'paid' | 'granted', requested, c);
         } catch (error) {
           expect(error).toBeInstanceOf(WalletError);
-          expect((error as WalletError).code).toBe('AMOUNT_ROUNDS_TO_ZERO');
+          expect((error as WalletError).code).toBe(
+            creditsToCents(requested, c) > MAX_AMOUNT_CENTS ? 'AMOUNT_ABOVE_MAXIMUM' : 'AMOUNT_ROUNDS_TO_ZERO',
+          );
           return;
         }
         expect(amount.amountCents).toBe(creditsToCents(requested, c));
@@ -266,6 +282,10 @@ describe('conversion properties', () => {
         const c = { rate, exponent: exp };
         const cents = creditsToCents(requested, c);
         if (cents === 0n) return;
+        if (cents > MAX_AMOUNT_CENTS) {
+          expect(refusal(() => planAmount('voided', requested, c)).code).toBe('AMOUNT_ABOVE_MAXIMUM');
+          return;
+        }
         expect(planAmount('voided', requested, c)).toEqual({ creditAmount: requested, amountCents: cents });
       }),
       { numRuns: 1000 },
@@ -288,6 +308,8 @@ describe('conversion properties', () => {
         if (worthLessThanHalf) {
           expect(error).toBeInstanceOf(WalletError);
           expect((error as WalletError).code).toBe('AMOUNT_ROUNDS_TO_ZERO');
+        } else if (creditsToCents(requested, c) > MAX_AMOUNT_CENTS) {
+          expect((error as WalletError).code).toBe('AMOUNT_ABOVE_MAXIMUM');
         } else {
           expect(error).toBeUndefined();
           expect(amount?.amountCents).toBeGreaterThan(0n);

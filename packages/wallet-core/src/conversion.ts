@@ -4,7 +4,8 @@
  * - for paid, granted and invoiced credits the stored credits are the round trip
  *   roundHalfUp(amountCents / (rate x 10^exponent), 5 digits), so a customer gets exactly what was paid;
  * - voided credits keep the (floored) credits asked for and their own cents conversion;
- * - a positive amount worth 0 cents is refused (AMOUNT_ROUNDS_TO_ZERO).
+ * - a positive amount worth 0 cents is refused (AMOUNT_ROUNDS_TO_ZERO), and so is one worth more
+ *   cents than the wire carries exactly, a safe integer (AMOUNT_ABOVE_MAXIMUM).
  * Credits and rates are bigints in 1e-5 units; cents are bigints.
  */
 import type { Scaled } from './decimal.js';
@@ -20,6 +21,9 @@ export interface Conversion {
 }
 
 const SCALE_SQUARED = SCALE_FACTOR * SCALE_FACTOR;
+
+/** The largest amount of one ledger entry: cents travel as JSON numbers, exact up to 2^53 - 1. */
+export const MAX_AMOUNT_CENTS = BigInt(Number.MAX_SAFE_INTEGER);
 
 export function creditsToCents(credits: Scaled, { rate, exponent }: Conversion): bigint {
   return divRoundHalfUp(credits * rate * 10n ** BigInt(exponent), SCALE_SQUARED);
@@ -45,6 +49,12 @@ export function planAmount(kind: AmountKind, credits: Scaled, conversion: Conver
   if (credits > 0n && amountCents === 0n) {
     throw new WalletError('AMOUNT_ROUNDS_TO_ZERO', `${field} is worth less than one minor unit of the currency`, {
       field,
+    });
+  }
+  if (amountCents > MAX_AMOUNT_CENTS) {
+    throw new WalletError('AMOUNT_ABOVE_MAXIMUM', `${field} is worth more than ${MAX_AMOUNT_CENTS} minor units, the largest amount one entry holds`, {
+      field,
+      maximumCents: MAX_AMOUNT_CENTS,
     });
   }
   if (kind === 'voided') return { creditAmount: credits, amountCents };

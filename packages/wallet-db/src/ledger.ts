@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type Amount, invariant, type Lot, type LotConsumption, planConsumption, sumLots } from '@wallets/core';
+import { type Amount, invariant, type Lot, type LotConsumption, MAX_AMOUNT_CENTS, planConsumption, sumLots, WalletError } from '@wallets/core';
 import type { CommandContext } from './context.js';
 import {
   type MetadataItem,
@@ -89,6 +89,13 @@ export class Ledger {
   }
 
   private credit(wallet: Wallet, amount: Amount): void {
+    // Cents travel as JSON numbers: a balance past 2^53 - 1 minor units could not be shown exactly.
+    if (wallet.balanceCents + amount.amountCents > MAX_AMOUNT_CENTS) {
+      throw new WalletError('AMOUNT_ABOVE_MAXIMUM', `the wallet balance would pass ${MAX_AMOUNT_CENTS} minor units, the largest it holds`, {
+        walletId: wallet.id,
+        maximumCents: MAX_AMOUNT_CENTS,
+      });
+    }
     wallet.balanceCents += amount.amountCents;
     wallet.creditsBalance += amount.creditAmount;
     this.refreshOngoing(wallet);

@@ -184,6 +184,22 @@ describe('recurring transaction rules', () => {
     expect(ok.recurringTransactionRules[0]).toMatchObject({ id: ruleId, paidCredits: '60', ignorePaidTopUpLimits: true });
   });
 
+  it('refuses rule amounts worth more than the largest exact amount, even when limits are ignored', async () => {
+    const huge = cr('100000000000000'); // 1e16 cents at 1 credit = 1 EUR
+    await expect(
+      newWallet({ recurringTransactionRules: [{ ...thresholdRule, paidCredits: huge, ignorePaidTopUpLimits: true }] }),
+    ).rejects.toMatchObject({
+      code: 'AMOUNT_ABOVE_MAXIMUM',
+      details: { field: 'recurringTransactionRules.paidCredits' },
+    });
+    await expect(
+      newWallet({ recurringTransactionRules: [{ ...thresholdRule, paidCredits: undefined, grantedCredits: huge }] }),
+    ).rejects.toMatchObject({
+      code: 'AMOUNT_ABOVE_MAXIMUM',
+      details: { field: 'recurringTransactionRules.grantedCredits' },
+    });
+  });
+
   it('ledger audit is clean', async () => {
     expect(await auditLedger(inject('databaseUrl'))).toEqual([]);
   });

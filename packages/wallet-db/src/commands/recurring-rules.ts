@@ -5,7 +5,7 @@
  * top-up scheduler; this module only keeps them valid.
  */
 import { randomUUID } from 'node:crypto';
-import { checkPaidTopUpLimits, creditsToCents, WalletError } from '@wallets/core';
+import { checkPaidTopUpLimits, creditsToCents, MAX_AMOUNT_CENTS, WalletError } from '@wallets/core';
 import { type MetadataItem, RecurringTransactionRule, type RuleInterval, type RuleMethod, type RuleTrigger, type Wallet } from '../entities/index.js';
 import type { Work } from '../unit-of-work.js';
 import { walletConversion } from '../wallet-facts.js';
@@ -51,6 +51,15 @@ function checkRuleShape(rule: RecurringTransactionRule, index: number): void {
 /** A fixed rule's paid top-up must fit the wallet's limits unless it ignores them. */
 export function validateRuleLimits(wallet: Wallet, rules: readonly (RuleInput | RecurringTransactionRule)[]): void {
   for (const rule of rules) {
+    for (const field of ['paidCredits', 'grantedCredits'] as const) {
+      const credits = rule[field];
+      if (credits && creditsToCents(credits, walletConversion(wallet)) > MAX_AMOUNT_CENTS) {
+        throw new WalletError('AMOUNT_ABOVE_MAXIMUM', `a rule's ${field} is worth more than ${MAX_AMOUNT_CENTS} minor units`, {
+          field: `recurringTransactionRules.${field}`,
+          maximumCents: MAX_AMOUNT_CENTS,
+        });
+      }
+    }
     if ((rule.method ?? 'fixed') !== 'fixed' || rule.ignorePaidTopUpLimits || !rule.paidCredits) continue;
     const cents = creditsToCents(rule.paidCredits, walletConversion(wallet));
     checkPaidTopUpLimits(cents, wallet, 'recurringTransactionRules.paidCredits');

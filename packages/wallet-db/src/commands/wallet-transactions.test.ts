@@ -287,6 +287,20 @@ describe('createWalletTransactions', () => {
     await mutate(orm, org, at(1), (w) => createWalletTransactions(w, { walletId: wallet.id, grantedCredits: cr('0.01') }));
   });
 
+  it('refuses a top-up that would take the balance past the largest exact amount, and writes nothing', async () => {
+    const wallet = await newWallet({ grantedCredits: cr('50000000000000') }); // 5e15 cents
+    await expect(
+      mutate(orm, org, at(1), (w) => createWalletTransactions(w, { walletId: wallet.id, grantedCredits: cr('50000000000000') })),
+    ).rejects.toMatchObject({ code: 'AMOUNT_ABOVE_MAXIMUM', details: { maximumCents: BigInt(Number.MAX_SAFE_INTEGER) } });
+    expect(await countTransactions(wallet.id)).toBe(1);
+    const after = await getWallet(em(), org, wallet.id);
+    expect(after.balanceCents).toBe(5_000_000_000_000_000);
+    // Up to the limit itself is fine.
+    const room = Number.MAX_SAFE_INTEGER - 5_000_000_000_000_000;
+    await mutate(orm, org, at(1), (w) => createWalletTransactions(w, { walletId: wallet.id, grantedCredits: BigInt(room) * 1000n }));
+    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
   it('takes invoiceRequiresSuccessfulPayment from the wallet unless the transaction overrides it', async () => {
     const gated = await newWallet({ invoiceRequiresSuccessfulPayment: true });
     const open = await newWallet();

@@ -3,6 +3,7 @@
  * organization on a fresh embedded database, the job worker and the HTTP server. `main.ts` calls
  * this and handles signals; tests call it to run a real server in-process.
  */
+import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
@@ -31,7 +32,17 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-export async function startApp(env: Env, options: { clock?: Clock; log?: (line: string) => void } = {}): Promise<RunningApp> {
+/** Where `pnpm start` builds the console (apps/console/dist); served when it exists. */
+export function defaultConsoleDir(): string | null {
+  const dir = path.join(repositoryRoot, 'apps/console/dist');
+  return fs.existsSync(path.join(dir, 'index.html')) ? dir : null;
+}
+
+/** `consoleDir`: the built console to serve on the same port (default: apps/console/dist when built; null: none). */
+export async function startApp(
+  env: Env,
+  options: { clock?: Clock; log?: (line: string) => void; consoleDir?: string | null } = {},
+): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? systemClock;
   let embedded: EmbeddedPostgres | null = null;
@@ -48,13 +59,22 @@ export async function startApp(env: Env, options: { clock?: Clock; log?: (line: 
     log(`Created organization "${organization.name}" (${organization.id}).`);
     log(`Its API key, shown once: ${apiKey}`);
   }
-  const jobs = new JobRunner({ orm, databaseUrl, concurrency: env.WALLET_WORKER_CONCURRENCY, now: () => clock.now() });
+  const jobs = new JobRunner({
+    orm,
+    databaseUrl,
+    concurrency: env.WALLET_WORKER_CONCURRENCY,
+    now: () => clock.now(),
+    webhookTimeoutMs: env.WALLET_WEBHOOK_TIMEOUT_MS,
+    webhookIntervalMs: env.WALLET_WEBHOOK_INTERVAL_SECONDS * 1000,
+  });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
-  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs });
+  const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
+  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs }, { staticDir: consoleDir });
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;
   log(`Wallets API listening on ${url} (tRPC at ${url}/trpc)`);
+  if (consoleDir) log(`Console at ${url}/`);
   return {
     url,
     databaseUrl,

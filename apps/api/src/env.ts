@@ -12,6 +12,8 @@ const schema = z.object({
   WALLET_DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   WALLET_WORKER_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(2),
   WALLET_JOBS_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
+  WALLET_WEBHOOK_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(5),
+  WALLET_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -5,6 +5,7 @@ import { invoicesRouter } from './routers/invoices.js';
 import { usageRouter } from './routers/usage.js';
 import { walletTransactionsRouter } from './routers/wallet-transactions.js';
 import { walletsRouter } from './routers/wallets.js';
+import { webhooksRouter } from './routers/webhooks.js';
 import { router } from './trpc.js';
 
 export const appRouter = router({
@@ -15,6 +16,7 @@ export const appRouter = router({
   events: eventsRouter,
   invoices: invoicesRouter,
   usage: usageRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -22,6 +22,8 @@ export interface AppServices {
   adminToken?: string | undefined;
   jobs?: JobRunner | undefined;
   logError?: (error: unknown) => void;
+  /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
+  eventPollMs?: number;
 }
 
 export interface Context {

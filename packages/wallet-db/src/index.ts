@@ -1,6 +1,8 @@
 export type { EntityManager } from '@mikro-orm/postgresql';
+export * from './audit.js';
 export * from './commands/customers.js';
 export * from './commands/expiration.js';
+export * from './commands/expiration-batch.js';
 export * from './commands/interval-rules.js';
 export * from './commands/invoices.js';
 export * from './commands/organizations.js';
@@ -12,6 +14,8 @@ export * from './context.js';
 export * from './dto.js';
 export * from './embedded-postgres.js';
 export * from './entities/index.js';
+export { openEventStream, type StreamedEvent } from './event-stream.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './orm.js';
 export { type MutationScope, requestHash, runMutation, type Work } from './unit-of-work.js';
+export * from './webhooks.js';

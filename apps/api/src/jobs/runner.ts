@@ -4,21 +4,37 @@
  * wallet, keyed by wallet, so several API/worker processes never queue the same wallet twice. Each
  * job is one transaction under the customer lock that re-checks what is due, and records its
  * outcome under an idempotency key (wallet + asOf): a job that runs again after a crash or on
- * another process changes nothing and reports the first outcome.
+ * another process changes nothing and reports the first outcome. Wallets past their expiry that
+ * share their ongoing balance with no other wallet (the common case) are expired in batches
+ * instead (`expire-wallets`, a few hundred per job and transaction, keyed by the batch's contents),
+ * with the same guarantees; a wallet a batch defers is expired one by one within that job.
+ *
+ * Webhooks: a keyed `webhook-deliveries` job, queued every few seconds, fans new events out to
+ * delivery rows and sends whatever is due at its time, in a few parallel lanes; each delivery is
+ * claimed with `FOR UPDATE SKIP LOCKED`, so any number of processes can run it at once.
  */
 import {
+  attemptNextWebhookDelivery,
+  type BatchExpirationOutcome,
   type DueIntervalRule,
   type DueWallet,
   type EntityManager,
+  type ExpirationBatch,
   type ExpirationOutcome,
+  expirationBatchId,
   expireDueRules,
   expireWallet,
+  expireWalletBatch,
+  fanOutWebhookEvents,
   findDueIntervalRules,
-  findWalletsDueForExpiration,
+  findWalletsDueForBatchExpiration,
+  findWalletsDueOneByOne,
   type Orm,
   runIntervalRule,
+  toExpirationBatches,
 } from '@wallets/db';
 import { type Logger, makeWorkerUtils, type Runner, run, runOnce, type TaskList, type WorkerUtils } from 'graphile-worker';
+import { sendWebhook } from './webhook-sender.js';
 
 export interface ScheduledJobsResult {
   asOf: Date;
@@ -34,6 +50,16 @@ interface ExpireWalletPayload extends DueWallet {
   asOf: string;
 }
 
+interface ExpireBatchPayload extends ExpirationBatch {
+  asOf: string;
+}
+
+/** What is due for expiry at one `asOf`: batches, and wallets that need a job each. */
+interface DueExpirations {
+  batches: ExpirationBatch[];
+  wallets: DueWallet[];
+}
+
 const silentLogger: Logger = {
   // graphile-worker's Logger is a class; a structural stand-in that drops debug chatter.
   scope: () => silentLogger,
@@ -44,6 +70,8 @@ const silentLogger: Logger = {
 } as unknown as Logger;
 
 const expirationKey = (walletId: string, asOf: string) => `${walletId}@${asOf}`;
+const batchKey = (batch: ExpirationBatch, asOf: string) => `${expirationBatchId(batch)}@${asOf}`;
+const batchJobKey = (batch: ExpirationBatch) => `expire-wallets:${expirationBatchId(batch)}`;
 const intervalKey = (rule: DueIntervalRule) => `${rule.ruleId}@${rule.date}`;
 
 /** The outcomes recorded (in the jobs' own transactions) under these idempotency keys. */
@@ -63,24 +91,34 @@ export interface JobRunnerOptions {
   databaseUrl: string;
   concurrency?: number;
   now?: () => Date;
+  /** Wallets per batched expiration job (default EXPIRATION_BATCH_SIZE). */
+  expirationBatchSize?: number;
   /** Called before each expiration job (tests use it to observe or crash a worker mid-batch). */
   beforeJob?: (name: string, payload: unknown) => Promise<void> | void;
+  /** Per webhook POST (default 10 s); a timeout is a failed attempt, retried later. */
+  webhookTimeoutMs?: number;
+  /** How often the worker looks for webhook deliveries (default 5 s). */
+  webhookIntervalMs?: number;
+  /** Webhook POSTs in flight at once per run (default 4); each holds a database connection. */
+  webhookLanes?: number;
 }
 
 export class JobRunner {
   private utils: WorkerUtils | null = null;
   private runner: Runner | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private webhookTimer: NodeJS.Timeout | null = null;
+  private delivering = false;
   readonly taskList: TaskList;
 
   constructor(private readonly options: JobRunnerOptions) {
     const em = () => options.orm.em as EntityManager;
     this.taskList = {
-      // The periodic sweep: rule expiry now, then one keyed job per wallet to expire and per rule anniversary.
+      // The periodic sweep: rule expiry now, then keyed jobs for the wallets to expire (batched or one each) and per rule anniversary.
       'expiration-sweep': async (payload) => {
         const asOf = new Date((payload as { asOf: string }).asOf);
         await expireDueRules(em(), asOf);
-        await this.enqueueExpirations(await findWalletsDueForExpiration(em(), asOf), asOf);
+        await this.enqueueExpirations(await findDueExpirations(em(), asOf, options.expirationBatchSize), asOf);
         await this.enqueueIntervalRules(await this.newIntervalRules(em(), asOf), asOf);
       },
       'interval-top-up': async (payload) => {
@@ -88,10 +126,30 @@ export class JobRunner {
         await options.beforeJob?.('interval-top-up', job);
         await runIntervalRule(em(), job, new Date(job.asOf));
       },
+      // One periodic run at a time per process (a new keyed job may start while one runs); other
+      // processes and runScheduledJobs may run alongside: deliveries are claimed row by row.
+      'webhook-deliveries': async () => {
+        if (this.delivering) return;
+        this.delivering = true;
+        try {
+          await this.deliverWebhooks(options.now?.() ?? new Date());
+        } finally {
+          this.delivering = false;
+        }
+      },
       'expire-wallet': async (payload) => {
         const job = payload as ExpireWalletPayload;
         await options.beforeJob?.('expire-wallet', job);
         await expireWallet(em(), job, new Date(job.asOf), expirationKey(job.walletId, job.asOf));
+      },
+      'expire-wallets': async (payload) => {
+        const job = payload as ExpireBatchPayload;
+        await options.beforeJob?.('expire-wallets', job);
+        const batch = { organizationId: job.organizationId, walletIds: job.walletIds };
+        const outcome = await expireWalletBatch(em(), batch, new Date(job.asOf), batchKey(batch, job.asOf));
+        for (const walletId of outcome.deferredWalletIds) {
+          await expireWallet(em(), { organizationId: job.organizationId, walletId }, new Date(job.asOf), expirationKey(walletId, job.asOf));
+        }
       },
     };
   }
@@ -104,9 +162,15 @@ export class JobRunner {
     return this.utils;
   }
 
-  private async enqueueExpirations(due: DueWallet[], asOf: Date): Promise<void> {
+  private async enqueueExpirations(due: DueExpirations, asOf: Date): Promise<void> {
     const utils = await this.workerUtils();
-    for (const wallet of due) {
+    for (const batch of due.batches) {
+      await utils.addJob('expire-wallets', { ...batch, asOf: asOf.toISOString() } satisfies ExpireBatchPayload, {
+        jobKey: batchJobKey(batch),
+        maxAttempts: 10,
+      });
+    }
+    for (const wallet of due.wallets) {
       await utils.addJob('expire-wallet', { ...wallet, asOf: asOf.toISOString() } satisfies ExpireWalletPayload, {
         jobKey: `expire-wallet:${wallet.walletId}`,
         maxAttempts: 10,
@@ -157,35 +221,71 @@ export class JobRunner {
     void sweep();
     this.timer = setInterval(sweep, intervalSeconds * 1000);
     this.timer.unref();
+    const webhooks = () =>
+      utils
+        .addJob('webhook-deliveries', {}, { jobKey: 'webhook-deliveries', maxAttempts: 1 })
+        .catch((error) => console.error('[jobs] could not enqueue webhook deliveries', error));
+    void webhooks();
+    this.webhookTimer = setInterval(webhooks, this.options.webhookIntervalMs ?? 5000);
+    this.webhookTimer.unref();
+  }
+
+  /**
+   * Fans new events out to delivery rows, then sends every delivery due at `asOf` (several lanes,
+   * each claiming one delivery at a time) until none is left. Returns the number of attempts made.
+   */
+  async deliverWebhooks(asOf: Date): Promise<number> {
+    const em = this.options.orm.em as EntityManager;
+    await fanOutWebhookEvents(em, asOf);
+    const timeoutMs = this.options.webhookTimeoutMs ?? 10_000;
+    let attempts = 0;
+    const lane = async () => {
+      while (await attemptNextWebhookDelivery(em, asOf, (request) => sendWebhook(request, timeoutMs))) attempts++;
+    };
+    await Promise.all(Array.from({ length: this.options.webhookLanes ?? 4 }, lane));
+    return attempts;
   }
 
   /** Sweeps as of `asOf`, drains the queue, waits for work other processes took, sums outcomes. */
   async runScheduledJobs(asOf: Date): Promise<ScheduledJobsResult> {
     const em = this.options.orm.em.fork() as EntityManager;
     const ruleExpirations = await expireDueRules(em, asOf);
-    const dueWallets = await findWalletsDueForExpiration(em, asOf);
-    await this.enqueueExpirations(dueWallets, asOf);
+    const due = await findDueExpirations(em, asOf, this.options.expirationBatchSize);
+    await this.enqueueExpirations(due, asOf);
     const dueRules = await this.newIntervalRules(em, asOf);
     await this.enqueueIntervalRules(dueRules, asOf);
     await runOnce({ connectionString: this.options.databaseUrl, taskList: this.taskList, logger: silentLogger });
     await this.waitForJobs(em, [
-      ...dueWallets.map((d) => `expire-wallet:${d.walletId}`),
+      ...due.batches.map(batchJobKey),
+      ...due.wallets.map((d) => `expire-wallet:${d.walletId}`),
       ...dueRules.map((r) => `interval-top-up:${intervalKey(r)}`),
     ]);
-    const expirations = await recordedOutcomes<ExpirationOutcome>(
+    const batches = await recordedOutcomes<BatchExpirationOutcome>(
       em,
-      'jobs.expireWallet',
-      dueWallets.map((d) => expirationKey(d.walletId, asOf.toISOString())),
+      'jobs.expireWallets',
+      due.batches.map((batch) => batchKey(batch, asOf.toISOString())),
     );
+    const outcomesOf = (walletIds: string[]) =>
+      recordedOutcomes<ExpirationOutcome>(
+        em,
+        'jobs.expireWallet',
+        walletIds.map((walletId) => expirationKey(walletId, asOf.toISOString())),
+      );
+    const singles = await outcomesOf(due.wallets.map((d) => d.walletId));
+    // Wallets a batch handed to the per-wallet path, within the batch's job.
+    const deferred = await outcomesOf(batches.flatMap((o) => o.deferredWalletIds));
+    const expirations = [...batches, ...singles, ...deferred];
     const topUps = await recordedOutcomes<{ intervalTopUps: number }>(em, 'jobs.intervalTopUp', dueRules.map(intervalKey));
+    // After the sweeps, so events they wrote go out in this run too.
+    const webhookDeliveries = await this.deliverWebhooks(asOf);
     return {
       asOf,
       walletsExpired: expirations.reduce((total, o) => total + o.walletsExpired, 0),
       lotsExpired: expirations.reduce((total, o) => total + o.lotsExpired, 0),
       ruleExpirations,
       intervalTopUps: topUps.reduce((total, o) => total + o.intervalTopUps, 0),
-      webhookDeliveries: 0,
-      jobsRun: expirations.length + topUps.length,
+      webhookDeliveries,
+      jobsRun: batches.length + singles.length + topUps.length,
     };
   }
 
@@ -206,9 +306,16 @@ export class JobRunner {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.webhookTimer) clearInterval(this.webhookTimer);
     await this.runner?.stop();
     await this.utils?.release();
     this.runner = null;
     this.utils = null;
   }
+}
+
+/** Batches of wallets whose expiry only ends them, and the wallets to expire one by one. */
+async function findDueExpirations(em: EntityManager, asOf: Date, batchSize?: number): Promise<DueExpirations> {
+  const batches = toExpirationBatches(await findWalletsDueForBatchExpiration(em, asOf), batchSize);
+  return { batches, wallets: await findWalletsDueOneByOne(em, asOf) };
 }

@@ -3,7 +3,9 @@
  * own expiry has passed have their remainder voided. Due times live in our tables and are compared
  * with the time the caller passes (the injected clock). Each wallet is handled in its own
  * transaction under its customer's lock, and re-checked there, so running the same work twice (two
- * workers, a retry after a crash) changes nothing the second time.
+ * workers, a retry after a crash) changes nothing the second time. Wallets past their own expiry
+ * that share their ongoing balance with no other wallet go through the batched path instead
+ * (expiration-batch.ts), which writes the same rows a few hundred wallets per transaction.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { runMutation } from '../unit-of-work.js';
@@ -15,20 +17,36 @@ export interface DueWallet {
   walletId: string;
 }
 
-/** Active wallets that are past their expiry or hold a lot past its expiry, as of `asOf`. */
-export async function findWalletsDueForExpiration(em: EntityManager, asOf: Date, limit = 10_000): Promise<DueWallet[]> {
-  const rows: { organization_id: string; id: string }[] = await em.getConnection().execute(
-    `select w.organization_id, w.id from wallets w
-      where w.status = 'active' and (
+const DUE_CONDITION = `w.status = 'active' and (
         w.expiration_at <= ?
         or exists (select 1 from wallet_transactions t
                     where t.organization_id = w.organization_id and t.wallet_id = w.id
                       and t.transaction_type = 'inbound' and t.status = 'settled'
                       and (t.remaining_amount_cents > 0 or t.remaining_credit_amount > 0)
-                      and t.expiration_at <= ?))
-      order by w.id limit ?`,
-    [asOf, asOf, limit],
-  );
+                      and t.expiration_at <= ?))`;
+
+/** Another active wallet shares the wallet's ongoing balance group (same customer and currency). */
+export const HAS_ACTIVE_SIBLING = `exists (select 1 from wallets s
+                         where s.organization_id = w.organization_id and s.customer_id = w.customer_id and s.status = 'active'
+                           and s.currency = w.currency and s.id <> w.id)`;
+
+/** Active wallets that are past their expiry or hold a lot past its expiry, as of `asOf`. */
+export async function findWalletsDueForExpiration(em: EntityManager, asOf: Date, limit = 10_000): Promise<DueWallet[]> {
+  return findDue(em, DUE_CONDITION, [asOf, asOf], limit);
+}
+
+/**
+ * The due wallets that the batch path (expiration-batch.ts) leaves to `expireWallet`: those with only
+ * a lot past its expiry, and those sharing their ongoing balance group with another active wallet.
+ */
+export async function findWalletsDueOneByOne(em: EntityManager, asOf: Date, limit = 10_000): Promise<DueWallet[]> {
+  return findDue(em, `${DUE_CONDITION} and not (coalesce(w.expiration_at <= ?, false) and not ${HAS_ACTIVE_SIBLING})`, [asOf, asOf, asOf], limit);
+}
+
+async function findDue(em: EntityManager, condition: string, params: unknown[], limit: number): Promise<DueWallet[]> {
+  const rows: { organization_id: string; id: string }[] = await em
+    .getConnection()
+    .execute(`select w.organization_id, w.id from wallets w where ${condition} order by w.id limit ?`, [...params, limit]);
   return rows.map((row) => ({ organizationId: row.organization_id, walletId: row.id }));
 }
 

@@ -3,7 +3,7 @@
  * Ledger rows (wallet_transactions, wallet_transaction_consumptions) are never deleted and their
  * amounts never change; only a purchase's status and a lot's remainder move (DESIGN.md).
  */
-import { EntitySchema } from '@mikro-orm/core';
+import { BigIntType, EntitySchema } from '@mikro-orm/core';
 import { cents, credits } from './column-types.js';
 
 const id = { type: 'uuid', primary: true } as const;
@@ -470,6 +470,119 @@ export const UsageSnapshotSchema = new EntitySchema<UsageSnapshot>({
   },
 });
 
+/**
+ * A URL that receives the organization's events as signed POSTs. `eventCursor` is the position of
+ * the last event already turned into deliveries for it; it starts at the newest event when the
+ * endpoint is created, so an endpoint gets exactly the events created after it. Deleting sets
+ * `deletedAt` (its history of deliveries stays listable).
+ */
+export class WebhookEndpoint {
+  id!: string;
+  organization!: Organization;
+  url!: string;
+  /** `whsec_<base64>`: the signing key, shown once on creation. */
+  secret!: string;
+  eventCursor!: bigint;
+  createdAt: Date = new Date();
+  deletedAt: Date | null = null;
+}
+
+export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
+  class: WebhookEndpoint,
+  tableName: 'webhook_endpoints',
+  indexes: [
+    {
+      name: 'webhook_endpoints_live_idx',
+      expression: 'create index "webhook_endpoints_live_idx" on "webhook_endpoints" ("organization_id") where "deleted_at" is null',
+    },
+  ],
+  properties: {
+    id,
+    organization: org,
+    url: { type: 'string', length: 2048 },
+    secret: { type: 'string', length: 128 },
+    eventCursor: { type: new BigIntType('bigint'), fieldName: 'event_cursor' },
+    createdAt,
+    deletedAt: timestamp(),
+  },
+});
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed' | 'cancelled';
+
+/** One event owed to one endpoint: retried until delivered, or failed after the retry window. */
+export class WebhookDelivery {
+  id!: string;
+  organization!: Organization;
+  endpoint!: WebhookEndpoint;
+  eventPosition!: bigint;
+  eventId!: string;
+  status: WebhookDeliveryStatus = 'pending';
+  attempts = 0;
+  /** Due time of the next attempt (compared with the injected clock); null once settled. */
+  nextAttemptAt: Date | null = null;
+  lastAttemptAt: Date | null = null;
+  createdAt: Date = new Date();
+}
+
+export const WebhookDeliverySchema = new EntitySchema<WebhookDelivery>({
+  class: WebhookDelivery,
+  tableName: 'webhook_deliveries',
+  checks: [
+    {
+      name: 'webhook_deliveries_state_valid',
+      expression:
+        "\"status\" in ('pending', 'delivered', 'failed', 'cancelled') and (\"status\" <> 'pending' or \"next_attempt_at\" is not null) and \"attempts\" >= 0",
+    },
+  ],
+  uniques: [{ name: 'webhook_deliveries_endpoint_event_unique', properties: ['organization', 'endpoint', 'eventPosition'] }],
+  indexes: [
+    {
+      name: 'webhook_deliveries_due_idx',
+      expression: 'create index "webhook_deliveries_due_idx" on "webhook_deliveries" ("next_attempt_at") where "status" = \'pending\'',
+    },
+  ],
+  properties: {
+    id,
+    organization: org,
+    endpoint: { kind: 'm:1', entity: 'WebhookEndpoint', fieldName: 'endpoint_id' },
+    eventPosition: { type: new BigIntType('bigint'), fieldName: 'event_position' },
+    eventId: { type: 'uuid' },
+    status: { type: 'string', length: 16, default: 'pending' },
+    attempts: { type: 'integer', default: 0 },
+    nextAttemptAt: timestamp(),
+    lastAttemptAt: timestamp(),
+    createdAt,
+  },
+});
+
+/** One POST of a delivery, with what came back (status code, or the network error or timeout). */
+export class WebhookAttempt {
+  id!: string;
+  organization!: Organization;
+  delivery!: WebhookDelivery;
+  attemptNumber!: number;
+  attemptedAt!: Date;
+  statusCode: number | null = null;
+  error: string | null = null;
+  durationMs!: number;
+}
+
+export const WebhookAttemptSchema = new EntitySchema<WebhookAttempt>({
+  class: WebhookAttempt,
+  tableName: 'webhook_attempts',
+  indexes: [{ name: 'webhook_attempts_delivery_idx', properties: ['organization', 'delivery'] }],
+  properties: {
+    id,
+    organization: org,
+    delivery: { kind: 'm:1', entity: 'WebhookDelivery', fieldName: 'delivery_id' },
+    attemptNumber: { type: 'integer' },
+    attemptedAt: { type: 'Date', columnType: 'timestamptz(3)' },
+    statusCode: { type: 'integer', nullable: true },
+    error: { type: 'string', length: 1000, nullable: true },
+    durationMs: { type: 'integer' },
+  },
+});
+
 export const ALL_ENTITIES = [
   OrganizationSchema,
   ApiKeySchema,
@@ -482,4 +595,7 @@ export const ALL_ENTITIES = [
   IdempotencyRecordSchema,
   InvoiceApplicationSchema,
   UsageSnapshotSchema,
+  WebhookEndpointSchema,
+  WebhookDeliverySchema,
+  WebhookAttemptSchema,
 ];

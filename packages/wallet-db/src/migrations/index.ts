@@ -2,10 +2,12 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261125172404_initial } from './migration-20261125172404-initial.js';
 import { Migration20261125174206_invoice_applications } from './migration-20261125174206-invoice-applications.js';
 import { Migration20261125174944_usage_snapshots } from './migration-20261125174944-usage-snapshots.js';
+import { Migration20261125200746_webhooks } from './migration-20261125200746-webhooks.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
 export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261125172404-initial', class: Migration20261125172404_initial },
   { name: 'migration-20261125174206-invoice-applications', class: Migration20261125174206_invoice_applications },
   { name: 'migration-20261125174944-usage-snapshots', class: Migration20261125174944_usage_snapshots },
+  { name: 'migration-20261125200746-webhooks', class: Migration20261125200746_webhooks },
 ];

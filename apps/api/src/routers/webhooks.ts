@@ -1,0 +1,23 @@
+/**
+ * Webhook endpoints of the calling organization (CONTRACT.md "Events"). The signing secret is
+ * returned by `createEndpoint` only; `list` and `deliveries` never show it.
+ */
+import { createWebhookEndpoint, deleteWebhookEndpoint, listWebhookDeliveries, listWebhookEndpoints } from '@wallets/db';
+import { z } from 'zod';
+import { idInput } from '../schemas.js';
+import { orgProcedure, router } from '../trpc.js';
+
+const endpointUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2048);
+
+export const webhooksRouter = router({
+  createEndpoint: orgProcedure
+    .input(z.object({ url: endpointUrl }))
+    .mutation(({ ctx, input }) => createWebhookEndpoint(ctx.org.em, ctx.org.organizationId, input.url, ctx.org.now)),
+  list: orgProcedure.query(({ ctx }) => listWebhookEndpoints(ctx.org.em, ctx.org.organizationId)),
+  delete: orgProcedure
+    .input(z.object({ id: idInput }))
+    .mutation(({ ctx, input }) => deleteWebhookEndpoint(ctx.org.em, ctx.org.organizationId, input.id, ctx.org.now)),
+  deliveries: orgProcedure
+    .input(z.object({ endpointId: idInput, cursor: z.string().max(128).nullish(), limit: z.number().int().min(1).max(100).default(20) }))
+    .query(({ ctx, input }) => listWebhookDeliveries(ctx.org.em, ctx.org.organizationId, input)),
+});

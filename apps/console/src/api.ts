@@ -1,0 +1,61 @@
+/**
+ * The console's only way to the API: the typed client (`@wallets/api/client`), holding the API key
+ * of this browser session. The key lives in sessionStorage, so it is gone when the browser session
+ * ends. Wire types come from the router; nothing here is written by hand.
+ */
+import { createWalletClient, type RouterInputs, type RouterOutputs, type WalletClient } from '@wallets/api/client';
+import { createContext, useContext } from 'react';
+
+export type { WalletClient };
+export type Customer = RouterOutputs['customers']['get'];
+export type Wallet = RouterOutputs['wallets']['get'];
+export type WalletTransaction = RouterOutputs['walletTransactions']['get'];
+export type CreateWalletInput = RouterInputs['wallets']['create'];
+export type UpdateWalletInput = RouterInputs['wallets']['update'];
+export type CreateTransactionsInput = RouterInputs['walletTransactions']['create'];
+
+const STORAGE_KEY = 'wallets-console.apiKey';
+
+export function storedApiKey(): string | null {
+  return window.sessionStorage.getItem(STORAGE_KEY);
+}
+
+export function storeApiKey(apiKey: string | null): void {
+  if (apiKey === null) window.sessionStorage.removeItem(STORAGE_KEY);
+  else window.sessionStorage.setItem(STORAGE_KEY, apiKey);
+}
+
+/** The API is served from the same origin as the console. */
+export function clientFor(apiKey: string): WalletClient {
+  return createWalletClient({ url: window.location.origin, apiKey });
+}
+
+export const ClientContext = createContext<WalletClient | null>(null);
+
+export function useClient(): WalletClient {
+  const client = useContext(ClientContext);
+  if (!client) throw new Error('useClient outside a signed-in session');
+  return client;
+}
+
+/** Query keys, in one place so mutations and live events refresh the same entries. */
+export const queryKeys = {
+  customers: (search: string) => ['customers', search] as const,
+  customer: (externalId: string) => ['customer', externalId] as const,
+  wallets: (externalCustomerId: string) => ['wallets', externalCustomerId] as const,
+  allWallets: ['wallets'] as const,
+  transactions: (walletId: string) => ['transactions', walletId] as const,
+  allTransactions: ['transactions'] as const,
+};
+
+/** Every wallet of a customer, active and terminated, newest first. */
+export async function listAllWallets(client: WalletClient, externalCustomerId: string): Promise<Wallet[]> {
+  const wallets: Wallet[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: RouterOutputs['wallets']['list'] = await client.wallets.list.query({ externalCustomerId, cursor, limit: 100 });
+    wallets.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return wallets;
+}

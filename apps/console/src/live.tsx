@@ -1,0 +1,114 @@
+/**
+ * Live updates: the console subscribes to the API's event stream (`events.onEvent`, SSE through
+ * the typed client) and refreshes the queries an event concerns, so balances change on screen
+ * without a reload. Refreshes are gathered for a moment, so a burst of events (or the replay on
+ * first connect) costs one refetch per list. The last event id is kept for the browser session:
+ * a reload resumes right after it instead of replaying the organization's history.
+ */
+import { type QueryClient, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { queryKeys, useClient } from './api.js';
+
+export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'unavailable';
+
+const LIVE_LABELS: Record<LiveState, string> = {
+  connecting: 'Live updates: connecting…',
+  live: 'Live updates: on',
+  reconnecting: 'Live updates: reconnecting…',
+  unavailable: 'Live updates: unavailable',
+};
+
+const LAST_EVENT_KEY = 'wallets-console.lastEventId';
+const GATHER_MS = 100;
+
+export function forgetLastEventId(): void {
+  window.sessionStorage.removeItem(LAST_EVENT_KEY);
+}
+
+interface LiveEvent {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** The queries an event makes stale: the customer's wallets, a wallet's transactions. */
+export function staleKeysOf(event: LiveEvent): (readonly unknown[])[] {
+  const { data } = event;
+  if (event.type.startsWith('wallet_transaction.')) {
+    return typeof data.walletId === 'string' ? [queryKeys.transactions(data.walletId), queryKeys.allWallets] : [queryKeys.allWallets];
+  }
+  if (event.type.startsWith('wallet.') && typeof data.externalCustomerId === 'string') {
+    // A first wallet sets the customer's currency.
+    return [queryKeys.wallets(data.externalCustomerId), queryKeys.customer(data.externalCustomerId)];
+  }
+  return [queryKeys.allWallets];
+}
+
+/** Invalidates the gathered keys once per window. */
+function gatherer(queryClient: QueryClient) {
+  const pending = new Map<string, readonly unknown[]>();
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const flush = () => {
+    timer = null;
+    for (const key of pending.values()) void queryClient.invalidateQueries({ queryKey: key });
+    pending.clear();
+  };
+  return {
+    add(keys: (readonly unknown[])[]) {
+      for (const key of keys) pending.set(JSON.stringify(key), key);
+      timer ??= setTimeout(flush, GATHER_MS);
+    },
+    stop() {
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+export function useLiveEvents(): LiveState {
+  const client = useClient();
+  const queryClient = useQueryClient();
+  const [state, setState] = useState<LiveState>('connecting');
+  // Where to resume: the session's last event id, or the start when the server does not know it.
+  const [resumeAfter, setResumeAfter] = useState(() => window.sessionStorage.getItem(LAST_EVENT_KEY));
+
+  useEffect(() => {
+    const gathered = gatherer(queryClient);
+    const subscription = client.events.onEvent.subscribe(
+      { lastEventId: resumeAfter },
+      {
+        onStarted: () => setState('live'),
+        onData: (message) => {
+          window.sessionStorage.setItem(LAST_EVENT_KEY, message.id);
+          gathered.add(staleKeysOf(message.data));
+        },
+        onConnectionStateChange: (connection) => {
+          if (connection.state === 'pending') setState('live');
+          else if (connection.state === 'connecting') setState(connection.error ? 'reconnecting' : 'connecting');
+          else setState('unavailable');
+        },
+        onError: (error) => {
+          // A remembered id the server does not know (another organization, a new database): start over.
+          if (resumeAfter && (error as { data?: { walletErrorCode?: string } }).data?.walletErrorCode === 'VALIDATION_FAILED') {
+            forgetLastEventId();
+            setResumeAfter(null);
+            return;
+          }
+          setState('unavailable');
+        },
+      },
+    );
+    return () => {
+      subscription.unsubscribe();
+      gathered.stop();
+    };
+  }, [client, queryClient, resumeAfter]);
+
+  return state;
+}
+
+export function LiveStatus({ state }: { state: LiveState }) {
+  return (
+    <p className={`live live-${state}`} role="status">
+      {LIVE_LABELS[state]}
+    </p>
+  );
+}

@@ -1,0 +1,56 @@
+/**
+ * A tiny path router (the console has three routes): the URL is the state, links push history
+ * entries, Back and Forward work, and the server answers every client route with index.html.
+ */
+import { type AnchorHTMLAttributes, createContext, type MouseEvent, type ReactNode, useCallback, useContext, useEffect, useState } from 'react';
+
+interface Location {
+  path: string;
+  navigate(to: string): void;
+}
+
+const RouterContext = createContext<Location>({ path: '/', navigate: () => undefined });
+
+export function RouterProvider({ children }: { children: ReactNode }) {
+  const [path, setPath] = useState(() => window.location.pathname);
+  useEffect(() => {
+    const onPop = () => setPath(window.location.pathname);
+    window.addEventListener('popstate', onPop);
+    return () => window.removeEventListener('popstate', onPop);
+  }, []);
+  const navigate = useCallback((to: string) => {
+    window.history.pushState(null, '', to);
+    setPath(new URL(to, window.location.href).pathname);
+  }, []);
+  return <RouterContext.Provider value={{ path, navigate }}>{children}</RouterContext.Provider>;
+}
+
+export function useLocation(): Location {
+  return useContext(RouterContext);
+}
+
+export type Route = { name: 'customers' } | { name: 'customer'; externalId: string } | { name: 'not-found' };
+
+export function matchRoute(path: string): Route {
+  if (path === '/' || path === '/customers') return { name: 'customers' };
+  const customer = /^\/customers\/([^/]+)\/?$/.exec(path);
+  if (customer?.[1]) return { name: 'customer', externalId: decodeURIComponent(customer[1]) };
+  return { name: 'not-found' };
+}
+
+export const customerPath = (externalId: string) => `/customers/${encodeURIComponent(externalId)}`;
+
+/** A real link (opens in a new tab, copyable) that navigates in place on a plain click. */
+export function Link({ to, children, ...rest }: { to: string; children: ReactNode } & AnchorHTMLAttributes<HTMLAnchorElement>) {
+  const { navigate } = useLocation();
+  const onClick = (event: MouseEvent<HTMLAnchorElement>) => {
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    navigate(to);
+  };
+  return (
+    <a href={to} onClick={onClick} {...rest}>
+      {children}
+    </a>
+  );
+}

@@ -1,0 +1,300 @@
+/**
+ * Webhook endpoints and deliveries (CONTRACT.md "Events"). Events never leave the outbox table;
+ * deliveries are rows owed by one event to one endpoint, so nothing is lost while no worker runs.
+ *
+ * - Which endpoints get an event: those live when it was created. An endpoint starts its fan-out
+ *   cursor at the organization's newest event, read under the outbox's exclusive reader lock, so
+ *   every event after the cursor was created after the endpoint (writers hold the shared lock while
+ *   they draw positions). Fan-out reads under the same lock, so a late commit with an earlier
+ *   position is never skipped.
+ * - Sending: a delivery due at the given time (the injected clock) is claimed with
+ *   `FOR UPDATE SKIP LOCKED` and kept locked until its attempt is recorded, so two processes never
+ *   send one attempt at once; a process killed mid-send leaves the row pending (PostgreSQL drops the
+ *   lock) and another process sends it again: at least once.
+ * - Retries: a failed attempt is retried after 30 s, doubling, capped at 4 h, until the delays add
+ *   up to a day; then the delivery is failed. Every attempt is a row.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { WalletError } from '@wallets/core';
+import { EVENTS_LOCK_CLASS } from './events.js';
+import { isUuid } from './repositories.js';
+
+const FIRST_RETRY_MS = 30_000;
+const MAX_RETRY_MS = 4 * 3_600_000;
+const RETRY_WINDOW_MS = 24 * 3_600_000;
+
+/** Delay before retry n+1 (index n = after attempt n+1 failed); their sum is at least a day. */
+export const WEBHOOK_RETRY_DELAYS_MS: readonly number[] = (() => {
+  const delays: number[] = [];
+  for (let total = 0; total < RETRY_WINDOW_MS; total += delays[delays.length - 1] ?? 0) {
+    delays.push(Math.min(FIRST_RETRY_MS * 2 ** delays.length, MAX_RETRY_MS));
+  }
+  return delays;
+})();
+
+/** Attempts before a delivery is failed: the first one plus every retry. */
+export const WEBHOOK_MAX_ATTEMPTS = WEBHOOK_RETRY_DELAYS_MS.length + 1;
+
+type Sql = (text: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
+
+/** Runs `fn` in one transaction, with raw SQL bound to it. */
+function inTransaction<T>(em: EntityManager, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  return em
+    .fork()
+    .transactional((tx) => fn((text, params = []) => tx.getConnection().execute(text, params as never[], 'all', tx.getTransactionContext())));
+}
+
+function rawSql(em: EntityManager): Sql {
+  return (text, params = []) => em.getConnection().execute(text, params as never[]);
+}
+
+async function lockOutboxForReading(sql: Sql, organizationId: string): Promise<void> {
+  await sql('select pg_advisory_xact_lock(?, hashtext(?))', [EVENTS_LOCK_CLASS, organizationId]);
+}
+
+export interface WebhookEndpointDto {
+  id: string;
+  url: string;
+  createdAt: Date;
+}
+
+function endpointDto(row: Record<string, unknown>): WebhookEndpointDto {
+  return { id: String(row.id), url: String(row.url), createdAt: new Date(row.created_at as string) };
+}
+
+/** A new signing secret in the Standard Webhooks form: `whsec_` + base64 of 24 random bytes. */
+export function newWebhookSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
+}
+
+export async function createWebhookEndpoint(
+  em: EntityManager,
+  organizationId: string,
+  url: string,
+  now: Date,
+): Promise<WebhookEndpointDto & { secret: string }> {
+  const id = randomUUID();
+  const secret = newWebhookSecret();
+  await inTransaction(em, async (sql) => {
+    await lockOutboxForReading(sql, organizationId);
+    await sql(
+      `insert into webhook_endpoints (id, organization_id, url, secret, event_cursor, created_at)
+       select ?, ?, ?, ?, coalesce(max(position), 0), ? from events where organization_id = ?`,
+      [id, organizationId, url, secret, now, organizationId],
+    );
+  });
+  return { id, url, secret, createdAt: now };
+}
+
+export async function listWebhookEndpoints(em: EntityManager, organizationId: string): Promise<WebhookEndpointDto[]> {
+  const rows = await rawSql(em)(
+    'select id, url, created_at from webhook_endpoints where organization_id = ? and deleted_at is null order by created_at, id',
+    [organizationId],
+  );
+  return rows.map(endpointDto);
+}
+
+function endpointNotFound(id: string): WalletError {
+  return new WalletError('WEBHOOK_ENDPOINT_NOT_FOUND', `webhook endpoint ${id} not found`, { id });
+}
+
+/** Stops deliveries to the endpoint: its pending deliveries are cancelled, its history stays listable. */
+export async function deleteWebhookEndpoint(em: EntityManager, organizationId: string, id: string, now: Date): Promise<WebhookEndpointDto> {
+  if (!isUuid(id)) throw endpointNotFound(id);
+  return inTransaction(em, async (sql) => {
+    const [row] = await sql(
+      `update webhook_endpoints set deleted_at = ? where organization_id = ? and id = ? and deleted_at is null
+       returning id, url, created_at`,
+      [now, organizationId, id],
+    );
+    if (!row) throw endpointNotFound(id);
+    await sql(
+      `update webhook_deliveries set status = 'cancelled', next_attempt_at = null
+        where organization_id = ? and endpoint_id = ? and status = 'pending'`,
+      [organizationId, id],
+    );
+    return endpointDto(row);
+  });
+}
+
+export interface WebhookAttemptDto {
+  attemptNumber: number;
+  attemptedAt: Date;
+  /** The receiver's HTTP status, null when no answer came (network error or timeout). */
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface WebhookDeliveryDto {
+  id: string;
+  eventId: string;
+  eventType: string;
+  status: 'pending' | 'delivered' | 'failed' | 'cancelled';
+  attemptCount: number;
+  nextAttemptAt: Date | null;
+  lastAttemptAt: Date | null;
+  createdAt: Date;
+  attempts: WebhookAttemptDto[];
+}
+
+function decodeDeliveryCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  if (!/^d\d{1,19}$/.test(text)) {
+    throw new WalletError('VALIDATION_FAILED', 'cursor is not one returned by webhooks.deliveries', {
+      issues: [{ path: ['cursor'], message: 'unknown cursor' }],
+    });
+  }
+  return text.slice(1);
+}
+
+/** An endpoint's deliveries, newest event first, each with every attempt made. */
+export async function listWebhookDeliveries(
+  em: EntityManager,
+  organizationId: string,
+  { endpointId, cursor, limit }: { endpointId: string; cursor?: string | null | undefined; limit: number },
+): Promise<{ items: WebhookDeliveryDto[]; nextCursor: string | null }> {
+  if (!isUuid(endpointId)) throw endpointNotFound(endpointId);
+  const sql = rawSql(em);
+  const [endpoint] = await sql('select id from webhook_endpoints where organization_id = ? and id = ?', [organizationId, endpointId]);
+  if (!endpoint) throw endpointNotFound(endpointId);
+  const before = cursor ? decodeDeliveryCursor(cursor) : null;
+  const rows = await sql(
+    `select d.id, d.event_id, ev.type, d.status, d.attempts, d.next_attempt_at, d.last_attempt_at, d.created_at, d.event_position::text as position,
+            coalesce((select jsonb_agg(jsonb_build_object('attemptNumber', a.attempt_number, 'attemptedAt', a.attempted_at,
+                                                          'statusCode', a.status_code, 'error', a.error, 'durationMs', a.duration_ms)
+                                       order by a.attempt_number)
+                        from webhook_attempts a where a.organization_id = d.organization_id and a.delivery_id = d.id), '[]') as attempt_log
+       from webhook_deliveries d
+       join events ev on ev.organization_id = d.organization_id and ev.position = d.event_position
+      where d.organization_id = ? and d.endpoint_id = ? and (?::bigint is null or d.event_position < ?::bigint)
+      order by d.event_position desc limit ?`,
+    [organizationId, endpointId, before, before, limit + 1],
+  );
+  const items = rows.slice(0, limit).map(
+    (row): WebhookDeliveryDto => ({
+      id: String(row.id),
+      eventId: String(row.event_id),
+      eventType: String(row.type),
+      status: row.status as WebhookDeliveryDto['status'],
+      attemptCount: Number(row.attempts),
+      nextAttemptAt: row.next_attempt_at ? new Date(row.next_attempt_at as string) : null,
+      lastAttemptAt: row.last_attempt_at ? new Date(row.last_attempt_at as string) : null,
+      createdAt: new Date(row.created_at as string),
+      attempts: (row.attempt_log as (Omit<WebhookAttemptDto, 'attemptedAt'> & { attemptedAt: string })[]).map((a) => ({
+        ...a,
+        attemptedAt: new Date(a.attemptedAt),
+      })),
+    }),
+  );
+  const last = rows[limit - 1];
+  return { items, nextCursor: rows.length > limit && last ? Buffer.from(`d${last.position}`).toString('base64url') : null };
+}
+
+/**
+ * Turns new events into delivery rows, one per live endpoint. Per organization with events after
+ * an endpoint's cursor: under the outbox reader lock (no writer in flight), every event up to the
+ * newest gets a row due at `asOf`, and the cursors move to the newest, in one transaction.
+ * Returns the number of rows created.
+ */
+export async function fanOutWebhookEvents(em: EntityManager, asOf: Date): Promise<number> {
+  const organizations = await rawSql(em)(
+    `select distinct p.organization_id from webhook_endpoints p
+      where p.deleted_at is null
+        and exists (select 1 from events ev where ev.organization_id = p.organization_id and ev.position > p.event_cursor)`,
+  );
+  let created = 0;
+  for (const { organization_id: organizationId } of organizations) {
+    created += await inTransaction(em, async (sql) => {
+      await lockOutboxForReading(sql, String(organizationId));
+      const inserted = await sql(
+        `insert into webhook_deliveries (id, organization_id, endpoint_id, event_position, event_id, status, attempts, next_attempt_at, created_at)
+         select gen_random_uuid(), p.organization_id, p.id, ev.position, ev.id, 'pending', 0, ?, ?
+           from webhook_endpoints p
+           join events ev on ev.organization_id = p.organization_id and ev.position > p.event_cursor
+          where p.organization_id = ? and p.deleted_at is null
+         on conflict do nothing
+         returning 1`,
+        [asOf, asOf, organizationId],
+      );
+      await sql(
+        `update webhook_endpoints p set event_cursor = newest.position
+           from (select max(position) as position from events where organization_id = ?) newest
+          where p.organization_id = ? and p.deleted_at is null and p.event_cursor < newest.position`,
+        [organizationId, organizationId],
+      );
+      return inserted.length;
+    });
+  }
+  return created;
+}
+
+/** What the sender gets: where to POST, the key, and the event as it is in the outbox. */
+export interface WebhookSend {
+  url: string;
+  secret: string;
+  event: { id: string; type: string; createdAt: string; data: unknown };
+  attemptNumber: number;
+}
+
+export interface WebhookAttemptResult {
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export type WebhookOutcome = 'delivered' | 'retrying' | 'failed';
+
+/**
+ * Claims one delivery due at `asOf` that no other process holds, sends it with `send` while keeping
+ * the row locked, records the attempt and the next due time. Null when nothing is due.
+ */
+export async function attemptNextWebhookDelivery(
+  em: EntityManager,
+  asOf: Date,
+  send: (request: WebhookSend) => Promise<WebhookAttemptResult>,
+): Promise<WebhookOutcome | null> {
+  return inTransaction(em, async (sql) => {
+    const [row] = await sql(
+      `select d.id, d.organization_id, d.attempts, d.event_id, p.url, p.secret, ev.type, ev.data, ev.created_at
+         from webhook_deliveries d
+         join webhook_endpoints p on p.organization_id = d.organization_id and p.id = d.endpoint_id
+         join events ev on ev.organization_id = d.organization_id and ev.position = d.event_position
+        where d.status = 'pending' and d.next_attempt_at <= ? and p.deleted_at is null
+        order by d.next_attempt_at, d.event_position
+        limit 1
+        for update of d skip locked`,
+      [asOf],
+    );
+    if (!row) return null;
+    const attemptNumber = Number(row.attempts) + 1;
+    const result = await send({
+      url: String(row.url),
+      secret: String(row.secret),
+      event: { id: String(row.event_id), type: String(row.type), createdAt: new Date(row.created_at as string).toISOString(), data: row.data },
+      attemptNumber,
+    });
+    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    const outcome: WebhookOutcome = ok ? 'delivered' : attemptNumber >= WEBHOOK_MAX_ATTEMPTS ? 'failed' : 'retrying';
+    const delay = WEBHOOK_RETRY_DELAYS_MS[attemptNumber - 1] ?? 0;
+    await sql(
+      `insert into webhook_attempts (id, organization_id, delivery_id, attempt_number, attempted_at, status_code, error, duration_ms)
+       values (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [randomUUID(), row.organization_id, row.id, attemptNumber, asOf, result.statusCode, result.error?.slice(0, 1000) ?? null, result.durationMs],
+    );
+    await sql(
+      `update webhook_deliveries set attempts = ?, last_attempt_at = ?, status = ?, next_attempt_at = ?
+        where organization_id = ? and id = ?`,
+      [
+        attemptNumber,
+        asOf,
+        outcome === 'retrying' ? 'pending' : outcome,
+        outcome === 'retrying' ? new Date(asOf.getTime() + delay) : null,
+        row.organization_id,
+        row.id,
+      ],
+    );
+    return outcome;
+  });
+}

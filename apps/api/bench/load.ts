@@ -13,26 +13,20 @@
  *
  * Knobs (optional): BENCH_LOAD_REQUESTS (default 4000), BENCH_LOAD_SEED, BENCH_POOL_MAX (default 10).
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '@wallets/db';
-import { auditLedger, createMigratedDatabase, ledgerSummary } from '@wallets/db/testing';
-import pg from 'pg';
+import { auditLedger, ledgerSummary } from '@wallets/db/testing';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { repositoryRoot } from '../src/env.js';
-import type { ServerReply } from './protocol.js';
+import { ADMIN_TOKEN, type BenchDatabase, benchLog, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
 
 const REQUESTS = Math.max(64, Number(process.env.BENCH_LOAD_REQUESTS ?? 4000) || 4000);
 const SEED = Number(process.env.BENCH_LOAD_SEED ?? 20261125);
-const POOL_MAX = Math.max(1, Number(process.env.BENCH_POOL_MAX ?? 10) || 10);
 const CALLERS = 32;
 const CUSTOMERS = 64;
 const TERMINABLE = 40;
 const CALL_TIMEOUT_MS = 60_000;
-const ADMIN_TOKEN = `bench-admin-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
 const RESULTS_FILE = path.join(repositoryRoot, 'bench-results-load.json');
 
 /** mulberry32: the same workload on every run with the same seed. */
@@ -45,65 +39,6 @@ function generator(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The server process (bench/server.ts over IPC; only `ready` and `stop` are used here).
-
-interface Server {
-  child: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(databaseUrl: string): Promise<Server> {
-  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
-    serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
-      WALLET_WORKER_CONCURRENCY: '0',
-      WALLET_DB_POOL_MAX: String(POOL_MAX),
-    },
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`bench server exited during start (${code})`)));
-    child.on('message', (reply: ServerReply) => {
-      if (reply.type === 'ready') resolve(reply.url);
-    });
-  });
-  child.removeAllListeners('exit');
-  return {
-    child,
-    url,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.send({ type: 'stop', id: 1 });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/** Peak resident set size of a process in MiB (Linux: VmHWM), or null where /proc is missing. */
-function peakRssMiB(pid: number | undefined): number | null {
-  try {
-    const line = fs
-      .readFileSync(`/proc/${pid}/status`, 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('VmHWM:'));
-    const kib = Number(line?.split(/\s+/)[1]);
-    return Number.isFinite(kib) ? Math.round((kib / 1024) * 10) / 10 : null;
-  } catch {
-    return null;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,35 +236,20 @@ async function seed(client: WalletClient): Promise<Pick<State, 'customers' | 'te
 }
 
 async function main(): Promise<void> {
-  const started = Date.now();
-  const log = (line: string) => console.log(`[bench:load ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
-  let embedded: EmbeddedPostgres | null = null;
-  let dataDir: string | null = null;
-  let server: Server | null = null;
-  let databaseName: string | null = null;
-  const externalServer = process.env.DATABASE_URL || null;
+  const log = benchLog('bench:load');
+  let database: BenchDatabase | null = null;
+  let server: ServerProcess | null = null;
   let failed = false;
   try {
-    let serverUrl: string;
-    if (externalServer) {
-      serverUrl = externalServer;
-      log('using the PostgreSQL server of DATABASE_URL (a fresh database)');
-    } else {
-      const base = process.getuid?.() === 0 ? '/var/tmp' : os.tmpdir();
-      dataDir = fs.mkdtempSync(path.join(base, 'wallets-bench-load-pg-'));
-      embedded = await startEmbeddedPostgres({ dataDir, ephemeral: true });
-      serverUrl = embedded.url;
-      log(`embedded PostgreSQL in ${dataDir}`);
-    }
-    const databaseUrl = await createMigratedDatabase(serverUrl, 'wallets_bench_load');
-    databaseName = new URL(databaseUrl).pathname.slice(1);
-    server = await startServer(databaseUrl);
+    database = await openBenchDatabase('wallets_bench_load', log);
+    const databaseUrl = database.url;
+    server = await ServerProcess.start(databaseUrl);
     log(`server (pid ${server.child.pid}) at ${server.url}, WALLET_DB_POOL_MAX=${POOL_MAX}`);
     const admin = createWalletClient({ url: server.url, apiKey: ADMIN_TOKEN });
     const { apiKey } = await admin.admin.createOrganization.mutate({ name: 'bench load' });
     const client = createWalletClient({ url: server.url, apiKey });
     const seeded = await seed(client);
-    const rssAfterSeed = peakRssMiB(server.child.pid);
+    const rssAfterSeed = server.peakRssMiB();
     log(
       `seeded ${seeded.customers.length} customers (${seeded.terminable.length} with a spare wallet to terminate); server peak RSS ${rssAfterSeed} MiB`,
     );
@@ -337,7 +257,7 @@ async function main(): Promise<void> {
     const state: State = { client, random: generator(SEED), ...seeded, pendingPurchases: [], appliedInvoices: [], seq: 0 };
     const loadBefore = os.loadavg();
     const { samples, seconds } = await runLoad(state);
-    const peakRss = peakRssMiB(server.child.pid);
+    const peakRss = server.peakRssMiB();
     const loadAfter = os.loadavg();
     const procedures = [...new Set(samples.map((s) => s.procedure))].sort();
     const perProcedure = Object.fromEntries(procedures.map((p) => [p, summarise(samples.filter((s) => s.procedure === p))]));
@@ -350,7 +270,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       `Mixed load: ${samples.length} requests from ${CALLERS} callers over ${CUSTOMERS} customers, seed ${SEED}, pool ${POOL_MAX}, ` +
-        `${os.cpus().length} cores, Node ${process.version}, PostgreSQL ${externalServer ? 'of DATABASE_URL' : 'embedded (fsync off)'}`,
+        `${os.cpus().length} cores, Node ${process.version}, PostgreSQL ${database.source === 'DATABASE_URL' ? 'of DATABASE_URL' : 'embedded (fsync off)'}`,
     );
     console.log(`Machine load average (1 min) at start ${loadBefore[0]?.toFixed(1)}, at end ${loadAfter[0]?.toFixed(1)}.`);
     console.log('');
@@ -378,7 +298,7 @@ async function main(): Promise<void> {
         loadAverageAtStart: loadBefore.map((n) => round(n, 2)),
         loadAverageAtEnd: loadAfter.map((n) => round(n, 2)),
       },
-      database: externalServer ? 'DATABASE_URL' : 'embedded',
+      database: database.source,
       config: { requests: REQUESTS, callers: CALLERS, customers: CUSTOMERS, seed: SEED, poolMax: POOL_MAX },
       total,
       perProcedure,
@@ -392,16 +312,7 @@ async function main(): Promise<void> {
     failed = problems.length > 0 || total.errors > 0;
   } finally {
     await server?.stop().catch((error) => console.error('stopping the bench server failed', error));
-    if (externalServer && databaseName) {
-      const c = new pg.Client({ connectionString: externalServer });
-      await c
-        .connect()
-        .then(() => c.query(`drop database if exists "${databaseName}" with (force)`))
-        .catch((error) => console.error(`could not drop ${databaseName}`, error))
-        .finally(() => c.end().catch(() => undefined));
-    }
-    await embedded?.stop();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    await database?.close();
   }
   if (failed) process.exitCode = 1;
 }

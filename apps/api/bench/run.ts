@@ -14,27 +14,23 @@
  * BENCH_POOL_MAX the pool size of both the server and the baseline (default 10), BENCH_CPU_PROF a
  * folder where the server process writes a V8 CPU profile (open it in Chrome DevTools).
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '@wallets/db';
-import { auditLedger, createMigratedDatabase } from '@wallets/db/testing';
+import { auditLedger } from '@wallets/db/testing';
 import pg from 'pg';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { repositoryRoot } from '../src/env.js';
 import { type BaselineTemplate, buildTemplate, instantiate, replay } from './baseline.js';
-import type { CapturedStatement, ServerReply, ServerRequest } from './protocol.js';
+import type { CapturedStatement } from './protocol.js';
+import { ADMIN_TOKEN, type BenchDatabase, benchLog, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
 
 const CONCURRENCY = [8, 32, 64] as const;
 const MAX_CALLERS = 64;
 const CALLS = Math.ceil(Math.max(64, Number(process.env.BENCH_CALLS ?? 192) || 192) / MAX_CALLERS) * MAX_CALLERS;
-const POOL_MAX = Math.max(1, Number(process.env.BENCH_POOL_MAX ?? 10) || 10);
 const CAPTURE_CALLS = 10;
 const WARM_UP_CALLS = 64;
 const CALL_TIMEOUT_MS = 60_000;
-const ADMIN_TOKEN = `bench-admin-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
 const RESULTS_FILE = path.join(repositoryRoot, 'bench-results.json');
 
 type Scenario = 'many-customers' | 'single-customer';
@@ -59,81 +55,6 @@ function invoiceFor(id: string, externalCustomerId: string) {
       { id: `${id}-gb`, feeType: 'charge' as const, billableMetricCode: 'storage_gb', amountCents: 567, taxesAmountCents: '113.391' },
     ],
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The server process.
-
-class ServerProcess {
-  private nextId = 1;
-  private readonly waiting = new Map<number, (reply: ServerReply) => void>();
-
-  private constructor(
-    readonly child: ChildProcess,
-    readonly url: string,
-  ) {
-    child.on('message', (reply: ServerReply) => {
-      if ('id' in reply) {
-        this.waiting.get(reply.id)?.(reply);
-        this.waiting.delete(reply.id);
-      }
-    });
-  }
-
-  static async start(databaseUrl: string): Promise<ServerProcess> {
-    const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
-      execArgv: [
-        '--import',
-        'tsx',
-        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : []),
-      ],
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: {
-        ...process.env,
-        DATABASE_URL: databaseUrl,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
-        WALLET_WORKER_CONCURRENCY: '0',
-        WALLET_DB_POOL_MAX: String(POOL_MAX),
-      },
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`bench server exited during start (${code})`)));
-      child.on('message', (reply: ServerReply) => {
-        if (reply.type === 'ready') resolve(reply.url);
-      });
-    });
-    child.removeAllListeners('exit');
-    child.removeAllListeners('message');
-    return new ServerProcess(child, url);
-  }
-
-  request<T extends ServerReply['type']>(type: ServerRequest['type']): Promise<Extract<ServerReply, { type: T }>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`bench server did not answer ${type}`)), 30_000);
-      this.waiting.set(id, (reply) => {
-        clearTimeout(timer);
-        resolve(reply as Extract<ServerReply, { type: T }>);
-      });
-      this.child.send({ type, id } as ServerRequest);
-    });
-  }
-
-  stats() {
-    return this.request<'stats'>('stats');
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    await this.request<'ok'>('stop').catch(() => undefined);
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,46 +252,15 @@ const median = (values: number[]) =>
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const started = Date.now();
   const loadBefore = os.loadavg();
-  const log = (line: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
-  let embedded: EmbeddedPostgres | null = null;
-  let dataDir: string | null = null;
+  const log = benchLog('bench');
+  let database: BenchDatabase | null = null;
   let server: ServerProcess | null = null;
-  let databaseName: string | null = null;
-  const externalServer = process.env.DATABASE_URL || null;
-  let serverUrl: string;
   let basePool: pg.Pool | null = null;
   try {
-    if (externalServer) {
-      serverUrl = externalServer;
-      log('using the PostgreSQL server of DATABASE_URL (a fresh database)');
-    } else {
-      const base = process.getuid?.() === 0 ? '/var/tmp' : os.tmpdir();
-      dataDir = fs.mkdtempSync(path.join(base, 'wallets-bench-pg-'));
-      embedded = await startEmbeddedPostgres({ dataDir, ephemeral: true });
-      serverUrl = embedded.url;
-      log(`embedded PostgreSQL in ${dataDir}`);
-    }
-    const databaseUrl = await createMigratedDatabase(serverUrl, 'wallets_bench');
-    databaseName = new URL(databaseUrl).pathname.slice(1);
-    const settings = await (async () => {
-      const c = new pg.Client({ connectionString: databaseUrl });
-      await c.connect();
-      try {
-        const { rows } = await c.query<{ name: string; setting: string }>(
-          `select name, setting from pg_settings where name in ('server_version', 'fsync', 'synchronous_commit', 'max_connections', 'shared_buffers')`,
-        );
-        return Object.fromEntries(rows.map((r) => [r.name, r.setting]));
-      } finally {
-        await c.end();
-      }
-    })();
-    log(
-      `database ${databaseName}: PostgreSQL ${settings.server_version}, fsync=${settings.fsync}, synchronous_commit=${settings.synchronous_commit}`,
-    );
-
-    server = await ServerProcess.start(databaseUrl);
+    database = await openBenchDatabase('wallets_bench', log);
+    const { url: databaseUrl, settings } = database;
+    server = await ServerProcess.start(databaseUrl, { cpuProfileDir: process.env.BENCH_CPU_PROF });
     log(`server (pid ${server.child.pid}) at ${server.url}, WALLET_DB_POOL_MAX=${POOL_MAX}`);
     const admin = createWalletClient({ url: server.url, apiKey: ADMIN_TOKEN });
     const { organization, apiKey } = await admin.admin.createOrganization.mutate({ name: 'bench' });
@@ -514,7 +404,9 @@ async function main(): Promise<void> {
       `applyPrepaidCredits: ${CALLS} calls per row, pool ${POOL_MAX} (server and baseline), ${os.cpus().length} cores, Node ${process.version}`,
     );
     const loadAfter = os.loadavg();
-    console.log(`PostgreSQL ${settings.server_version} (${externalServer ? 'DATABASE_URL server' : 'embedded, fsync off, synchronous_commit off'})`);
+    console.log(
+      `PostgreSQL ${settings.server_version} (${database.source === 'DATABASE_URL' ? 'DATABASE_URL server' : 'embedded, fsync off, synchronous_commit off'})`,
+    );
     console.log(
       `Machine load average (1 min) at start ${loadBefore[0]!.toFixed(1)}, at end ${loadAfter[0]!.toFixed(1)} on ${os.cpus().length} cores.`,
     );
@@ -556,7 +448,7 @@ async function main(): Promise<void> {
         loadAverageAtStart: loadBefore.map((n) => round(n, 2)),
         loadAverageAtEnd: loadAfter.map((n) => round(n, 2)),
       },
-      database: { source: externalServer ? 'DATABASE_URL' : 'embedded', ...settings },
+      database: { source: database.source, ...settings },
       config: {
         callsPerRow: CALLS,
         concurrency: CONCURRENCY,
@@ -581,16 +473,7 @@ async function main(): Promise<void> {
   } finally {
     await basePool?.end().catch(() => undefined);
     await server?.stop().catch((error) => console.error('stopping the bench server failed', error));
-    if (externalServer && databaseName) {
-      const c = new pg.Client({ connectionString: externalServer });
-      await c
-        .connect()
-        .then(() => c.query(`drop database if exists "${databaseName}"`))
-        .catch((error) => console.error(`could not drop ${databaseName}`, error))
-        .finally(() => c.end().catch(() => undefined));
-    }
-    await embedded?.stop();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    await database?.close();
   }
 }
 

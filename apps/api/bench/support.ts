@@ -1,0 +1,173 @@
+/**
+ * What every bench shares: a throw-away database (a fresh one on DATABASE_URL's server, dropped at
+ * the end, else an embedded PostgreSQL in a temporary folder with fsync and synchronous_commit off,
+ * as for the tests), the real server in a process of its own (bench/server.ts, driven over IPC), and
+ * a log line with the seconds elapsed. Benches assert nothing about time.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEmbeddedPostgres } from '@wallets/db';
+import { createMigratedDatabase } from '@wallets/db/testing';
+import pg from 'pg';
+import type { ServerReply, ServerRequest } from './protocol.js';
+
+/** The pool size of the server (and of a baseline beside it): BENCH_POOL_MAX, default 10. */
+export const POOL_MAX = Math.max(1, Number(process.env.BENCH_POOL_MAX ?? 10) || 10);
+export const ADMIN_TOKEN = `bench-admin-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+
+export type Log = (line: string) => void;
+
+export function benchLog(name: string): Log {
+  const started = Date.now();
+  return (line) => console.log(`[${name} ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);
+}
+
+export interface BenchDatabase {
+  url: string;
+  name: string;
+  source: 'DATABASE_URL' | 'embedded';
+  /** server_version, fsync, synchronous_commit, max_connections, shared_buffers. */
+  settings: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** A fresh migrated database for one bench run; `close` drops it (or stops the embedded server). */
+export async function openBenchDatabase(prefix: string, log: Log): Promise<BenchDatabase> {
+  const externalServer = process.env.DATABASE_URL || null;
+  let serverUrl: string;
+  let stopEmbedded: (() => Promise<void>) | null = null;
+  if (externalServer) {
+    serverUrl = externalServer;
+    log('using the PostgreSQL server of DATABASE_URL (a fresh database)');
+  } else {
+    const dataDir = fs.mkdtempSync(path.join(process.getuid?.() === 0 ? '/var/tmp' : os.tmpdir(), 'wallets-bench-pg-'));
+    const embedded = await startEmbeddedPostgres({ dataDir, ephemeral: true });
+    serverUrl = embedded.url;
+    stopEmbedded = async () => {
+      await embedded.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    };
+    log(`embedded PostgreSQL in ${dataDir}`);
+  }
+  const url = await createMigratedDatabase(serverUrl, prefix);
+  const name = new URL(url).pathname.slice(1);
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const settings = await c
+    .query<{ name: string; setting: string }>(
+      `select name, setting from pg_settings where name in ('server_version', 'fsync', 'synchronous_commit', 'max_connections', 'shared_buffers')`,
+    )
+    .then(({ rows }) => Object.fromEntries(rows.map((r) => [r.name, r.setting])))
+    .finally(() => c.end());
+  log(`database ${name}: PostgreSQL ${settings.server_version}, fsync=${settings.fsync}, synchronous_commit=${settings.synchronous_commit}`);
+  return {
+    url,
+    name,
+    source: externalServer ? 'DATABASE_URL' : 'embedded',
+    settings,
+    async close() {
+      if (externalServer) {
+        const admin = new pg.Client({ connectionString: externalServer });
+        await admin
+          .connect()
+          .then(() => admin.query(`drop database if exists "${name}" with (force)`))
+          .catch((error) => console.error(`could not drop ${name}`, error))
+          .finally(() => admin.end().catch(() => undefined));
+      }
+      await stopEmbedded?.();
+    },
+  };
+}
+
+/** The real server (startApp) in a process of its own, with no job worker, on `databaseUrl`. */
+export class ServerProcess {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (reply: ServerReply) => void>();
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+  ) {
+    child.on('message', (reply: ServerReply) => {
+      if ('id' in reply) {
+        this.waiting.get(reply.id)?.(reply);
+        this.waiting.delete(reply.id);
+      }
+    });
+  }
+
+  /** `cpuProfileDir`: the process writes a V8 CPU profile there when it stops. */
+  static async start(databaseUrl: string, options: { cpuProfileDir?: string | undefined } = {}): Promise<ServerProcess> {
+    const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx', ...(options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.cpuProfileDir)}`] : [])],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
+        WALLET_WORKER_CONCURRENCY: '0',
+        WALLET_DB_POOL_MAX: String(POOL_MAX),
+      },
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`bench server exited during start (${code})`)));
+      child.on('message', (reply: ServerReply) => {
+        if (reply.type === 'ready') resolve(reply.url);
+      });
+    });
+    child.removeAllListeners('exit');
+    child.removeAllListeners('message');
+    return new ServerProcess(child, url);
+  }
+
+  request<T extends ServerReply['type']>(type: ServerRequest['type']): Promise<Extract<ServerReply, { type: T }>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`bench server did not answer ${type}`)), 30_000);
+      this.waiting.set(id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply as Extract<ServerReply, { type: T }>);
+      });
+      this.child.send({ type, id } as ServerRequest);
+    });
+  }
+
+  stats() {
+    return this.request<'stats'>('stats');
+  }
+
+  /** CPU time the server process has used so far, in ms. */
+  async cpuMs(): Promise<number> {
+    const { cpu } = await this.stats();
+    return (cpu.user + cpu.system) / 1000;
+  }
+
+  /** Peak resident set size so far in MiB (Linux: VmHWM), or null where /proc is missing. */
+  peakRssMiB(): number | null {
+    try {
+      const line = fs
+        .readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('VmHWM:'));
+      const kib = Number(line?.split(/\s+/)[1]);
+      return Number.isFinite(kib) ? Math.round((kib / 1024) * 10) / 10 : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    await this.request<'ok'>('stop').catch(() => undefined);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

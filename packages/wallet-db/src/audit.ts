@@ -87,37 +87,40 @@ const CONSUMPTION_CHECKS = `
 /** Every change has its event (counted per organization, type and subject id). */
 const EVENT_CHECKS = `
   with counted as (
-    select organization_id, type, data ->> 'id' as subject_id, data ->> 'status' as status, count(*) as n
+    select organization_id, type, data ->> 'id' as subject_text,
+           case when data ->> 'id' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then (data ->> 'id')::uuid end as subject_id,
+           data ->> 'status' as status, count(*) as n
       from events
       where type in ('wallet.created', 'wallet.terminated', 'wallet_transaction.created', 'wallet_transaction.updated')
-      group by 1, 2, 3, 4
+      group by 1, 2, 3, 4, 5
   ),
   per_subject as (
-    select organization_id, type, subject_id, sum(n) as n from counted group by 1, 2, 3
+    select organization_id, type, subject_text, subject_id, sum(n) as n from counted group by 1, 2, 3, 4
   )
   select t.organization_id, t.wallet_id::text,
          'transaction ' || t.id || ' has ' || coalesce(e.n, 0) || ' wallet_transaction.created events, expected 1' as problem
     from wallet_transactions t
-    left join per_subject e on e.organization_id = t.organization_id and e.type = 'wallet_transaction.created' and e.subject_id = t.id::text
+    left join per_subject e on e.organization_id = t.organization_id and e.type = 'wallet_transaction.created' and e.subject_id = t.id
     where coalesce(e.n, 0) <> 1
   union all select t.organization_id, t.wallet_id::text, 'purchase ' || t.id || ' is ' || t.status || ' but no wallet_transaction.updated event says so'
     from wallet_transactions t
     where t.transaction_status = 'purchased' and t.status <> 'pending'
       and not exists (select 1 from counted e where e.organization_id = t.organization_id and e.type = 'wallet_transaction.updated'
-                        and e.subject_id = t.id::text and e.status = t.status)
+                        and e.subject_id = t.id and e.status = t.status)
   union all select w.organization_id, w.id::text, 'wallet has ' || coalesce(e.n, 0) || ' wallet.created events, expected 1'
     from wallets w
-    left join per_subject e on e.organization_id = w.organization_id and e.type = 'wallet.created' and e.subject_id = w.id::text
+    left join per_subject e on e.organization_id = w.organization_id and e.type = 'wallet.created' and e.subject_id = w.id
     where coalesce(e.n, 0) <> 1
   union all select w.organization_id, w.id::text,
          'wallet is ' || w.status || ' with ' || coalesce(e.n, 0) || ' wallet.terminated events, expected ' || (case when w.status = 'terminated' then 1 else 0 end)
     from wallets w
-    left join per_subject e on e.organization_id = w.organization_id and e.type = 'wallet.terminated' and e.subject_id = w.id::text
+    left join per_subject e on e.organization_id = w.organization_id and e.type = 'wallet.terminated' and e.subject_id = w.id
     where coalesce(e.n, 0) <> (case when w.status = 'terminated' then 1 else 0 end)
-  union all select e.organization_id, e.subject_id, e.type || ' event for ' || e.subject_id || ', which does not exist in its organization'
+  union all select e.organization_id, coalesce(e.subject_text, '?'),
+         e.type || ' event for ' || coalesce(e.subject_text, 'no id') || ', which does not exist in its organization'
     from per_subject e
-    where (e.type like 'wallet\\_transaction.%' and not exists (select 1 from wallet_transactions t where t.id::text = e.subject_id and t.organization_id = e.organization_id))
-       or (e.type like 'wallet.%' and not exists (select 1 from wallets w where w.id::text = e.subject_id and w.organization_id = e.organization_id))`;
+    where (e.type like 'wallet\\_transaction.%' and not exists (select 1 from wallet_transactions t where t.id = e.subject_id and t.organization_id = e.organization_id))
+       or (e.type like 'wallet.%' and not exists (select 1 from wallets w where w.id = e.subject_id and w.organization_id = e.organization_id))`;
 
 async function withClient<T>(databaseUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: databaseUrl });

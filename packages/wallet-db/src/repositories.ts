@@ -197,12 +197,12 @@ export async function lockCustomerCurrencyState(
       params: group,
     },
     {
-      sql: `select * from wallet_transactions where organization_id = ? and wallet_id in (${walletIds})
+      sql: `select * from wallet_transactions where organization_id = ? and wallet_id = any (array(${walletIds}))
         and transaction_type = 'inbound' and status = 'settled' and (remaining_amount_cents > 0 or remaining_credit_amount > 0)`,
       params: [organizationId, ...group],
     },
     {
-      sql: `select * from recurring_transaction_rules where organization_id = ? and wallet_id in (${walletIds}) and status = 'active'
+      sql: `select * from recurring_transaction_rules where organization_id = ? and wallet_id = any (array(${walletIds})) and status = 'active'
         order by created_at, id`,
       params: [organizationId, ...group],
     },

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { auditLedger, ledgerSummary } from '@wallets/db/testing';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { repositoryRoot } from '../src/env.js';
-import { ADMIN_TOKEN, type BenchDatabase, benchLog, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
+import { ADMIN_TOKEN, type BenchDatabase, benchLog, machineFacts, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
 
 const REQUESTS = Math.max(64, Number(process.env.BENCH_LOAD_REQUESTS ?? 4000) || 4000);
 const SEED = Number(process.env.BENCH_LOAD_SEED ?? 20261125);
@@ -291,13 +291,7 @@ async function main(): Promise<void> {
     const results = {
       generatedAt: new Date().toISOString(),
       command: 'pnpm --filter @wallets/api bench:load',
-      machine: {
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? null,
-        node: process.version,
-        loadAverageAtStart: loadBefore.map((n) => round(n, 2)),
-        loadAverageAtEnd: loadAfter.map((n) => round(n, 2)),
-      },
+      machine: machineFacts(loadBefore, loadAfter),
       database: database.source,
       config: { requests: REQUESTS, callers: CALLERS, customers: CUSTOMERS, seed: SEED, poolMax: POOL_MAX },
       total,

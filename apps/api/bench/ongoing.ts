@@ -34,7 +34,7 @@ import { auditLedger } from '@wallets/db/testing';
 import pg from 'pg';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { repositoryRoot } from '../src/env.js';
-import { ADMIN_TOKEN, type BenchDatabase, benchLog, type Log, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
+import { ADMIN_TOKEN, type BenchDatabase, benchLog, type Log, machineFacts, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
 
 const LOAD_CALLERS = 32;
 const PROBE_WALLETS = 4;
@@ -528,14 +528,7 @@ async function main(): Promise<void> {
     const results = {
       generatedAt: new Date().toISOString(),
       command: 'pnpm --filter @wallets/api bench:ongoing',
-      machine: {
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? null,
-        node: process.version,
-        platform: `${os.platform()} ${os.release()}`,
-        loadAverageAtStart: loadBefore.map((n) => round(n, 2)),
-        loadAverageAtEnd: loadAfter.map((n) => round(n, 2)),
-      },
+      machine: machineFacts(loadBefore, loadAfter),
       database: { source: database.source, ...settings },
       config: {
         loadCallers: LOAD_CALLERS,

@@ -23,7 +23,7 @@ import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { repositoryRoot } from '../src/env.js';
 import { type BaselineTemplate, buildTemplate, instantiate, replay } from './baseline.js';
 import type { CapturedStatement } from './protocol.js';
-import { ADMIN_TOKEN, type BenchDatabase, benchLog, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
+import { ADMIN_TOKEN, type BenchDatabase, benchLog, machineFacts, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
 
 const CONCURRENCY = [8, 32, 64] as const;
 const MAX_CALLERS = 64;
@@ -440,14 +440,7 @@ async function main(): Promise<void> {
     const results = {
       generatedAt: new Date().toISOString(),
       command: 'pnpm bench',
-      machine: {
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? null,
-        node: process.version,
-        platform: `${os.platform()} ${os.release()}`,
-        loadAverageAtStart: loadBefore.map((n) => round(n, 2)),
-        loadAverageAtEnd: loadAfter.map((n) => round(n, 2)),
-      },
+      machine: machineFacts(loadBefore, loadAfter),
       database: { source: database.source, ...settings },
       config: {
         callsPerRow: CALLS,

@@ -20,6 +20,19 @@ export const ADMIN_TOKEN = `bench-admin-${Math.random().toString(36).slice(2)}${
 
 export type Log = (line: string) => void;
 
+/** The machine a bench ran on, for its results file (load averages: 1, 5, 15 minutes). */
+export function machineFacts(loadBefore: number[], loadAfter: number[]) {
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadAverageAtStart: loadBefore.map(round),
+    loadAverageAtEnd: loadAfter.map(round),
+  };
+}
+
 export function benchLog(name: string): Log {
   const started = Date.now();
   return (line) => console.log(`[${name} ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}`);

@@ -24,11 +24,12 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { formatDecimal, type Lot, planConsumption, sumLots } from '@wallets/core';
+import { formatDecimal, planConsumption, sumLots } from '@wallets/core';
 import { transactionDto, walletDto } from '../dto.js';
 import { CreditsType } from '../entities/column-types.js';
 import type { Wallet, WalletTransaction } from '../entities/index.js';
 import { EVENTS_LOCK_CLASS } from '../events.js';
+import { toLot } from '../ledger.js';
 import { runMutation } from '../unit-of-work.js';
 import { type DueWallet, HAS_ACTIVE_SIBLING } from './expiration.js';
 
@@ -208,18 +209,6 @@ function transactionOf(row: TransactionRow, wallet: Wallet): WalletTransaction {
   } as unknown as WalletTransaction;
 }
 
-function lotOf(tx: WalletTransaction): Lot {
-  return {
-    id: tx.id,
-    kind: tx.transactionStatus === 'granted' ? 'granted' : 'purchased',
-    priority: tx.priority,
-    expirationAt: tx.expirationAt,
-    createdAt: tx.createdAt,
-    remainingCredits: tx.remainingCreditAmount ?? 0n,
-    remainingCents: tx.remainingAmountCents ?? 0n,
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // The plan: what terminate would write, computed in memory.
 
@@ -237,7 +226,7 @@ function planBatch(wallets: Wallet[], lotsByWallet: Map<string, WalletTransactio
   const event = (type: string, data: unknown) => plan.events.push({ id: randomUUID(), type, data: JSON.parse(JSON.stringify(data)) });
   for (const wallet of wallets) {
     const lots = lotsByWallet.get(wallet.id) ?? [];
-    const remainder = sumLots(lots.map(lotOf));
+    const remainder = sumLots(lots.map(toLot));
     const voided = remainder.amountCents !== 0n || remainder.creditAmount !== 0n;
     if (voided) {
       const outbound = {
@@ -263,7 +252,7 @@ function planBatch(wallets: Wallet[], lotsByWallet: Map<string, WalletTransactio
         failedAt: null,
         createdAt: now,
       } as unknown as WalletTransaction;
-      for (const part of planConsumption(lots.map(lotOf), remainder)) {
+      for (const part of planConsumption(lots.map(toLot), remainder)) {
         plan.consumptions.push({
           id: randomUUID(),
           inbound: part.lotId,

@@ -370,7 +370,7 @@ async function countWallets(db: pg.Client, organizationId: string) {
     [organizationId],
   );
   const row = rows[0]!;
-  return { active: Number(row.active), terminated: Number(row.terminated), voids: Number(row.voids), voidedCents: Number(row.voided_cents) };
+  return { active: Number(row.active), terminated: Number(row.terminated), voids: Number(row.voids), voidedCents: row.voided_cents };
 }
 
 /** The ledger audit of the whole database, given AUDIT_TIMEOUT_S (null mismatches: not finished). */
@@ -424,7 +424,7 @@ async function expiry(server: ServerProcess, databaseUrl: string, size: number, 
     const seconds = (performance.now() - started) / 1000;
     const serverCpuSeconds = ((await server.cpuMs()) - cpuBefore) / 1000;
     const counts = await countWallets(db, organization.id);
-    const expected = { active: 0, terminated: size, voids: size, voidedCents: 1250 * size };
+    const expected = { active: 0, terminated: size, voids: size, voidedCents: String(1250n * BigInt(size)) }; // cents as exact text
     const consistent = JSON.stringify(counts) === JSON.stringify(expected);
     log(
       `expiry ${size}: ${round(seconds, 2)} s (${round(size / seconds)} wallets/s) in ${runs} run(s), ${jobsRun} jobs; ${consistent ? 'all expired' : `UNEXPECTED ${JSON.stringify(counts)}`}`,

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type Amount, invariant, type Lot, type LotConsumption, MAX_AMOUNT_CENTS, planConsumption, sumLots, WalletError } from '@wallets/core';
-import type { CommandContext } from './context.js';
+import type { CommandContext, SqlStatement } from './context.js';
 import {
   type MetadataItem,
   RecurringTransactionRule,
@@ -19,6 +19,7 @@ import {
   WalletTransactionConsumption,
 } from './entities/index.js';
 import type { EventRecorder } from './events.js';
+import { LedgerJournal } from './ledger-rows.js';
 import { applyOngoing, recomputeOngoingBalances } from './ongoing-balance.js';
 import { findLots, findLotsOfWallets } from './repositories.js';
 import { fireThresholdRules } from './threshold-rules.js';
@@ -60,6 +61,8 @@ export class Ledger {
   private readonly knownGroups = new Map<string, { wallets: Wallet[]; rules?: RecurringTransactionRule[] | undefined }>();
   /** Usage snapshots loaded or created in this request, by customer and currency. */
   private readonly snapshots = new Map<string, UsageSnapshot | null>();
+  /** Set when the ledger works on detached wallets and lots (see `useJournal`). */
+  private journal: LedgerJournal | null = null;
 
   constructor(
     private readonly em: EntityManager,
@@ -68,7 +71,7 @@ export class Ledger {
   ) {}
 
   private newTransaction(wallet: Wallet, fields: Partial<WalletTransaction> & Amount, details: TransactionDetails): WalletTransaction {
-    const tx = this.em.create(WalletTransaction, {
+    const data = {
       id: randomUUID(),
       organization: wallet.organization,
       wallet,
@@ -82,10 +85,40 @@ export class Ledger {
       voidedInvoiceId: details.voidedInvoiceId ?? null,
       voidedTransactionId: details.voidedTransactionId ?? null,
       invoiceRequiresSuccessfulPayment: details.invoiceRequiresSuccessfulPayment ?? wallet.invoiceRequiresSuccessfulPayment,
+      remainingCreditAmount: null,
+      remainingAmountCents: null,
+      settledAt: null,
+      failedAt: null,
+      clawedBackAt: null,
       createdAt: this.ctx.now,
       ...fields,
-    } as never);
+    };
+    if (!this.journal) return this.em.create(WalletTransaction, data as never);
+    const tx = data as unknown as WalletTransaction;
+    this.journal.transactions.push(tx);
     return tx;
+  }
+
+  /**
+   * From now on the ledger works on detached wallets and lots (read by plain SQL, see ledger-rows.ts):
+   * what it writes is collected and sent by `journalStatements` in the request's last round trip,
+   * not by the ORM flush. Only consuming and granting run so: operations that read the ledger back
+   * (settle, fail, terminate, lots not handed in) and threshold rules that fire refuse.
+   */
+  useJournal(): void {
+    this.journal = new LedgerJournal();
+  }
+
+  /** The journal's writes (none without `useJournal`); the journal is empty afterwards. */
+  journalStatements(): SqlStatement[] {
+    if (!this.journal) return [];
+    const statements = this.journal.statements(this.ctx.organizationId);
+    this.journal.clear();
+    return statements;
+  }
+
+  private ormOnly(operation: string): void {
+    invariant(!this.journal, `${operation} needs ORM-managed rows; this ledger works on detached ones`);
   }
 
   private credit(wallet: Wallet, amount: Amount): void {
@@ -104,6 +137,7 @@ export class Ledger {
   touch(wallet: Wallet): void {
     wallet.updatedAt = this.ctx.now;
     this.touched.set(wallet.id, wallet);
+    this.journal?.wallets.add(wallet);
   }
 
   /**
@@ -144,6 +178,7 @@ export class Ledger {
       // A threshold grant moves the balance, so recompute once more; each rule fires at most once per request.
       const fired = new Set<string>();
       const group = this.knownGroups.get(key);
+      invariant(!this.journal || group, 'a journaled ledger recomputes only groups handed to touchGroup');
       let known = group?.wallets.filter((w) => w.status === 'active');
       let knownRules = group?.rules;
       for (let round = 0; round < 3; round++) {
@@ -156,6 +191,10 @@ export class Ledger {
         );
         known = wallets;
         knownRules = rules;
+        if (this.journal) {
+          invariant(!rules.some((rule) => rule.trigger === 'threshold'), 'threshold rules fire on ORM-managed rows only');
+          break;
+        }
         if (!(await fireThresholdRules(this.em, this.ctx, this, wallets, rules, fired))) break;
       }
     }
@@ -190,6 +229,7 @@ export class Ledger {
 
   /** pending|failed -> settled: the purchase becomes a lot and the balance rises. */
   settle(wallet: Wallet, tx: WalletTransaction): void {
+    this.ormOnly('settle');
     invariant(tx.transactionStatus === 'purchased' && tx.status !== 'settled', 'only an unsettled purchase settles');
     tx.status = 'settled';
     tx.settledAt = this.ctx.now;
@@ -201,6 +241,7 @@ export class Ledger {
 
   /** pending -> failed. */
   fail(tx: WalletTransaction): void {
+    this.ormOnly('fail');
     invariant(tx.transactionStatus === 'purchased' && tx.status === 'pending', 'only a pending purchase fails');
     tx.status = 'failed';
     tx.failedAt = this.ctx.now;
@@ -229,6 +270,7 @@ export class Ledger {
     details: TransactionDetails = {},
     lots?: WalletTransaction[],
   ): Promise<{ transaction: WalletTransaction; parts: ConsumedPart[] }> {
+    if (!lots) this.ormOnly('consuming without the lots');
     const available = lots ?? (await findLots(this.em, wallet.organization.id, wallet.id));
     const plan = planConsumption(available.map(toLot), amount);
     const tx = this.newTransaction(
@@ -255,15 +297,20 @@ export class Ledger {
       invariant(lot && lot.remainingAmountCents !== null && lot.remainingCreditAmount !== null, 'consumed lot is not a lot');
       lot.remainingAmountCents -= part.amountCents;
       lot.remainingCreditAmount -= part.creditAmount;
-      this.em.create(WalletTransactionConsumption, {
+      const consumption = {
         id: randomUUID(),
-        organization: outbound.organization,
         inbound: lot,
         outbound,
         creditAmount: part.creditAmount,
         amountCents: part.amountCents,
         createdAt: this.ctx.now,
-      } as never);
+      };
+      if (this.journal) {
+        this.journal.consumptions.push(consumption);
+        this.journal.lots.add(lot);
+      } else {
+        this.em.create(WalletTransactionConsumption, { ...consumption, organization: outbound.organization } as never);
+      }
       parts.push({ lot, creditAmount: part.creditAmount, amountCents: part.amountCents });
     }
     return parts;
@@ -307,6 +354,7 @@ export class Ledger {
 
   /** Voids the remainder of every lot whose own expiry has passed, one entry per lot. */
   async expireDueLots(wallet: Wallet): Promise<number> {
+    this.ormOnly('expireDueLots');
     const lots = await findLots(this.em, wallet.organization.id, wallet.id);
     return lots.length - (await this.voidExpiredLots(wallet, lots)).length;
   }
@@ -316,6 +364,7 @@ export class Ledger {
    * top-ups failed, rules ended, status terminated. Idempotent: a terminated wallet is left as is.
    */
   async terminate(wallet: Wallet, source: 'termination' | 'expiration'): Promise<boolean> {
+    this.ormOnly('terminate');
     if (wallet.status === 'terminated') return false;
     const lots = await findLots(this.em, wallet.organization.id, wallet.id);
     await this.voidRemainder(wallet, lots, { source });

@@ -3,11 +3,12 @@
  * not found. Balance changes start with `lockCustomer`: one customer's changes serialise on that row,
  * different customers proceed in parallel.
  */
-import type { EntityName } from '@mikro-orm/core';
+import { type EntityName, wrap } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import { joinStatements, type SqlStatement } from './context.js';
 import { Customer, RecurringTransactionRule, UsageSnapshot, Wallet, WalletTransaction } from './entities/index.js';
+import { type TransactionRow, transactionOf, type WalletRow, walletOf } from './ledger-rows.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string) => UUID_RE.test(value);
@@ -157,16 +158,21 @@ type Row = { id: string } & Record<string, unknown>;
 
 function asEntities<T extends object>(em: EntityManager, entity: EntityName<T>, rows: Row[]): T[] {
   const uow = em.getUnitOfWork();
-  return rows.map((row) => (uow.getById(entity as never, row.id) as T | undefined) ?? em.map(entity, row as never));
+  return rows.map((row) => {
+    const known = uow.getById(entity as never, row.id) as T | undefined;
+    // A bare reference (say a rule's wallet, mapped first) is hydrated from the row.
+    return known && wrap(known).isInitialized() ? known : em.map(entity, row as never);
+  });
 }
 
 /** What an invoice application reads under its customer lock. */
 export interface CustomerCurrencyState {
-  customer: Customer;
-  /** Every active wallet of the customer in the currency, by priority then creation. */
-  wallets: Wallet[];
+  /** The locked customer (as an entity: see `ledgerObjects`). */
+  customerRow: CustomerRow;
+  /** Every active wallet of the customer in the currency, by priority then creation (rows: see `ledgerObjects`). */
+  walletRows: WalletRow[];
   /** Their lots (settled inbound with something left). */
-  lots: Map<string, WalletTransaction[]>;
+  lotRows: TransactionRow[];
   /** Their active rules (every trigger), oldest first. */
   rules: RecurringTransactionRule[];
   snapshot: UsageSnapshot | null;
@@ -213,12 +219,42 @@ export async function lockCustomerCurrencyState(
   ]);
   const results: Row[][] = await em.getConnection().execute(sql, params, 'all', em.getTransactionContext());
   const [customerRows = [], afterRows = [], walletRows = [], lotRows = [], ruleRows = [], snapshotRows = []] = results;
-  const [customer] = asEntities(em, Customer, customerRows);
-  if (!customer) return { state: null, afterRows };
-  const wallets = asEntities(em, Wallet, walletRows);
-  const lots = new Map<string, WalletTransaction[]>(wallets.map((w) => [w.id, []]));
-  for (const lot of asEntities(em, WalletTransaction, lotRows)) lots.get(lot.wallet.id)?.push(lot);
+  const [customerRow] = customerRows as CustomerRow[];
+  if (!customerRow) return { state: null, afterRows };
   const rules = asEntities(em, RecurringTransactionRule, ruleRows);
   const [snapshot] = asEntities(em, UsageSnapshot, snapshotRows);
-  return { state: { customer, wallets, lots, rules, snapshot: snapshot ?? null }, afterRows };
+  return {
+    state: {
+      customerRow,
+      walletRows: walletRows as unknown as WalletRow[],
+      lotRows: lotRows as unknown as TransactionRow[],
+      rules,
+      snapshot: snapshot ?? null,
+    },
+    afterRows,
+  };
+}
+
+type CustomerRow = Row & { external_id: string };
+
+/**
+ * The state's customer, wallets and their lots by wallet: managed entities, or detached objects for
+ * a journaled ledger (`Ledger.useJournal`), which skips the identity map and the ORM flush.
+ */
+export function ledgerObjects(
+  em: EntityManager,
+  state: CustomerCurrencyState,
+  detached: boolean,
+): { customer: Pick<Customer, 'id' | 'externalId'>; wallets: Wallet[]; lots: Map<string, WalletTransaction[]> } {
+  const customer = detached
+    ? { id: state.customerRow.id, externalId: state.customerRow.external_id }
+    : asEntities(em, Customer, [state.customerRow])[0]!;
+  const wallets = detached ? state.walletRows.map((row) => walletOf(row, customer)) : asEntities(em, Wallet, state.walletRows as unknown as Row[]);
+  const byId = new Map(wallets.map((w) => [w.id, w]));
+  const lots = new Map<string, WalletTransaction[]>(wallets.map((w) => [w.id, []]));
+  const lotObjects = detached
+    ? state.lotRows.map((row) => transactionOf(row, byId.get(row.wallet_id)!))
+    : asEntities(em, WalletTransaction, state.lotRows as unknown as Row[]);
+  for (const lot of lotObjects) lots.get(lot.wallet.id)?.push(lot);
+  return { customer, wallets, lots };
 }

@@ -97,7 +97,8 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
           params: [JSON.stringify(superjson.serialize(result)), scope.organizationId, scope.procedure, key],
         });
       }
-      await events.flush(tx, scope.organizationId, scope.now, deferred);
+      // Ledger writes made on detached rows (a journaled ledger) go in the same last round trip.
+      await events.flush(tx, scope.organizationId, scope.now, [...ledger.journalStatements(), ...deferred]);
       return result;
     });
   } catch (error) {

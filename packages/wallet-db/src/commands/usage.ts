@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { formatDecimal, WalletError } from '@wallets/core';
 import { walletDto } from '../dto.js';
-import { type Customer, type UsageFeeRecord, UsageSnapshot } from '../entities/index.js';
+import { type UsageFeeRecord, UsageSnapshot } from '../entities/index.js';
 import { findActiveWallets, loadActiveRules } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
 import { ensureLockedCustomer } from './customers.js';
@@ -39,21 +39,21 @@ const record = (fee: UsageFeeInput): UsageFeeRecord => ({
 });
 
 /** Stores the snapshot if it is newer than the stored one; the caller holds the customer lock. */
-export async function storeUsageSnapshot(work: Work, customer: Customer, input: UsageSyncInput): Promise<boolean> {
+export async function storeUsageSnapshot(work: Work, customerId: string, input: UsageSyncInput): Promise<boolean> {
   const { em, ctx, ledger } = work;
   const asOf = input.asOf ?? ctx.now;
-  let snapshot = await ledger.usageSnapshot(customer.id, input.currency);
+  let snapshot = await ledger.usageSnapshot(customerId, input.currency);
   if (snapshot && snapshot.asOf >= asOf) return false;
   if (!snapshot) {
     snapshot = em.create(UsageSnapshot, {
       id: randomUUID(),
       organization: ctx.organizationId,
-      customer,
+      customer: customerId,
       currency: input.currency,
       asOf,
       updatedAt: ctx.now,
     } as never);
-    ledger.rememberSnapshot(customer.id, input.currency, snapshot);
+    ledger.rememberSnapshot(customerId, input.currency, snapshot);
   }
   snapshot.asOf = asOf;
   snapshot.fees = input.fees.map(record);
@@ -64,9 +64,9 @@ export async function storeUsageSnapshot(work: Work, customer: Customer, input: 
 }
 
 /** A finalized invoice is no longer a draft: its fees leave the stored snapshot. */
-export async function dropDraftInvoice(work: Work, customer: Customer, currency: string, invoiceId: string): Promise<boolean> {
+export async function dropDraftInvoice(work: Work, customerId: string, currency: string, invoiceId: string): Promise<boolean> {
   const { ctx } = work;
-  const snapshot = await work.ledger.usageSnapshot(customer.id, currency);
+  const snapshot = await work.ledger.usageSnapshot(customerId, currency);
   if (!snapshot?.draftInvoices.some((draft) => draft.id === invoiceId)) return false;
   snapshot.draftInvoices = snapshot.draftInvoices.filter((draft) => draft.id !== invoiceId);
   snapshot.updatedAt = ctx.now;
@@ -82,7 +82,7 @@ export async function syncUsage(work: Work, input: UsageSyncInput) {
       currency: customer.currency,
     });
   }
-  await storeUsageSnapshot(work, customer, input);
+  await storeUsageSnapshot(work, customer.id, input);
   const wallets = (await findActiveWallets(em, ctx.organizationId, customer.id)).filter((w) => w.currency === input.currency);
   ledger.touchGroup(customer.id, input.currency, wallets);
   await ledger.settleOngoing(); // recomputes ongoing balances and fires threshold rules

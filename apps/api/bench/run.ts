@@ -10,7 +10,8 @@
  * tests). Every loop has a fixed number of calls; only 127.0.0.1 traffic. Not a test: no time is
  * asserted; the target (real >= half the baseline) is reported, never enforced.
  *
- * Knobs (optional): BENCH_CALLS calls per row (default 192, rounded up to a multiple of 64),
+ * Knobs (optional): BENCH_CALLS calls per row and side (default 576, rounded up to a multiple of 192: the
+ * sides alternate every 192 calls),
  * BENCH_POOL_MAX the pool size of both the server and the baseline (default 10), BENCH_CPU_PROF a
  * folder where the server process writes a V8 CPU profile (open it in Chrome DevTools).
  */
@@ -27,7 +28,9 @@ import { ADMIN_TOKEN, type BenchDatabase, benchLog, machineFacts, mutationCaller
 
 const CONCURRENCY = [8, 32, 64] as const;
 const MAX_CALLERS = 64;
-const CALLS = Math.ceil(Math.max(64, Number(process.env.BENCH_CALLS ?? 192) || 192) / MAX_CALLERS) * MAX_CALLERS;
+/** Each row alternates real and baseline in rounds of 192 calls, so a noisy neighbour slows both alike. */
+const ROUND_CALLS = 192;
+const CALLS = Math.ceil(Math.max(ROUND_CALLS, Number(process.env.BENCH_CALLS ?? 576) || 576) / ROUND_CALLS) * ROUND_CALLS;
 const CAPTURE_CALLS = 10;
 const WARM_UP_CALLS = 64;
 const CALL_TIMEOUT_MS = 60_000;
@@ -139,6 +142,7 @@ interface LoadResult {
   latenciesMs: number[];
   benchCpuMs: number;
   machineBusyPercent: number | null;
+  jiffies: { busy: number; total: number } | null;
 }
 
 /** Busy and total jiffies of the whole machine (Linux), to show how loaded the 2 cores were. */
@@ -183,7 +187,33 @@ async function runLoad(callers: number, calls: number, call: (caller: number, n:
     jiffiesBefore && jiffiesAfter && jiffiesAfter.total > jiffiesBefore.total
       ? (100 * (jiffiesAfter.busy - jiffiesBefore.busy)) / (jiffiesAfter.total - jiffiesBefore.total)
       : null;
-  return { calls, errors, firstError, seconds, latenciesMs, benchCpuMs: (cpu.user + cpu.system) / 1000, machineBusyPercent };
+  return {
+    calls,
+    errors,
+    firstError,
+    seconds,
+    latenciesMs,
+    benchCpuMs: (cpu.user + cpu.system) / 1000,
+    machineBusyPercent,
+    jiffies: jiffiesBefore && jiffiesAfter ? { busy: jiffiesAfter.busy - jiffiesBefore.busy, total: jiffiesAfter.total - jiffiesBefore.total } : null,
+  };
+}
+
+/** Rounds of one side as one load: calls, time, CPU and jiffies summed, latencies pooled. */
+function mergeLoads(loads: LoadResult[]): LoadResult {
+  const jiffies = loads.every((l) => l.jiffies)
+    ? loads.reduce((sum, l) => ({ busy: sum.busy + l.jiffies!.busy, total: sum.total + l.jiffies!.total }), { busy: 0, total: 0 })
+    : null;
+  return {
+    calls: loads.reduce((sum, l) => sum + l.calls, 0),
+    errors: loads.reduce((sum, l) => sum + l.errors, 0),
+    firstError: loads.find((l) => l.firstError)?.firstError ?? null,
+    seconds: loads.reduce((sum, l) => sum + l.seconds, 0),
+    latenciesMs: loads.flatMap((l) => l.latenciesMs),
+    benchCpuMs: loads.reduce((sum, l) => sum + l.benchCpuMs, 0),
+    machineBusyPercent: jiffies && jiffies.total > 0 ? (100 * jiffies.busy) / jiffies.total : null,
+    jiffies,
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -339,18 +369,29 @@ async function main(): Promise<void> {
       for (const callers of CONCURRENCY) {
         const realCustomer = (caller: number) => (scenario === 'many-customers' ? realMany[caller]! : 'real-single');
         const baseCustomer = (caller: number) => (scenario === 'many-customers' ? baseMany[caller]! : 'base-single');
-        const before = await server.stats();
-        const real = await runLoad(callers, CALLS, (caller) => realCall(realCustomer(caller), `${scenario}-${callers}-real`));
-        const after = await server.stats();
-        const baseline = await runLoad(callers, CALLS, (caller) => baseCall(baseCustomer(caller), `${scenario}-${callers}-base`));
+        const realRounds: LoadResult[] = [];
+        const baseRounds: LoadResult[] = [];
+        const serverUse = { statements: 0, cpuMs: 0, systemMs: 0, queryMs: 0 };
+        for (let round = 0; round < CALLS / ROUND_CALLS; round++) {
+          const before = await server.stats();
+          realRounds.push(await runLoad(callers, ROUND_CALLS, (caller) => realCall(realCustomer(caller), `${scenario}-${callers}-real`)));
+          const after = await server.stats();
+          serverUse.statements += after.statements - before.statements;
+          serverUse.cpuMs += (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000;
+          serverUse.systemMs += (after.cpu.system - before.cpu.system) / 1000;
+          serverUse.queryMs += after.queryMs - before.queryMs;
+          baseRounds.push(await runLoad(callers, ROUND_CALLS, (caller) => baseCall(baseCustomer(caller), `${scenario}-${callers}-base`)));
+        }
+        const real = mergeLoads(realRounds);
+        const baseline = mergeLoads(baseRounds);
         const realFigures = {
           ...figures(real),
-          statementsPerCall: round((after.statements - before.statements) / CALLS, 2),
-          serverCpuMsPerCall: round((after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000 / CALLS, 2),
+          statementsPerCall: round(serverUse.statements / CALLS, 2),
+          serverCpuMsPerCall: round(serverUse.cpuMs / CALLS, 2),
           // The kernel's share (socket reads and writes): the rest is JavaScript, parsing and GC.
-          serverSystemCpuMsPerCall: round((after.cpu.system - before.cpu.system) / 1000 / CALLS, 2),
+          serverSystemCpuMsPerCall: round(serverUse.systemMs / CALLS, 2),
           // Send-to-answer time of the server's statements, summed: includes the server's own event-loop delay.
-          serverStatementWaitMsPerCall: round((after.queryMs - before.queryMs) / CALLS, 2),
+          serverStatementWaitMsPerCall: round(serverUse.queryMs / CALLS, 2),
         };
         const baselineFigures = { ...figures(baseline), statementsPerCall: baselineStatementsPerCall };
         const ratio = round(realFigures.callsPerSecond / baselineFigures.callsPerSecond, 2);
@@ -403,7 +444,7 @@ async function main(): Promise<void> {
     ].join('\n');
     console.log('');
     console.log(
-      `applyPrepaidCredits: ${CALLS} calls per row, pool ${POOL_MAX} (server and baseline), ${os.cpus().length} cores, Node ${process.version}`,
+      `applyPrepaidCredits: ${CALLS} calls per row and side (alternating every ${ROUND_CALLS}), pool ${POOL_MAX} (server and baseline), ${os.cpus().length} cores, Node ${process.version}`,
     );
     const loadAfter = os.loadavg();
     console.log(

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
-import { joinStatements, type SqlStatement } from './context.js';
+import { type SqlStatement, sendStatements } from './context.js';
 import { transactionDto, walletDto } from './dto.js';
 import type { RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
 import { loadActiveRules } from './repositories.js';
@@ -84,10 +84,7 @@ export class EventRecorder {
       );
     }
     statements.push(...trailing);
-    if (statements.length > 0) {
-      const { sql, params } = joinStatements(statements);
-      await em.getConnection().execute(sql, params, 'all', em.getTransactionContext());
-    }
+    if (statements.length > 0) await sendStatements(em, statements);
     this.transactionEvents.length = 0;
     this.walletEvents.clear();
   }

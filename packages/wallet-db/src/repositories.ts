@@ -6,7 +6,7 @@
 import { type EntityName, wrap } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
-import { joinStatements, type SqlStatement } from './context.js';
+import { type SqlStatement, sendStatements } from './context.js';
 import { Customer, RecurringTransactionRule, UsageSnapshot, Wallet, WalletTransaction } from './entities/index.js';
 import { type TransactionRow, transactionOf, type WalletRow, walletOf } from './ledger-rows.js';
 
@@ -194,7 +194,7 @@ export async function lockCustomerCurrencyState(
   const walletIds = `select id from wallets where organization_id = ? and customer_id = (${customerId}) and status = 'active' and currency = ?`;
   const key = [organizationId, externalId];
   const group = [organizationId, ...key, currency];
-  const { sql, params } = joinStatements([
+  const statements = [
     { sql: 'select * from customers where organization_id = ? and external_id = ? for update', params: key },
     after,
     {
@@ -216,8 +216,8 @@ export async function lockCustomerCurrencyState(
       sql: `select * from usage_snapshots where organization_id = ? and customer_id = (${customerId}) and currency = ?`,
       params: [organizationId, ...key, currency],
     },
-  ]);
-  const results: Row[][] = await em.getConnection().execute(sql, params, 'all', em.getTransactionContext());
+  ];
+  const results = (await sendStatements(em, statements)) as Row[][];
   const [customerRows = [], afterRows = [], walletRows = [], lotRows = [], ruleRows = [], snapshotRows = []] = results;
   const [customerRow] = customerRows as CustomerRow[];
   if (!customerRow) return { state: null, afterRows };

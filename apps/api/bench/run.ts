@@ -372,15 +372,25 @@ async function main(): Promise<void> {
         const realRounds: LoadResult[] = [];
         const baseRounds: LoadResult[] = [];
         const serverUse = { statements: 0, cpuMs: 0, systemMs: 0, queryMs: 0 };
+        const databaseUse = { real: 0, baseline: 0, known: true };
+        const databaseCpu = () => {
+          const ms = database!.cpuMs();
+          if (ms === null) databaseUse.known = false;
+          return ms ?? 0;
+        };
         for (let round = 0; round < CALLS / ROUND_CALLS; round++) {
           const before = await server.stats();
+          const dbBefore = databaseCpu();
           realRounds.push(await runLoad(callers, ROUND_CALLS, (caller) => realCall(realCustomer(caller), `${scenario}-${callers}-real`)));
+          const dbMiddle = databaseCpu();
           const after = await server.stats();
           serverUse.statements += after.statements - before.statements;
           serverUse.cpuMs += (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000;
           serverUse.systemMs += (after.cpu.system - before.cpu.system) / 1000;
           serverUse.queryMs += after.queryMs - before.queryMs;
           baseRounds.push(await runLoad(callers, ROUND_CALLS, (caller) => baseCall(baseCustomer(caller), `${scenario}-${callers}-base`)));
+          databaseUse.real += dbMiddle - dbBefore;
+          databaseUse.baseline += databaseCpu() - dbMiddle;
         }
         const real = mergeLoads(realRounds);
         const baseline = mergeLoads(baseRounds);
@@ -392,8 +402,13 @@ async function main(): Promise<void> {
           serverSystemCpuMsPerCall: round(serverUse.systemMs / CALLS, 2),
           // Send-to-answer time of the server's statements, summed: includes the server's own event-loop delay.
           serverStatementWaitMsPerCall: round(serverUse.queryMs / CALLS, 2),
+          databaseCpuMsPerCall: databaseUse.known ? round(databaseUse.real / CALLS, 2) : null,
         };
-        const baselineFigures = { ...figures(baseline), statementsPerCall: baselineStatementsPerCall };
+        const baselineFigures = {
+          ...figures(baseline),
+          statementsPerCall: baselineStatementsPerCall,
+          databaseCpuMsPerCall: databaseUse.known ? round(databaseUse.baseline / CALLS, 2) : null,
+        };
         const ratio = round(realFigures.callsPerSecond / baselineFigures.callsPerSecond, 2);
         rows.push({ scenario, callers, real: realFigures, baseline: baselineFigures, ratio, targetMet: ratio >= 0.5 });
         log(
@@ -435,11 +450,12 @@ async function main(): Promise<void> {
       ),
     ].join('\n');
     const costs = [
-      `${'scenario'.padEnd(16)}${pad('callers', 8)} |${pad('server cpu ms/call (of it system)', 34)}${pad('bench cpu ms/call (real/base)', 31)}${pad('machine busy % (real/base)', 28)}`,
+      `${'scenario'.padEnd(16)}${pad('callers', 8)} |${pad('server cpu ms/call (of it system)', 34)}${pad('bench cpu ms/call (real/base)', 31)}${pad('database cpu ms/call (real/base)', 34)}${pad('machine busy % (real/base)', 28)}`,
       ...rows.map(
         (r) =>
           `${r.scenario.padEnd(16)}${pad(r.callers, 8)} |${pad(`${r.real.serverCpuMsPerCall} (${r.real.serverSystemCpuMsPerCall})`, 34)}` +
-          `${pad(`${r.real.benchProcessCpuMsPerCall} / ${r.baseline.benchProcessCpuMsPerCall}`, 31)}${pad(`${r.real.machineBusyPercent ?? '?'} / ${r.baseline.machineBusyPercent ?? '?'}`, 28)}`,
+          `${pad(`${r.real.benchProcessCpuMsPerCall} / ${r.baseline.benchProcessCpuMsPerCall}`, 31)}` +
+          `${pad(`${r.real.databaseCpuMsPerCall ?? '?'} / ${r.baseline.databaseCpuMsPerCall ?? '?'}`, 34)}${pad(`${r.real.machineBusyPercent ?? '?'} / ${r.baseline.machineBusyPercent ?? '?'}`, 28)}`,
       ),
     ].join('\n');
     console.log('');

@@ -46,7 +46,41 @@ export interface BenchDatabase {
   source: 'DATABASE_URL' | 'embedded';
   /** server_version, fsync, synchronous_commit, max_connections, shared_buffers. */
   settings: Record<string, string>;
+  /** CPU used so far by the embedded server's processes (postmaster and backends), in ms; null on DATABASE_URL's server. */
+  cpuMs(): number | null;
   close(): Promise<void>;
+}
+
+/** Linux: user + system CPU (ms) of the process whose command line names `dataDir`, and of its children. */
+function processTreeCpuMs(dataDir: string): number | null {
+  try {
+    const ticks = 100; // USER_HZ on Linux
+    const stats = fs
+      .readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map((pid) => {
+        try {
+          const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return { pid: Number(pid), ppid: Number(fields[1]), cpu: Number(fields[11]) + Number(fields[12]) };
+        } catch {
+          return null;
+        }
+      })
+      .filter((entry) => entry !== null);
+    const root = stats.find((entry) => {
+      try {
+        return fs.readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8').includes(dataDir);
+      } catch {
+        return false;
+      }
+    });
+    if (!root) return null;
+    const total = stats.filter((entry) => entry.pid === root.pid || entry.ppid === root.pid).reduce((sum, entry) => sum + entry.cpu, 0);
+    return (total * 1000) / ticks;
+  } catch {
+    return null;
+  }
 }
 
 /** A fresh migrated database for one bench run; `close` drops it (or stops the embedded server). */
@@ -54,6 +88,7 @@ export async function openBenchDatabase(prefix: string, log: Log): Promise<Bench
   const externalServer = process.env.DATABASE_URL || null;
   let serverUrl: string;
   let stopEmbedded: (() => Promise<void>) | null = null;
+  let embeddedDir: string | null = null;
   if (externalServer) {
     serverUrl = externalServer;
     log('using the PostgreSQL server of DATABASE_URL (a fresh database)');
@@ -65,6 +100,7 @@ export async function openBenchDatabase(prefix: string, log: Log): Promise<Bench
       await embedded.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     };
+    embeddedDir = dataDir;
     log(`embedded PostgreSQL in ${dataDir}`);
   }
   const url = await createMigratedDatabase(serverUrl, prefix);
@@ -83,6 +119,7 @@ export async function openBenchDatabase(prefix: string, log: Log): Promise<Bench
     name,
     source: externalServer ? 'DATABASE_URL' : 'embedded',
     settings,
+    cpuMs: () => (embeddedDir ? processTreeCpuMs(embeddedDir) : null),
     async close() {
       if (externalServer) {
         const admin = new pg.Client({ connectionString: externalServer });

@@ -12,8 +12,9 @@
  *
  * Knobs (optional): BENCH_CALLS calls per row and side (default 576, rounded up to a multiple of 192: the
  * sides alternate every 192 calls),
- * BENCH_POOL_MAX the pool size of both the server and the baseline (default 10), BENCH_CPU_PROF a
- * folder where the server process writes a V8 CPU profile (open it in Chrome DevTools).
+ * BENCH_POOL_MAX the pool size of the baseline and of the real side (default 10), BENCH_SERVER_PROCESSES
+ * server processes sharing that pool size (default 1), BENCH_CPU_PROF a folder where each server process
+ * writes a V8 CPU profile (open it in Chrome DevTools).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,6 +33,12 @@ const MAX_CALLERS = 64;
 const ROUND_CALLS = 192;
 const CALLS = Math.ceil(Math.max(ROUND_CALLS, Number(process.env.BENCH_CALLS ?? 576) || 576) / ROUND_CALLS) * ROUND_CALLS;
 const CAPTURE_CALLS = 10;
+/**
+ * Server processes on the one database (a deployment runs one per core behind a balancer); callers
+ * go to them in turn and POOL_MAX connections are split between them, so the real side never holds
+ * more connections than the baseline.
+ */
+const SERVER_PROCESSES = Math.max(1, Math.min(POOL_MAX, Number(process.env.BENCH_SERVER_PROCESSES ?? 1) || 1));
 const WARM_UP_CALLS = 64;
 const CALL_TIMEOUT_MS = 60_000;
 const RESULTS_FILE = path.join(repositoryRoot, 'bench-results.json');
@@ -285,13 +292,26 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg();
   const log = benchLog('bench');
   let database: BenchDatabase | null = null;
-  let server: ServerProcess | null = null;
+  const servers: ServerProcess[] = [];
   let basePool: pg.Pool | null = null;
   try {
     database = await openBenchDatabase('wallets_bench', log);
     const { url: databaseUrl, settings } = database;
-    server = await ServerProcess.start(databaseUrl, { cpuProfileDir: process.env.BENCH_CPU_PROF });
-    log(`server (pid ${server.child.pid}) at ${server.url}, WALLET_DB_POOL_MAX=${POOL_MAX}`);
+    const poolOf = (i: number) => Math.floor(POOL_MAX / SERVER_PROCESSES) + (i < POOL_MAX % SERVER_PROCESSES ? 1 : 0);
+    for (let i = 0; i < SERVER_PROCESSES; i++) {
+      servers.push(await ServerProcess.start(databaseUrl, { cpuProfileDir: process.env.BENCH_CPU_PROF, poolMax: poolOf(i) }));
+      log(`server ${i + 1} (pid ${servers[i]!.child.pid}) at ${servers[i]!.url}, WALLET_DB_POOL_MAX=${poolOf(i)}`);
+    }
+    const server = servers[0]!;
+    /** Statements, statement wait and CPU of every server process, summed. */
+    const serverStats = async () => {
+      const all = await Promise.all(servers.map((s) => s.stats()));
+      return {
+        statements: all.reduce((sum, s) => sum + s.statements, 0),
+        queryMs: all.reduce((sum, s) => sum + s.queryMs, 0),
+        cpu: { user: all.reduce((sum, s) => sum + s.cpu.user, 0), system: all.reduce((sum, s) => sum + s.cpu.system, 0) },
+      };
+    };
     const admin = createWalletClient({ url: server.url, apiKey: ADMIN_TOKEN });
     const { organization, apiKey } = await admin.admin.createOrganization.mutate({ name: 'bench' });
     const client = createWalletClient({ url: server.url, apiKey });
@@ -303,9 +323,9 @@ async function main(): Promise<void> {
     log(`seeded ${seeded.size} customers (2 wallets, 3 lots each)`);
 
     let invoiceSeq = 0;
-    const mutate = mutationCaller(server.url, apiKey, { maxSockets: MAX_CALLERS, timeoutMs: CALL_TIMEOUT_MS });
-    const realCall = async (externalId: string, prefix: string) => {
-      const result = await mutate<{ prepaidCreditAmountCents: number; wallets: unknown[] }>('invoices.applyPrepaidCredits', {
+    const mutates = servers.map((s) => mutationCaller(s.url, apiKey, { maxSockets: MAX_CALLERS, timeoutMs: CALL_TIMEOUT_MS }));
+    const realCall = async (caller: number, externalId: string, prefix: string) => {
+      const result = await mutates[caller % mutates.length]!<{ prepaidCreditAmountCents: number; wallets: unknown[] }>('invoices.applyPrepaidCredits', {
         invoice: invoiceFor(`${prefix}-${++invoiceSeq}`, externalId),
       });
       if (result.prepaidCreditAmountCents !== EXPECTED_CREDITS_CENTS || result.wallets.length !== 2) {
@@ -314,7 +334,7 @@ async function main(): Promise<void> {
     };
 
     // Warm-up (not measured): JIT, both pools filled, caches loaded.
-    await runLoad(16, WARM_UP_CALLS, (caller) => realCall(realMany[caller]!, 'warm'));
+    await runLoad(16, WARM_UP_CALLS, (caller) => realCall(caller, realMany[caller]!, 'warm'));
 
     // Capture: sequential applies on one customer, nothing else running.
     const captures: CapturedStatement[][] = [];
@@ -379,11 +399,11 @@ async function main(): Promise<void> {
           return ms ?? 0;
         };
         for (let round = 0; round < CALLS / ROUND_CALLS; round++) {
-          const before = await server.stats();
+          const before = await serverStats();
           const dbBefore = databaseCpu();
-          realRounds.push(await runLoad(callers, ROUND_CALLS, (caller) => realCall(realCustomer(caller), `${scenario}-${callers}-real`)));
+          realRounds.push(await runLoad(callers, ROUND_CALLS, (caller) => realCall(caller, realCustomer(caller), `${scenario}-${callers}-real`)));
           const dbMiddle = databaseCpu();
-          const after = await server.stats();
+          const after = await serverStats();
           serverUse.statements += after.statements - before.statements;
           serverUse.cpuMs += (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000;
           serverUse.systemMs += (after.cpu.system - before.cpu.system) / 1000;
@@ -460,7 +480,7 @@ async function main(): Promise<void> {
     ].join('\n');
     console.log('');
     console.log(
-      `applyPrepaidCredits: ${CALLS} calls per row and side (alternating every ${ROUND_CALLS}), pool ${POOL_MAX} (server and baseline), ${os.cpus().length} cores, Node ${process.version}`,
+      `applyPrepaidCredits: ${CALLS} calls per row and side (alternating every ${ROUND_CALLS}), pool ${POOL_MAX} (baseline; real: ${servers.map((_, i) => poolOf(i)).join(' + ')} in ${SERVER_PROCESSES} server process${SERVER_PROCESSES > 1 ? 'es' : ''}), ${os.cpus().length} cores, Node ${process.version}`,
     );
     const loadAfter = os.loadavg();
     console.log(
@@ -505,6 +525,7 @@ async function main(): Promise<void> {
         callsPerRow: CALLS,
         concurrency: CONCURRENCY,
         poolMax: POOL_MAX,
+        serverProcesses: SERVER_PROCESSES,
         invoice: invoiceFor('example', 'customer'),
         expectedCreditsCents: EXPECTED_CREDITS_CENTS,
       },
@@ -524,7 +545,7 @@ async function main(): Promise<void> {
     log(`wrote ${RESULTS_FILE}`);
   } finally {
     await basePool?.end().catch(() => undefined);
-    await server?.stop().catch((error) => console.error('stopping the bench server failed', error));
+    for (const server of servers) await server.stop().catch((error) => console.error('stopping a bench server failed', error));
     await database?.close();
   }
 }

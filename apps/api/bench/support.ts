@@ -151,8 +151,14 @@ export class ServerProcess {
     });
   }
 
-  /** `cpuProfileDir`: the process writes a V8 CPU profile there when it stops. */
-  static async start(databaseUrl: string, options: { cpuProfileDir?: string | undefined } = {}): Promise<ServerProcess> {
+  /**
+   * `cpuProfileDir`: the process writes a V8 CPU profile there when it stops. `poolMax`: its
+   * database pool (default POOL_MAX).
+   */
+  static async start(
+    databaseUrl: string,
+    options: { cpuProfileDir?: string | undefined; poolMax?: number | undefined } = {},
+  ): Promise<ServerProcess> {
     const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
       execArgv: ['--import', 'tsx', ...(options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.cpuProfileDir)}`] : [])],
       serialization: 'advanced',
@@ -164,7 +170,7 @@ export class ServerProcess {
         HOST: '127.0.0.1',
         WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
         WALLET_WORKER_CONCURRENCY: '0',
-        WALLET_DB_POOL_MAX: String(POOL_MAX),
+        WALLET_DB_POOL_MAX: String(options.poolMax ?? POOL_MAX),
       },
     });
     const url = await new Promise<string>((resolve, reject) => {

@@ -326,9 +326,12 @@ async function main(): Promise<void> {
     let invoiceSeq = 0;
     const mutates = servers.map((s) => mutationCaller(s.url, apiKey, { maxSockets: MAX_CALLERS, timeoutMs: CALL_TIMEOUT_MS }));
     const realCall = async (caller: number, externalId: string, prefix: string) => {
-      const result = await mutates[caller % mutates.length]!<{ prepaidCreditAmountCents: number; wallets: unknown[] }>('invoices.applyPrepaidCredits', {
-        invoice: invoiceFor(`${prefix}-${++invoiceSeq}`, externalId),
-      });
+      const result = await mutates[caller % mutates.length]!<{ prepaidCreditAmountCents: number; wallets: unknown[] }>(
+        'invoices.applyPrepaidCredits',
+        {
+          invoice: invoiceFor(`${prefix}-${++invoiceSeq}`, externalId),
+        },
+      );
       if (result.prepaidCreditAmountCents !== EXPECTED_CREDITS_CENTS || result.wallets.length !== 2) {
         throw new Error(`unexpected allocation ${JSON.stringify(result)}`);
       }

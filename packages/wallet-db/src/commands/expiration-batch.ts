@@ -26,10 +26,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { formatDecimal, planConsumption, sumLots } from '@wallets/core';
 import { transactionDto, walletDto } from '../dto.js';
-import { CreditsType } from '../entities/column-types.js';
 import type { Wallet, WalletTransaction } from '../entities/index.js';
 import { EVENTS_LOCK_CLASS } from '../events.js';
 import { toLot } from '../ledger.js';
+import { type TransactionRow, transactionOf, type WalletRow, walletOf } from '../ledger-rows.js';
 import { runMutation } from '../unit-of-work.js';
 import { type DueWallet, HAS_ACTIVE_SIBLING } from './expiration.js';
 
@@ -86,128 +86,9 @@ export function expirationBatchId(batch: ExpirationBatch): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rows as read under the lock.
+// Rows as read under the lock (mapped to detached objects by ledger-rows.ts).
 
-interface WalletRow {
-  id: string;
-  customer_id: string;
-  external_customer_id: string;
-  name: string | null;
-  code: string;
-  status: 'active' | 'terminated';
-  currency: string;
-  rate_amount: string;
-  priority: number;
-  balance_cents: string;
-  credits_balance: string;
-  ongoing_balance_cents: string;
-  credits_ongoing_balance: string;
-  ongoing_usage_balance_cents: string;
-  credits_ongoing_usage_balance: string;
-  consumed_credits: string;
-  consumed_amount_cents: string;
-  depleted_ongoing_balance: boolean;
-  expiration_at: Date | string | null;
-  terminated_at: Date | string | null;
-  invoice_requires_successful_payment: boolean;
-  paid_top_up_min_amount_cents: string | null;
-  paid_top_up_max_amount_cents: string | null;
-  applies_to_fee_types: string[];
-  applies_to_billable_metric_codes: string[];
-  created_at: Date | string;
-  updated_at: Date | string;
-  has_sibling: boolean;
-}
-
-interface TransactionRow {
-  id: string;
-  wallet_id: string;
-  transaction_type: WalletTransaction['transactionType'];
-  status: WalletTransaction['status'];
-  transaction_status: WalletTransaction['transactionStatus'];
-  source: WalletTransaction['source'];
-  credit_amount: string;
-  amount_cents: string;
-  remaining_credit_amount: string | null;
-  remaining_amount_cents: string | null;
-  priority: number;
-  expiration_at: Date | string | null;
-  name: string | null;
-  metadata: WalletTransaction['metadata'];
-  invoice_id: string | null;
-  voided_invoice_id: string | null;
-  voided_transaction_id: string | null;
-  invoice_requires_successful_payment: boolean;
-  settled_at: Date | string | null;
-  failed_at: Date | string | null;
-  created_at: Date | string;
-}
-
-const creditsType = new CreditsType();
-const toCredits = (value: string): bigint => creditsType.convertToJSValue(value) as bigint;
-const toCreditsOrNull = (value: string | null): bigint | null => (value === null ? null : toCredits(value));
-const toCentsOrNull = (value: string | null): bigint | null => (value === null ? null : BigInt(value));
-const toDate = (value: Date | string): Date => new Date(value);
-const toDateOrNull = (value: Date | string | null): Date | null => (value === null ? null : toDate(value));
-
-/** The wallet as the ORM would load it (enough for `walletDto` and the ledger arithmetic). */
-function walletOf(row: WalletRow): Wallet {
-  return {
-    id: row.id,
-    customer: { id: row.customer_id, externalId: row.external_customer_id },
-    name: row.name,
-    code: row.code,
-    status: row.status,
-    currency: row.currency,
-    rateAmount: toCredits(row.rate_amount),
-    priority: row.priority,
-    balanceCents: BigInt(row.balance_cents),
-    creditsBalance: toCredits(row.credits_balance),
-    ongoingBalanceCents: BigInt(row.ongoing_balance_cents),
-    creditsOngoingBalance: toCredits(row.credits_ongoing_balance),
-    ongoingUsageBalanceCents: BigInt(row.ongoing_usage_balance_cents),
-    creditsOngoingUsageBalance: toCredits(row.credits_ongoing_usage_balance),
-    consumedCredits: toCredits(row.consumed_credits),
-    consumedAmountCents: BigInt(row.consumed_amount_cents),
-    depletedOngoingBalance: row.depleted_ongoing_balance,
-    expirationAt: toDateOrNull(row.expiration_at),
-    terminatedAt: toDateOrNull(row.terminated_at),
-    invoiceRequiresSuccessfulPayment: row.invoice_requires_successful_payment,
-    paidTopUpMinAmountCents: toCentsOrNull(row.paid_top_up_min_amount_cents),
-    paidTopUpMaxAmountCents: toCentsOrNull(row.paid_top_up_max_amount_cents),
-    appliesToFeeTypes: row.applies_to_fee_types,
-    appliesToBillableMetricCodes: row.applies_to_billable_metric_codes,
-    createdAt: toDate(row.created_at),
-    updatedAt: toDate(row.updated_at),
-  } as unknown as Wallet;
-}
-
-/** The transaction as the ORM would load it (enough for `transactionDto` and `toLot`). */
-function transactionOf(row: TransactionRow, wallet: Wallet): WalletTransaction {
-  return {
-    id: row.id,
-    wallet,
-    transactionType: row.transaction_type,
-    status: row.status,
-    transactionStatus: row.transaction_status,
-    source: row.source,
-    creditAmount: toCredits(row.credit_amount),
-    amountCents: BigInt(row.amount_cents),
-    remainingCreditAmount: toCreditsOrNull(row.remaining_credit_amount),
-    remainingAmountCents: toCentsOrNull(row.remaining_amount_cents),
-    priority: row.priority,
-    expirationAt: toDateOrNull(row.expiration_at),
-    name: row.name,
-    metadata: row.metadata,
-    invoiceId: row.invoice_id,
-    voidedInvoiceId: row.voided_invoice_id,
-    voidedTransactionId: row.voided_transaction_id,
-    invoiceRequiresSuccessfulPayment: row.invoice_requires_successful_payment,
-    settledAt: toDateOrNull(row.settled_at),
-    failedAt: toDateOrNull(row.failed_at),
-    createdAt: toDate(row.created_at),
-  } as unknown as WalletTransaction;
-}
+type DueWalletRow = WalletRow & { external_customer_id: string; has_sibling: boolean };
 
 // ---------------------------------------------------------------------------------------------
 // The plan: what terminate would write, computed in memory.
@@ -327,14 +208,14 @@ async function lockCustomersOf(exec: Exec, organizationId: string, walletIds: st
   );
 }
 
-async function loadDueWallets(exec: Exec, organizationId: string, walletIds: string[], asOf: Date): Promise<WalletRow[]> {
-  return exec<WalletRow>(
+async function loadDueWallets(exec: Exec, organizationId: string, walletIds: string[], asOf: Date): Promise<DueWalletRow[]> {
+  return exec<DueWalletRow>(
     `select w.id, w.customer_id, c.external_id as external_customer_id, w.name, w.code, w.status, w.currency, w.rate_amount::text,
             w.priority, w.balance_cents::text, w.credits_balance::text, w.ongoing_balance_cents::text, w.credits_ongoing_balance::text,
             w.ongoing_usage_balance_cents::text, w.credits_ongoing_usage_balance::text, w.consumed_credits::text,
             w.consumed_amount_cents::text, w.depleted_ongoing_balance, w.expiration_at, w.terminated_at,
             w.invoice_requires_successful_payment, w.paid_top_up_min_amount_cents::text, w.paid_top_up_max_amount_cents::text,
-            w.applies_to_fee_types, w.applies_to_billable_metric_codes, w.created_at, w.updated_at,
+            w.applies_to_fee_types, w.applies_to_billable_metric_codes, w.created_at, w.updated_at, w.organization_id,
             ${HAS_ACTIVE_SIBLING} as has_sibling
        from wallets w join customers c on c.id = w.customer_id
       where w.organization_id = ? and w.id in ${IDS} and w.status = 'active' and w.expiration_at <= ?
@@ -345,7 +226,7 @@ async function loadDueWallets(exec: Exec, organizationId: string, walletIds: str
 
 const TRANSACTION_COLUMNS = `id, wallet_id, transaction_type, status, transaction_status, source, credit_amount::text, amount_cents::text,
   remaining_credit_amount::text, remaining_amount_cents::text, priority, expiration_at, name, metadata, invoice_id, voided_invoice_id,
-  voided_transaction_id, invoice_requires_successful_payment, settled_at, failed_at, created_at`;
+  voided_transaction_id, invoice_requires_successful_payment, settled_at, failed_at, clawed_back_at, created_at`;
 
 async function loadTransactions(
   exec: Exec,
@@ -460,7 +341,9 @@ export async function expireWalletBatch(
       await lockCustomersOf(exec, organizationId, batch.walletIds);
       const rows = await loadDueWallets(exec, organizationId, batch.walletIds, ctx.now);
       const deferredWalletIds = rows.filter((row) => row.has_sibling).map((row) => row.id);
-      const wallets = new Map(rows.filter((row) => !row.has_sibling).map((row) => [row.id, walletOf(row)]));
+      const wallets = new Map(
+        rows.filter((row) => !row.has_sibling).map((row) => [row.id, walletOf(row, { id: row.customer_id, externalId: row.external_customer_id })]),
+      );
       if (wallets.size === 0) return { walletsExpired: 0, lotsExpired: 0, deferredWalletIds };
       const lots = await loadTransactions(
         exec,

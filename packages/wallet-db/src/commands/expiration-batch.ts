@@ -24,12 +24,13 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { formatDecimal, planConsumption, sumLots } from '@wallets/core';
+import { planConsumption, sumLots } from '@wallets/core';
+import { sendStatements } from '../context.js';
 import { transactionDto, walletDto } from '../dto.js';
 import type { Wallet, WalletTransaction } from '../entities/index.js';
 import { EVENTS_LOCK_CLASS } from '../events.js';
 import { toLot } from '../ledger.js';
-import { type TransactionRow, transactionOf, type WalletRow, walletOf } from '../ledger-rows.js';
+import { LedgerJournal, type TransactionRow, transactionOf, type WalletRow, walletOf } from '../ledger-rows.js';
 import { runMutation } from '../unit-of-work.js';
 import { type DueWallet, HAS_ACTIVE_SIBLING } from './expiration.js';
 
@@ -94,16 +95,15 @@ type DueWalletRow = WalletRow & { external_customer_id: string; has_sibling: boo
 // The plan: what terminate would write, computed in memory.
 
 interface BatchPlan {
-  voids: Record<string, unknown>[];
-  consumptions: Record<string, unknown>[];
-  walletUpdates: Record<string, unknown>[];
+  /** The voids, their consumptions, the emptied lots and the terminated wallets. */
+  ledger: LedgerJournal;
   failedIds: string[];
   terminatedIds: string[];
   events: { id: string; type: string; data: unknown }[];
 }
 
 function planBatch(wallets: Wallet[], lotsByWallet: Map<string, WalletTransaction[]>, pendingByWallet: Map<string, WalletTransaction[]>, now: Date) {
-  const plan: BatchPlan = { voids: [], consumptions: [], walletUpdates: [], failedIds: [], terminatedIds: [], events: [] };
+  const plan: BatchPlan = { ledger: new LedgerJournal(), failedIds: [], terminatedIds: [], events: [] };
   const event = (type: string, data: unknown) => plan.events.push({ id: randomUUID(), type, data: JSON.parse(JSON.stringify(data)) });
   for (const wallet of wallets) {
     const lots = lotsByWallet.get(wallet.id) ?? [];
@@ -112,7 +112,9 @@ function planBatch(wallets: Wallet[], lotsByWallet: Map<string, WalletTransactio
     if (voided) {
       const outbound = {
         id: randomUUID(),
+        organization: wallet.organization,
         wallet,
+        customer: wallet.customer,
         transactionType: 'outbound',
         status: 'settled',
         transactionStatus: 'voided',
@@ -131,25 +133,25 @@ function planBatch(wallets: Wallet[], lotsByWallet: Map<string, WalletTransactio
         invoiceRequiresSuccessfulPayment: wallet.invoiceRequiresSuccessfulPayment,
         settledAt: now,
         failedAt: null,
+        clawedBackAt: null,
         createdAt: now,
       } as unknown as WalletTransaction;
+      plan.ledger.transactions.push(outbound);
+      const byId = new Map(lots.map((lot) => [lot.id, lot]));
       for (const part of planConsumption(lots.map(toLot), remainder)) {
-        plan.consumptions.push({
+        const lot = byId.get(part.lotId)!;
+        lot.remainingAmountCents = (lot.remainingAmountCents ?? 0n) - part.amountCents;
+        lot.remainingCreditAmount = (lot.remainingCreditAmount ?? 0n) - part.creditAmount;
+        plan.ledger.lots.add(lot);
+        plan.ledger.consumptions.push({
           id: randomUUID(),
-          inbound: part.lotId,
-          outbound: outbound.id,
-          credit_amount: formatDecimal(part.creditAmount),
-          amount_cents: String(part.amountCents),
+          inbound: lot,
+          outbound,
+          creditAmount: part.creditAmount,
+          amountCents: part.amountCents,
+          createdAt: now,
         });
       }
-      plan.voids.push({
-        id: outbound.id,
-        wallet_id: wallet.id,
-        customer_id: wallet.customer.id,
-        credit_amount: formatDecimal(remainder.creditAmount),
-        amount_cents: String(remainder.amountCents),
-        invoice_requires_successful_payment: wallet.invoiceRequiresSuccessfulPayment,
-      });
       wallet.balanceCents -= remainder.amountCents;
       wallet.creditsBalance -= remainder.creditAmount;
       wallet.consumedCredits += remainder.creditAmount;
@@ -175,17 +177,7 @@ function planBatch(wallets: Wallet[], lotsByWallet: Map<string, WalletTransactio
       if (wallet.depletedOngoingBalance && wallet.ongoingBalanceCents > 0n) wallet.depletedOngoingBalance = false;
     }
     plan.terminatedIds.push(wallet.id);
-    plan.walletUpdates.push({
-      id: wallet.id,
-      amount_cents: String(remainder.amountCents),
-      credit_amount: formatDecimal(remainder.creditAmount),
-      ongoing_balance_cents: String(wallet.ongoingBalanceCents),
-      credits_ongoing_balance: formatDecimal(wallet.creditsOngoingBalance),
-      ongoing_usage_balance_cents: String(wallet.ongoingUsageBalanceCents),
-      credits_ongoing_usage_balance: formatDecimal(wallet.creditsOngoingUsageBalance),
-      depleted: wallet.depletedOngoingBalance,
-      updated_at: wallet.updatedAt.toISOString(),
-    });
+    plan.ledger.wallets.add(wallet);
     // The rules were active until now; the event lists the rules still active (none).
     event('wallet.terminated', walletDto(wallet, []));
   }
@@ -249,74 +241,34 @@ async function loadTransactions(
   return byWallet;
 }
 
-async function writePlan(exec: Exec, organizationId: string, plan: BatchPlan, now: Date): Promise<void> {
+/** Every write of the plan in one round trip (ledger rows and balances as the journal writes them, then the outbox). */
+async function writePlan(em: EntityManager, organizationId: string, plan: BatchPlan, now: Date): Promise<void> {
   const json = (value: unknown) => JSON.stringify(value);
-  if (plan.voids.length > 0) {
-    await exec(
-      `insert into wallet_transactions (id, organization_id, wallet_id, customer_id, transaction_type, status, transaction_status, source,
-         credit_amount, amount_cents, remaining_credit_amount, remaining_amount_cents, priority, expiration_at, name, metadata, invoice_id,
-         voided_invoice_id, voided_transaction_id, invoice_requires_successful_payment, settled_at, failed_at, clawed_back_at, created_at)
-       select v.id, ?, v.wallet_id, v.customer_id, 'outbound', 'settled', 'voided', 'expiration', v.credit_amount, v.amount_cents, null, null,
-              50, null, null, '[]'::jsonb, null, null, null, v.invoice_requires_successful_payment, ?, null, null, ?
-         from jsonb_to_recordset(?::jsonb) as v(id uuid, wallet_id uuid, customer_id uuid, credit_amount numeric, amount_cents bigint,
-                                                 invoice_requires_successful_payment boolean)`,
-      [organizationId, now, now, json(plan.voids)],
-    );
-    await exec(
-      `insert into wallet_transaction_consumptions (id, organization_id, inbound_wallet_transaction_id, outbound_wallet_transaction_id,
-         credit_amount, amount_cents, created_at)
-       select p.id, ?, p.inbound, p.outbound, p.credit_amount, p.amount_cents, ?
-         from jsonb_to_recordset(?::jsonb) as p(id uuid, inbound uuid, outbound uuid, credit_amount numeric, amount_cents bigint)`,
-      [organizationId, now, json(plan.consumptions)],
-    );
-    await exec(
-      `update wallet_transactions t
-          set remaining_credit_amount = t.remaining_credit_amount - p.credit_amount,
-              remaining_amount_cents = t.remaining_amount_cents - p.amount_cents
-         from jsonb_to_recordset(?::jsonb) as p(inbound uuid, credit_amount numeric, amount_cents bigint)
-        where t.organization_id = ? and t.id = p.inbound`,
-      [json(plan.consumptions), organizationId],
-    );
-  }
-  if (plan.failedIds.length > 0) {
-    await exec(`update wallet_transactions set status = 'failed', failed_at = ? where organization_id = ? and id in ${IDS}`, [
-      now,
-      organizationId,
-      json(plan.failedIds),
-    ]);
-  }
-  await exec(
-    `update recurring_transaction_rules set status = 'terminated', terminated_at = ?
-      where organization_id = ? and wallet_id in ${IDS} and status = 'active'`,
-    [now, organizationId, json(plan.terminatedIds)],
-  );
-  await exec(
-    `update wallets w
-        set balance_cents = w.balance_cents - v.amount_cents,
-            credits_balance = w.credits_balance - v.credit_amount,
-            consumed_amount_cents = w.consumed_amount_cents + v.amount_cents,
-            consumed_credits = w.consumed_credits + v.credit_amount,
-            ongoing_balance_cents = v.ongoing_balance_cents,
-            credits_ongoing_balance = v.credits_ongoing_balance,
-            ongoing_usage_balance_cents = v.ongoing_usage_balance_cents,
-            credits_ongoing_usage_balance = v.credits_ongoing_usage_balance,
-            depleted_ongoing_balance = v.depleted,
-            status = 'terminated', terminated_at = ?, updated_at = v.updated_at
-       from jsonb_to_recordset(?::jsonb) as v(id uuid, amount_cents bigint, credit_amount numeric, ongoing_balance_cents bigint,
-              credits_ongoing_balance numeric, ongoing_usage_balance_cents bigint, credits_ongoing_usage_balance numeric, depleted boolean,
-              updated_at timestamptz)
-      where w.organization_id = ? and w.id = v.id`,
-    [now, json(plan.walletUpdates), organizationId],
-  );
-  // The outbox, as EventRecorder.flush writes it: under the shared per-organization lock, in order.
-  await exec('select pg_advisory_xact_lock_shared(?, hashtext(?))', [EVENTS_LOCK_CLASS, organizationId]);
-  await exec(
-    `insert into events (id, organization_id, type, data, created_at)
-     select (e.value ->> 'id')::uuid, ?, e.value ->> 'type', e.value -> 'data', ?
-       from jsonb_array_elements(?::jsonb) with ordinality as e(value, n)
-      order by e.n`,
-    [organizationId, now, json(plan.events)],
-  );
+  await sendStatements(em, [
+    ...plan.ledger.statements(organizationId),
+    ...(plan.failedIds.length > 0
+      ? [
+          {
+            sql: `update wallet_transactions set status = 'failed', failed_at = ? where organization_id = ? and id in ${IDS}`,
+            params: [now, organizationId, json(plan.failedIds)],
+          },
+        ]
+      : []),
+    {
+      sql: `update recurring_transaction_rules set status = 'terminated', terminated_at = ?
+        where organization_id = ? and wallet_id in ${IDS} and status = 'active'`,
+      params: [now, organizationId, json(plan.terminatedIds)],
+    },
+    // The outbox, as EventRecorder.flush writes it: under the shared per-organization lock, in order.
+    { sql: 'select pg_advisory_xact_lock_shared(?, hashtext(?))', params: [EVENTS_LOCK_CLASS, organizationId] },
+    {
+      sql: `insert into events (id, organization_id, type, data, created_at)
+       select (e.value ->> 'id')::uuid, ?, e.value ->> 'type', e.value -> 'data', ?
+         from jsonb_array_elements(?::jsonb) with ordinality as e(value, n)
+        order by e.n`,
+      params: [organizationId, now, json(plan.events)],
+    },
+  ]);
 }
 
 /**
@@ -353,7 +305,7 @@ export async function expireWalletBatch(
       );
       const pending = await loadTransactions(exec, organizationId, wallets, `transaction_status = 'purchased' and status = 'pending'`);
       const plan = planBatch([...wallets.values()], lots, pending, ctx.now);
-      await writePlan(exec, organizationId, plan, ctx.now);
+      await writePlan(tx, organizationId, plan, ctx.now);
       return { walletsExpired: wallets.size, lotsExpired: 0, deferredWalletIds };
     },
   );

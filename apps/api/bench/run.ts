@@ -10,7 +10,7 @@
  * tests). Every loop has a fixed number of calls; only 127.0.0.1 traffic. Not a test: no time is
  * asserted; the target (real >= half the baseline) is reported, never enforced.
  *
- * Knobs (optional): BENCH_CALLS calls per row and side (default 576, rounded up to a multiple of 192: the
+ * Knobs (optional): BENCH_CALLS calls per row and side (default 960, rounded up to a multiple of 192: the
  * sides alternate every 192 calls),
  * BENCH_POOL_MAX the pool size of the baseline and of the real side (default 10), BENCH_SERVER_PROCESSES
  * server processes sharing that pool size (default 1), BENCH_CPU_PROF a folder where each server process
@@ -31,7 +31,7 @@ const CONCURRENCY = [8, 32, 64] as const;
 const MAX_CALLERS = 64;
 /** Each row alternates real and baseline in rounds of 192 calls, so a noisy neighbour slows both alike. */
 const ROUND_CALLS = 192;
-const CALLS = Math.ceil(Math.max(ROUND_CALLS, Number(process.env.BENCH_CALLS ?? 576) || 576) / ROUND_CALLS) * ROUND_CALLS;
+const CALLS = Math.ceil(Math.max(ROUND_CALLS, Number(process.env.BENCH_CALLS ?? 960) || 960) / ROUND_CALLS) * ROUND_CALLS;
 const CAPTURE_CALLS = 10;
 /**
  * Server processes on the one database (a deployment runs one per core behind a balancer); callers
@@ -250,7 +250,14 @@ function figures(load: LoadResult) {
 const oneLine = (sql: string) => sql.replace(/\s+/g, ' ').trim();
 
 /** "select wallets", "insert events", "begin": the verb and the first table a statement names. */
+/** A round trip of several statements (joined by `;` and a newline) is described statement by statement. */
 function kindOf(sql: string): string {
+  const parts = sql.split(/;\n/);
+  if (parts.length > 1) return `[${parts.map(kindOfOne).join(' + ')}]`;
+  return kindOfOne(sql);
+}
+
+function kindOfOne(sql: string): string {
   const text = oneLine(sql).toLowerCase();
   const verb = text.split(/[\s;(]/)[0] ?? '';
   const table = /\b(?:from|into|update)\s+"?([a-z_]+)"?/.exec(text)?.[1];

@@ -12,10 +12,10 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
-import { type SqlStatement, sendStatements } from './context.js';
 import { transactionDto, walletDto } from './dto.js';
 import type { RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
 import { loadActiveRules } from './repositories.js';
+import { type SqlStatement, sendStatements } from './sql-statements.js';
 
 export type EventType =
   | 'wallet.created'

@@ -8,9 +8,9 @@
  * bigint) or as JS numbers, times as Date or ISO text.
  */
 import { formatDecimal } from '@wallets/core';
-import type { SqlStatement } from './context.js';
 import { CreditsType } from './entities/column-types.js';
 import type { Customer, Wallet, WalletTransaction } from './entities/index.js';
+import type { SqlStatement } from './sql-statements.js';
 
 export interface WalletRow {
   id: string;

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type Amount, invariant, type Lot, type LotConsumption, MAX_AMOUNT_CENTS, planConsumption, sumLots, WalletError } from '@wallets/core';
-import type { CommandContext, SqlStatement } from './context.js';
+import type { CommandContext } from './context.js';
 import {
   type MetadataItem,
   RecurringTransactionRule,
@@ -22,6 +22,7 @@ import type { EventRecorder } from './events.js';
 import { LedgerJournal } from './ledger-rows.js';
 import { applyOngoing, recomputeOngoingBalances } from './ongoing-balance.js';
 import { findLots, findLotsOfWallets } from './repositories.js';
+import type { SqlStatement } from './sql-statements.js';
 import { fireThresholdRules } from './threshold-rules.js';
 
 export interface TransactionDetails {

@@ -6,9 +6,9 @@
 import { type EntityName, wrap } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
-import { type SqlStatement, sendStatements } from './context.js';
 import { Customer, RecurringTransactionRule, UsageSnapshot, Wallet, WalletTransaction } from './entities/index.js';
 import { type TransactionRow, transactionOf, type WalletRow, walletOf } from './ledger-rows.js';
+import { type SqlStatement, sendStatements } from './sql-statements.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string) => UUID_RE.test(value);

@@ -11,10 +11,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import superjson from 'superjson';
-import type { CommandContext, SqlStatement } from './context.js';
+import type { CommandContext } from './context.js';
 import { translateDbError } from './db-errors.js';
 import { EventRecorder } from './events.js';
 import { Ledger } from './ledger.js';
+import type { SqlStatement } from './sql-statements.js';
 
 export interface MutationScope {
   organizationId: string;

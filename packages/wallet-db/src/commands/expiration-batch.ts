@@ -25,12 +25,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { planConsumption, sumLots } from '@wallets/core';
-import { sendStatements } from '../context.js';
 import { transactionDto, walletDto } from '../dto.js';
 import type { Wallet, WalletTransaction } from '../entities/index.js';
 import { EVENTS_LOCK_CLASS } from '../events.js';
 import { toLot } from '../ledger.js';
 import { LedgerJournal, type TransactionRow, transactionOf, type WalletRow, walletOf } from '../ledger-rows.js';
+import { sendStatements } from '../sql-statements.js';
 import { runMutation } from '../unit-of-work.js';
 import { type DueWallet, HAS_ACTIVE_SIBLING } from './expiration.js';
 

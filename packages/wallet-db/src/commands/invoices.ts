@@ -24,7 +24,6 @@ import {
   sumLots,
   WalletError,
 } from '@wallets/core';
-import type { SqlStatement } from '../context.js';
 import { centsToNumber, transactionDto } from '../dto.js';
 import { InvoiceApplication, type Wallet, WalletTransaction } from '../entities/index.js';
 import type { ConsumedPart } from '../ledger.js';
@@ -37,6 +36,7 @@ import {
   lockCustomer,
   lockCustomerCurrencyState,
 } from '../repositories.js';
+import type { SqlStatement } from '../sql-statements.js';
 import { requestHash, type Work } from '../unit-of-work.js';
 import { isPastExpiration, walletConversion } from '../wallet-facts.js';
 import { dropDraftInvoice, storeUsageSnapshot, type UsageSyncInput } from './usage.js';

@@ -1,8 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestOrm } from '../test/helpers.js';
-import { inlineParams, sendStatements } from './context.js';
 import type { Orm } from './orm.js';
+import { inlineParams, sendStatements } from './sql-statements.js';
 
 let orm: Orm;
 beforeAll(async () => {

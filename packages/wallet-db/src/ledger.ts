@@ -103,8 +103,10 @@ export class Ledger {
   /**
    * From now on the ledger works on detached wallets and lots (read by plain SQL, see ledger-rows.ts):
    * what it writes is collected and sent by `journalStatements` in the request's last round trip,
-   * not by the ORM flush. Only consuming and granting run so: operations that read the ledger back
-   * (settle, fail, terminate, lots not handed in) and threshold rules that fire refuse.
+   * not by the ORM flush. Consuming, granting, purchasing and recomputing run so; operations that
+   * read this request's ledger rows back (settle, fail, terminate, lots not handed in) refuse.
+   * Threshold rules fire as usual: their reads (pending and failed purchases) concern rows from
+   * before this request, since a wallet has at most one active rule and it fires once per request.
    */
   useJournal(): void {
     this.journal = new LedgerJournal();
@@ -192,10 +194,6 @@ export class Ledger {
         );
         known = wallets;
         knownRules = rules;
-        if (this.journal) {
-          invariant(!rules.some((rule) => rule.trigger === 'threshold'), 'threshold rules fire on ORM-managed rows only');
-          break;
-        }
         if (!(await fireThresholdRules(this.em, this.ctx, this, wallets, rules, fired))) break;
       }
     }

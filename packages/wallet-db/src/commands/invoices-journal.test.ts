@@ -134,7 +134,9 @@ function scenario(rand: Rand, n: number): Step[] {
     },
   });
   const wallets = Array.from({ length: rand.int(1, 4) }, (_, i) => `w${i}`);
-  const withThresholdRule = rand.chance(0.2);
+  // The first wallet may get a threshold rule; it starts above the threshold, so the rule fires during the
+  // applications (a lot it grants at creation would tie with the wallet's own grant in lot order, which ids then decide).
+  const threshold = rand.chance(0.25) ? rand.pick([250, 120]) : null;
   for (const [i, name] of wallets.entries()) {
     const scope = rand.pick(['none', 'none', 'fees', 'metrics'] as const);
     const input = {
@@ -142,7 +144,7 @@ function scenario(rand: Rand, n: number): Step[] {
       name,
       rateAmount: cr(rand.pick(['1', '0.7', '2.5', '1.33333'])),
       priority: rand.int(1, 5),
-      grantedCredits: cr(amountText(rand, 300, 5, n * 10 + i)),
+      grantedCredits: cr(threshold !== null && i === 0 ? `${threshold + rand.int(20, 150)}.5` : amountText(rand, 300, 5, n * 10 + i)),
       paidCredits: rand.chance(0.4) ? cr(amountText(rand, 200, 2, n * 10 + i + 5)) : undefined,
       expirationAt: rand.chance(0.15) ? at(3.5) : rand.chance(0.2) ? at(400) : null,
       appliesTo:
@@ -155,8 +157,16 @@ function scenario(rand: Rand, n: number): Step[] {
         ...(rand.chance(0.3)
           ? [{ trigger: 'interval' as const, interval: 'monthly' as const, method: 'fixed' as const, grantedCredits: cr('5') }]
           : []),
-        ...(withThresholdRule && i === 0
-          ? [{ trigger: 'threshold' as const, method: 'fixed' as const, grantedCredits: cr('7'), thresholdCredits: cr('20') }]
+        ...(threshold !== null && i === 0
+          ? [
+              {
+                trigger: 'threshold' as const,
+                method: 'fixed' as const,
+                grantedCredits: cr('7'),
+                ...(rand.chance(0.5) ? { paidCredits: cr('5') } : {}),
+                thresholdCredits: cr(String(threshold)),
+              },
+            ]
           : []),
       ],
     };
@@ -237,9 +247,12 @@ async function footprint(org: string) {
   const transactions = await sql<{ id: string }>(
     `select t.* from wallet_transactions t join wallets w on w.id = t.wallet_id join customers c on c.id = w.customer_id
        left join wallet_transactions v on v.id = t.voided_transaction_id
+       -- Rows equal in content (two identical grants in one request) are told apart by the order of their creation events.
+       left join lateral (select min(e.position) as position from events e
+                           where e.organization_id = t.organization_id and e.type = 'wallet_transaction.created' and e.data ->> 'id' = t.id::text) ev on true
       where t.organization_id = $1
       order by c.external_id, w.name, t.created_at, t.transaction_type, t.transaction_status, t.source, v.created_at, v.priority,
-               v.credit_amount, t.amount_cents, t.credit_amount, t.priority, t.expiration_at, t.name`,
+               v.credit_amount, t.amount_cents, t.credit_amount, t.priority, t.expiration_at, t.name, ev.position`,
     [org],
   );
   label('tx', transactions);
@@ -299,6 +312,11 @@ describe('journaled invoice application', () => {
     expect(mask(answers.journaled)).toEqual(mask(answers.managed));
     const [a, b] = [await footprint(journaled), await footprint(managed)];
     expect(a.transactions.length).toBeGreaterThan(RUNS);
+    // Threshold rules fired during applications (granted and paid top-ups), on both paths alike.
+    const thresholdTopUps = (a.transactions as { source: string; created_at: string }[]).filter(
+      (t) => t.source === 'threshold' && new Date(t.created_at) >= at(3),
+    );
+    expect(thresholdTopUps.length).toBeGreaterThan(0);
     expect(a.applications.length).toBeGreaterThan(0);
     expect(a).toEqual(b);
     // The journaled path ran (no threshold rule) and consumed credits in many applications.

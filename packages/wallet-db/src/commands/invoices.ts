@@ -261,9 +261,9 @@ async function claimInvoice(
 
 export interface ApplyOptions {
   /**
-   * Let the ledger work on detached rows and write them in the last round trip (`Ledger.useJournal`)
-   * when no threshold rule of the customer's wallets could fire (default). Off: the ORM flush writes.
-   * Both give the same rows, events and answer (invoices-journal.test.ts).
+   * Let the ledger work on detached rows and write them in the last round trip (`Ledger.useJournal`;
+   * default). Off: the ORM flush writes. Both give the same rows, events and answer
+   * (invoices-journal.test.ts).
    */
   journal?: boolean;
 }
@@ -296,7 +296,7 @@ export async function applyPrepaidCredits(
 
   let result = emptyAllocation(invoice);
   let wallets: Wallet[] = [];
-  const journaled = state !== null && options.journal !== false && !state.rules.some((rule) => rule.trigger === 'threshold');
+  const journaled = state !== null && options.journal !== false;
   if (journaled) ledger.useJournal();
   const group = state && ledgerObjects(em, state, journaled);
   if (state && group && (CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) {

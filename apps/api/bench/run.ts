@@ -12,9 +12,8 @@
  *
  * Knobs (optional): BENCH_CALLS calls per row and side (default 960, rounded up to a multiple of 192: the
  * sides alternate every 192 calls),
- * BENCH_POOL_MAX the pool size of the baseline and of the real side (default 10), BENCH_SERVER_PROCESSES
- * server processes sharing that pool size (default 1), BENCH_CPU_PROF a folder where each server process
- * writes a V8 CPU profile (open it in Chrome DevTools).
+ * BENCH_POOL_MAX the pool size of both the server and the baseline (default 10), BENCH_CPU_PROF a
+ * folder where the server process writes a V8 CPU profile (open it in Chrome DevTools).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,12 +32,6 @@ const MAX_CALLERS = 64;
 const ROUND_CALLS = 192;
 const CALLS = Math.ceil(Math.max(ROUND_CALLS, Number(process.env.BENCH_CALLS ?? 960) || 960) / ROUND_CALLS) * ROUND_CALLS;
 const CAPTURE_CALLS = 10;
-/**
- * Server processes on the one database (a deployment runs one per core behind a balancer); callers
- * go to them in turn and POOL_MAX connections are split between them, so the real side never holds
- * more connections than the baseline.
- */
-const SERVER_PROCESSES = Math.max(1, Math.min(POOL_MAX, Number(process.env.BENCH_SERVER_PROCESSES ?? 1) || 1));
 /** Not measured: enough calls for V8 to finish optimizing the hot path (with 64 the first row still paid for compiling). */
 const WARM_UP_CALLS = 1024;
 const CALL_TIMEOUT_MS = 60_000;
@@ -300,26 +293,13 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg();
   const log = benchLog('bench');
   let database: BenchDatabase | null = null;
-  const servers: ServerProcess[] = [];
+  let server: ServerProcess | null = null;
   let basePool: pg.Pool | null = null;
   try {
     database = await openBenchDatabase('wallets_bench', log);
     const { url: databaseUrl, settings } = database;
-    const poolOf = (i: number) => Math.floor(POOL_MAX / SERVER_PROCESSES) + (i < POOL_MAX % SERVER_PROCESSES ? 1 : 0);
-    for (let i = 0; i < SERVER_PROCESSES; i++) {
-      servers.push(await ServerProcess.start(databaseUrl, { cpuProfileDir: process.env.BENCH_CPU_PROF, poolMax: poolOf(i) }));
-      log(`server ${i + 1} (pid ${servers[i]!.child.pid}) at ${servers[i]!.url}, WALLET_DB_POOL_MAX=${poolOf(i)}`);
-    }
-    const server = servers[0]!;
-    /** Statements, statement wait and CPU of every server process, summed. */
-    const serverStats = async () => {
-      const all = await Promise.all(servers.map((s) => s.stats()));
-      return {
-        statements: all.reduce((sum, s) => sum + s.statements, 0),
-        queryMs: all.reduce((sum, s) => sum + s.queryMs, 0),
-        cpu: { user: all.reduce((sum, s) => sum + s.cpu.user, 0), system: all.reduce((sum, s) => sum + s.cpu.system, 0) },
-      };
-    };
+    server = await ServerProcess.start(databaseUrl, { cpuProfileDir: process.env.BENCH_CPU_PROF });
+    log(`server (pid ${server.child.pid}) at ${server.url}, WALLET_DB_POOL_MAX=${POOL_MAX}`);
     const admin = createWalletClient({ url: server.url, apiKey: ADMIN_TOKEN });
     const { organization, apiKey } = await admin.admin.createOrganization.mutate({ name: 'bench' });
     const client = createWalletClient({ url: server.url, apiKey });
@@ -331,21 +311,18 @@ async function main(): Promise<void> {
     log(`seeded ${seeded.size} customers (2 wallets, 3 lots each)`);
 
     let invoiceSeq = 0;
-    const mutates = servers.map((s) => mutationCaller(s.url, apiKey, { maxSockets: MAX_CALLERS, timeoutMs: CALL_TIMEOUT_MS }));
-    const realCall = async (caller: number, externalId: string, prefix: string) => {
-      const result = await mutates[caller % mutates.length]!<{ prepaidCreditAmountCents: number; wallets: unknown[] }>(
-        'invoices.applyPrepaidCredits',
-        {
-          invoice: invoiceFor(`${prefix}-${++invoiceSeq}`, externalId),
-        },
-      );
+    const mutate = mutationCaller(server.url, apiKey, { maxSockets: MAX_CALLERS, timeoutMs: CALL_TIMEOUT_MS });
+    const realCall = async (externalId: string, prefix: string) => {
+      const result = await mutate<{ prepaidCreditAmountCents: number; wallets: unknown[] }>('invoices.applyPrepaidCredits', {
+        invoice: invoiceFor(`${prefix}-${++invoiceSeq}`, externalId),
+      });
       if (result.prepaidCreditAmountCents !== EXPECTED_CREDITS_CENTS || result.wallets.length !== 2) {
         throw new Error(`unexpected allocation ${JSON.stringify(result)}`);
       }
     };
 
     // Warm-up (not measured): JIT, both pools filled, caches loaded.
-    await runLoad(16, WARM_UP_CALLS, (caller) => realCall(caller, realMany[caller]!, 'warm'));
+    await runLoad(16, WARM_UP_CALLS, (caller) => realCall(realMany[caller]!, 'warm'));
 
     // Capture: sequential applies on one customer, nothing else running.
     const captures: CapturedStatement[][] = [];
@@ -410,11 +387,11 @@ async function main(): Promise<void> {
           return ms ?? 0;
         };
         for (let round = 0; round < CALLS / ROUND_CALLS; round++) {
-          const before = await serverStats();
+          const before = await server.stats();
           const dbBefore = databaseCpu();
-          realRounds.push(await runLoad(callers, ROUND_CALLS, (caller) => realCall(caller, realCustomer(caller), `${scenario}-${callers}-real`)));
+          realRounds.push(await runLoad(callers, ROUND_CALLS, (caller) => realCall(realCustomer(caller), `${scenario}-${callers}-real`)));
           const dbMiddle = databaseCpu();
-          const after = await serverStats();
+          const after = await server.stats();
           serverUse.statements += after.statements - before.statements;
           serverUse.cpuMs += (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000;
           serverUse.systemMs += (after.cpu.system - before.cpu.system) / 1000;
@@ -491,7 +468,7 @@ async function main(): Promise<void> {
     ].join('\n');
     console.log('');
     console.log(
-      `applyPrepaidCredits: ${CALLS} calls per row and side (alternating every ${ROUND_CALLS}), pool ${POOL_MAX} (baseline; real: ${servers.map((_, i) => poolOf(i)).join(' + ')} in ${SERVER_PROCESSES} server process${SERVER_PROCESSES > 1 ? 'es' : ''}), ${os.cpus().length} cores, Node ${process.version}`,
+      `applyPrepaidCredits: ${CALLS} calls per row and side (alternating every ${ROUND_CALLS}), pool ${POOL_MAX} (server and baseline), ${os.cpus().length} cores, Node ${process.version}`,
     );
     const loadAfter = os.loadavg();
     console.log(
@@ -536,7 +513,6 @@ async function main(): Promise<void> {
         callsPerRow: CALLS,
         concurrency: CONCURRENCY,
         poolMax: POOL_MAX,
-        serverProcesses: SERVER_PROCESSES,
         invoice: invoiceFor('example', 'customer'),
         expectedCreditsCents: EXPECTED_CREDITS_CENTS,
       },
@@ -556,7 +532,7 @@ async function main(): Promise<void> {
     log(`wrote ${RESULTS_FILE}`);
   } finally {
     await basePool?.end().catch(() => undefined);
-    for (const server of servers) await server.stop().catch((error) => console.error('stopping a bench server failed', error));
+    await server?.stop().catch((error) => console.error('stopping the bench server failed', error));
     await database?.close();
   }
 }

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '@wallets/db';
-import { createMigratedDatabase } from '@wallets/db/testing';
+import { createMigratedDatabase, dropDatabase } from '@wallets/db/testing';
 import pg from 'pg';
 import { transformer } from '../src/transformer.js';
 import type { ServerReply, ServerRequest } from './protocol.js';
@@ -121,14 +121,7 @@ export async function openBenchDatabase(prefix: string, log: Log): Promise<Bench
     settings,
     cpuMs: () => (embeddedDir ? processTreeCpuMs(embeddedDir) : null),
     async close() {
-      if (externalServer) {
-        const admin = new pg.Client({ connectionString: externalServer });
-        await admin
-          .connect()
-          .then(() => admin.query(`drop database if exists "${name}" with (force)`))
-          .catch((error) => console.error(`could not drop ${name}`, error))
-          .finally(() => admin.end().catch(() => undefined));
-      }
+      if (externalServer) await dropDatabase(externalServer, url).catch((error) => console.error(`could not drop ${name}`, error));
       await stopEmbedded?.();
     },
   };
@@ -151,14 +144,8 @@ export class ServerProcess {
     });
   }
 
-  /**
-   * `cpuProfileDir`: the process writes a V8 CPU profile there when it stops. `poolMax`: its
-   * database pool (default POOL_MAX).
-   */
-  static async start(
-    databaseUrl: string,
-    options: { cpuProfileDir?: string | undefined; poolMax?: number | undefined } = {},
-  ): Promise<ServerProcess> {
+  /** `cpuProfileDir`: the process writes a V8 CPU profile there when it stops. */
+  static async start(databaseUrl: string, options: { cpuProfileDir?: string | undefined } = {}): Promise<ServerProcess> {
     const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
       execArgv: ['--import', 'tsx', ...(options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.cpuProfileDir)}`] : [])],
       serialization: 'advanced',
@@ -170,7 +157,7 @@ export class ServerProcess {
         HOST: '127.0.0.1',
         WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
         WALLET_WORKER_CONCURRENCY: '0',
-        WALLET_DB_POOL_MAX: String(options.poolMax ?? POOL_MAX),
+        WALLET_DB_POOL_MAX: String(POOL_MAX),
       },
     });
     const url = await new Promise<string>((resolve, reject) => {

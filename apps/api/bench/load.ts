@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { auditLedger, ledgerSummary } from '@wallets/db/testing';
+import { auditLedger, ledgerSummary, seededRandom } from '@wallets/db/testing';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { repositoryRoot } from '../src/env.js';
 import { ADMIN_TOKEN, type BenchDatabase, benchLog, machineFacts, openBenchDatabase, POOL_MAX, ServerProcess } from './support.js';
@@ -28,18 +28,6 @@ const CUSTOMERS = 64;
 const TERMINABLE = 40;
 const CALL_TIMEOUT_MS = 60_000;
 const RESULTS_FILE = path.join(repositoryRoot, 'bench-results-load.json');
-
-/** mulberry32: the same workload on every run with the same seed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The workload.
@@ -254,7 +242,7 @@ async function main(): Promise<void> {
       `seeded ${seeded.customers.length} customers (${seeded.terminable.length} with a spare wallet to terminate); server peak RSS ${rssAfterSeed} MiB`,
     );
 
-    const state: State = { client, random: generator(SEED), ...seeded, pendingPurchases: [], appliedInvoices: [], seq: 0 };
+    const state: State = { client, random: seededRandom(SEED), ...seeded, pendingPurchases: [], appliedInvoices: [], seq: 0 };
     const loadBefore = os.loadavg();
     const { samples, seconds } = await runLoad(state);
     const peakRss = server.peakRssMiB();

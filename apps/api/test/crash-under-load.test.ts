@@ -14,7 +14,7 @@
  * Size: CRASH_TEST_OPERATIONS (default 200), CRASH_TEST_KILLS (default 4), CRASH_TEST_SEED.
  */
 import { withDatabase } from '@wallets/db';
-import { auditLedger, createMigratedDatabase } from '@wallets/db/testing';
+import { auditLedger, createMigratedDatabase, dropDatabase, seededRandom } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
@@ -30,18 +30,8 @@ const TERMINABLE = 6;
 /** Every main wallet starts with this many credits (rate 1: 100 cents a credit), far above what the load takes. */
 const INITIAL_CREDITS = 1_000_000;
 
-/** mulberry32: a small seeded generator, so a failing run replays with CRASH_TEST_SEED. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = generator(SEED);
+/** Seeded, so a failing run replays with CRASH_TEST_SEED. */
+const random = seededRandom(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
 
@@ -74,11 +64,7 @@ afterEach((context) => {
 afterAll(async () => {
   await stopAll();
   await pool?.end();
-  if (databaseUrl) {
-    const admin = new pg.Client({ connectionString: withDatabase(inject('serverUrl'), 'postgres') });
-    await admin.connect();
-    await admin.query(`drop database if exists ${new URL(databaseUrl).pathname.slice(1)} with (force)`).finally(() => admin.end());
-  }
+  if (databaseUrl) await dropDatabase(withDatabase(inject('serverUrl'), 'postgres'), databaseUrl);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import {
   upsertCustomer,
   type Work,
 } from '@wallets/db';
-import { auditLedger, createMigratedDatabase } from '@wallets/db/testing';
+import { auditLedger, createMigratedDatabase, dropDatabase } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { JobRunner } from '../src/jobs/runner.js';
@@ -44,11 +44,7 @@ afterAll(async () => {
   for (const runner of runners) await runner.stop();
   await pool?.end();
   await orm?.close(true);
-  if (databaseUrl) {
-    const admin = new pg.Client({ connectionString: inject('serverUrl') });
-    await admin.connect();
-    await admin.query(`drop database if exists ${new URL(databaseUrl).pathname.slice(1)} with (force)`).finally(() => admin.end());
-  }
+  if (databaseUrl) await dropDatabase(inject('serverUrl'), databaseUrl);
 });
 
 function runner(): JobRunner {

@@ -8,7 +8,7 @@
  * requests retried on the other server by idempotency key) and must exit 0 with nothing left behind.
  */
 import { withDatabase } from '@wallets/db';
-import { auditLedger } from '@wallets/db/testing';
+import { auditLedger, dropDatabase } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
@@ -54,11 +54,7 @@ afterEach((context) => {
 afterAll(async () => {
   await stopAll();
   await pool?.end();
-  if (databaseUrl) {
-    const admin = new pg.Client({ connectionString: inject('serverUrl') });
-    await admin.connect();
-    await admin.query(`drop database if exists ${new URL(databaseUrl).pathname.slice(1)} with (force)`).finally(() => admin.end());
-  }
+  if (databaseUrl) await dropDatabase(inject('serverUrl'), databaseUrl);
 });
 
 async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {

@@ -9,7 +9,7 @@
  * gives every wallet's state after each committed request, in commit order (one customer's
  * requests are serialised by its row lock, so their positions follow their commits).
  */
-import { auditLedger } from '@wallets/db/testing';
+import { auditLedger, seededRandom } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouterOutputs, WalletClient } from '../src/client/index.js';
@@ -36,20 +36,8 @@ async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] 
   return (await pool.query<T>(text, params)).rows;
 }
 
-/** A small seeded generator (mulberry32), so a send order is the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const copy = [...items];
   for (let i = copy.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

@@ -10,7 +10,7 @@
  * delivery is delivered with one recorded attempt (the killed one rolled back), and the workers keep
  * delivering new events.
  */
-import { createMigratedDatabase } from '@wallets/db/testing';
+import { createMigratedDatabase, dropDatabase } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
@@ -50,11 +50,7 @@ afterAll(async () => {
   await receiver.stop();
   await app?.stop();
   await pool?.end();
-  if (databaseUrl) {
-    const admin = new pg.Client({ connectionString: inject('serverUrl') });
-    await admin.connect();
-    await admin.query(`drop database if exists ${new URL(databaseUrl).pathname.slice(1)} with (force)`).finally(() => admin.end());
-  }
+  if (databaseUrl) await dropDatabase(inject('serverUrl'), databaseUrl);
 });
 
 async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {

@@ -9,7 +9,7 @@
  * top-ups failed, nothing else touched, the ledger audit clean, and replays of the orphaned jobs
  * change nothing.
  */
-import { auditLedger, createMigratedDatabase } from '@wallets/db/testing';
+import { auditLedger, createMigratedDatabase, dropDatabase } from '@wallets/db/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
@@ -53,11 +53,7 @@ afterAll(async () => {
   await stopAll();
   await app?.stop();
   await pool?.end();
-  if (databaseUrl) {
-    const admin = new pg.Client({ connectionString: inject('serverUrl') });
-    await admin.connect();
-    await admin.query(`drop database if exists ${new URL(databaseUrl).pathname.slice(1)} with (force)`).finally(() => admin.end());
-  }
+  if (databaseUrl) await dropDatabase(inject('serverUrl'), databaseUrl);
 });
 
 async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {

@@ -36,7 +36,7 @@ import {
   upsertCustomer,
   type Work,
 } from '../src/index.js';
-import { auditLedger } from '../src/testing/index.js';
+import { auditLedger, seededRandom } from '../src/testing/index.js';
 import { mutate, newOrganization, openTestOrm } from './helpers.js';
 import {
   CURRENCY_DIGITS,
@@ -86,19 +86,16 @@ let databaseUrl: string;
 let foreign: { organizationId: string; walletId: string; transactionId: string };
 
 // ---------------------------------------------------------------------------------------------
-// A small seeded PRNG (mulberry32), so a seed replays exactly.
+// A seeded PRNG, so a seed replays exactly.
 
 class Rng {
-  private state: number;
+  private readonly random: () => number;
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.random = seededRandom(seed);
   }
+  /** A 32-bit unsigned integer (the generator's fraction times 2^32, exact). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    return this.random() * 4_294_967_296;
   }
   int(n: number): number {
     return this.next() % n;

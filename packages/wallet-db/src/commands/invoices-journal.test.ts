@@ -22,7 +22,7 @@ import {
   voidInvoice,
 } from '../index.js';
 import type { Orm } from '../orm.js';
-import { auditLedger } from '../testing/index.js';
+import { auditLedger, seededRandom } from '../testing/index.js';
 
 const RUNS = Number(process.env.INVOICE_JOURNAL_RUNS ?? 24);
 const SEED = Number(process.env.INVOICE_JOURNAL_SEED ?? 20_261_125);
@@ -45,16 +45,8 @@ async function sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: 
   return (await pool.query<T>(text, params)).rows;
 }
 
-/** mulberry32: a small deterministic PRNG. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
   const pick = <T>(items: readonly T[]): T => items[int(0, items.length - 1)]!;
   return { next, int, pick, chance: (p: number) => next() < p };

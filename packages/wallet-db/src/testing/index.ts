@@ -38,6 +38,32 @@ export async function createMigratedDatabase(serverUrl: string, prefix = 'wallet
   return url;
 }
 
+/** Drops a database made by `createMigratedDatabase` (connections still open are closed). */
+export async function dropDatabase(serverUrl: string, databaseUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`drop database if exists "${new URL(databaseUrl).pathname.slice(1)}" with (force)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * A small seeded generator (mulberry32): numbers in [0, 1), the same sequence for the same seed, so
+ * a random test or workload replays exactly.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
 export async function startTestDatabase(): Promise<TestDatabase> {
   let server: EmbeddedPostgres | null = null;
   let dataDir: string | null = null;

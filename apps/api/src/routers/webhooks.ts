@@ -4,10 +4,12 @@
  */
 import { createWebhookEndpoint, deleteWebhookEndpoint, listWebhookDeliveries, listWebhookEndpoints } from '@wallets/db';
 import { z } from 'zod';
-import { idInput } from '../schemas.js';
+import { idInput, text } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
 
-const endpointUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2048);
+const endpointUrl = text()
+  .max(2048)
+  .pipe(z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }));
 
 export const webhooksRouter = router({
   createEndpoint: orgProcedure
@@ -18,6 +20,6 @@ export const webhooksRouter = router({
     .input(z.object({ id: idInput }))
     .mutation(({ ctx, input }) => deleteWebhookEndpoint(ctx.org.em, ctx.org.organizationId, input.id, ctx.org.now)),
   deliveries: orgProcedure
-    .input(z.object({ endpointId: idInput, cursor: z.string().max(128).nullish(), limit: z.number().int().min(1).max(100).default(20) }))
+    .input(z.object({ endpointId: idInput, cursor: text().max(128).nullish(), limit: z.number().int().min(1).max(100).default(20) }))
     .query(({ ctx, input }) => listWebhookDeliveries(ctx.org.em, ctx.org.organizationId, input)),
 });

@@ -22,7 +22,7 @@ import type { Env } from './env.js';
 import { repositoryRoot } from './env.js';
 import { JobRunner } from './jobs/runner.js';
 import { createServer } from './server.js';
-import { type Clock, systemClock } from './trpc.js';
+import { type AppServices, type Clock, systemClock } from './trpc.js';
 
 export interface RunningApp {
   url: string;
@@ -41,7 +41,7 @@ export function defaultConsoleDir(): string | null {
 /** `consoleDir`: the built console to serve on the same port (default: apps/console/dist when built; null: none). */
 export async function startApp(
   env: Env,
-  options: { clock?: Clock; log?: (line: string) => void; consoleDir?: string | null } = {},
+  options: { clock?: Clock; log?: (line: string) => void; logError?: AppServices['logError']; consoleDir?: string | null } = {},
 ): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? systemClock;
@@ -69,7 +69,7 @@ export async function startApp(
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
-  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs }, { staticDir: consoleDir });
+  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logError: options.logError }, { staticDir: consoleDir });
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;

@@ -11,6 +11,17 @@ import { type AppServices, bearerToken, createContextInner } from './trpc.js';
  */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * On every response. The console is built to same-origin files only (one script, one stylesheet,
+ * tRPC and its event stream on this origin), so the policy allows nothing else and no framing.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'self'; base-uri 'none'; object-src 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+};
+
 export function createServer(services: AppServices, options: { staticDir?: string | null; maxBodyBytes?: number } = {}): http.Server {
   const serveStatic = options.staticDir ? staticFiles(options.staticDir) : null;
   const trpc = createHTTPHandler({
@@ -23,6 +34,7 @@ export function createServer(services: AppServices, options: { staticDir?: strin
     },
   });
   return http.createServer((req, res) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     const url = req.url ?? '/';
     if (url === '/health' || url.startsWith('/health?')) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));

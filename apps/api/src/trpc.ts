@@ -2,7 +2,7 @@
  * Context and base procedures. `createContextInner` takes what a request carries (the bearer
  * token) so tests and the in-process client build the same context as HTTP does.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { InvariantViolation, WalletError } from '@wallets/core';
 import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type Work } from '@wallets/db';
@@ -21,7 +21,8 @@ export interface AppServices {
   clock: Clock;
   adminToken?: string | undefined;
   jobs?: JobRunner | undefined;
-  logError?: (error: unknown) => void;
+  /** Where an internal error's detail goes, under the request id its answer names (default: stderr). */
+  logError?: (requestId: string, error: unknown) => void;
   /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
   eventPollMs?: number;
 }
@@ -29,10 +30,30 @@ export interface AppServices {
 export interface Context {
   services: AppServices;
   token: string | null;
+  /** Names the request in an internal error's answer and in the log line that holds its detail. */
+  requestId: string;
 }
 
-export function createContextInner(services: AppServices, token: string | null): Context {
-  return { services, token };
+export function createContextInner(services: AppServices, token: string | null, requestId: string = randomUUID()): Context {
+  return { services, token, requestId };
+}
+
+const INTERNAL_MESSAGE = /^internal error \(request [^)]+\)$/;
+
+/**
+ * An internal error answers `internal error (request <id>)` and nothing more (no SQL, no values,
+ * no database name); its detail goes to the log under that id, once.
+ */
+function maskInternal(error: TRPCError, ctx: Context | undefined): string {
+  if (INTERNAL_MESSAGE.test(error.message)) return error.message;
+  const requestId = ctx?.requestId ?? randomUUID();
+  const cause = error.cause ?? error;
+  const log =
+    ctx?.services.logError ??
+    ((id: string, e: unknown) =>
+      console.error(`${cause instanceof InvariantViolation ? 'INVARIANT VIOLATION' : 'internal error'} (request ${id})`, e));
+  log(requestId, cause);
+  return `internal error (request ${requestId})`;
 }
 
 export function bearerToken(header: string | string[] | undefined): string | null {
@@ -66,7 +87,14 @@ function wireDetails(details: Record<string, unknown>): Record<string, unknown> 
 
 const t = initTRPC.context<Context>().create({
   transformer,
-  errorFormatter({ shape, error }) {
+  errorFormatter({ shape, error, ctx }) {
+    if (error.code === 'INTERNAL_SERVER_ERROR') {
+      return {
+        ...shape,
+        message: maskInternal(error, ctx),
+        data: { ...shape.data, stack: undefined, walletErrorCode: null, details: null, issues: null },
+      };
+    }
     const cause = error.cause;
     let walletErrorCode: string | null = null;
     let details: Record<string, unknown> | null = null;
@@ -91,18 +119,13 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Domain errors become TRPCErrors with their mapped code; invariant breaks are logged loudly. */
-const domainErrors = t.middleware(async ({ ctx, next }) => {
+/** Domain errors become TRPCErrors with their mapped code; anything else is an internal error (see maskInternal). */
+const domainErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
     if (cause instanceof WalletError) {
       throw new TRPCError({ code: WALLET_ERROR_HTTP[cause.code], message: cause.message, cause });
-    }
-    if (result.error.code === 'INTERNAL_SERVER_ERROR') {
-      const log =
-        ctx.services.logError ?? ((e: unknown) => console.error(cause instanceof InvariantViolation ? 'INVARIANT VIOLATION' : 'internal error', e));
-      log(cause ?? result.error);
     }
   }
   return result;

@@ -8,7 +8,7 @@ import { inject } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
 import { readEnv } from '../src/env.js';
-import type { Clock } from '../src/trpc.js';
+import type { AppServices, Clock } from '../src/trpc.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -39,7 +39,9 @@ export interface Harness {
  * `ownDatabase`: a fresh database for this file alone, for tests of global sweeps
  * (`admin.runScheduledJobs` sees every organization of its database).
  */
-export async function startHarness(options: { workerConcurrency?: number; ownDatabase?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { workerConcurrency?: number; ownDatabase?: boolean; logError?: AppServices['logError']; consoleDir?: string | null } = {},
+): Promise<Harness> {
   const clock = new TestClock();
   const env = readEnv({
     DATABASE_URL: options.ownDatabase ? await createMigratedDatabase(inject('serverUrl'), 'wallets_own') : inject('databaseUrl'),
@@ -49,7 +51,12 @@ export async function startHarness(options: { workerConcurrency?: number; ownDat
     WALLET_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 0),
     WALLET_DB_POOL_MAX: '20',
   });
-  const app = await startApp(env, { clock, log: () => undefined });
+  const app = await startApp(env, {
+    clock,
+    log: () => undefined,
+    logError: options.logError,
+    ...(options.consoleDir !== undefined ? { consoleDir: options.consoleDir } : {}),
+  });
   const client = (apiKey: string) => createWalletClient({ url: app.url, apiKey });
   const admin = client(ADMIN_TOKEN);
   return {

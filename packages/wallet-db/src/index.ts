@@ -17,6 +17,8 @@ export * from './entities/index.js';
 export { openEventStream, type StreamedEvent } from './event-stream.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './orm.js';
+export * from './secret-box.js';
 export * from './sql-statements.js';
 export { type MutationScope, requestHash, runMutation, type Work } from './unit-of-work.js';
+export * from './webhook-secrets.js';
 export * from './webhooks.js';

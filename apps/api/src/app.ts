@@ -26,8 +26,11 @@ import {
 import type { Env } from './env.js';
 import { repositoryRoot } from './env.js';
 import { JobRunner } from './jobs/runner.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { checkReadiness } from './observability/readiness.js';
 import { createServer } from './server.js';
-import { type AppServices, type Clock, systemClock } from './trpc.js';
+import { type Clock, systemClock } from './trpc.js';
 
 /**
  * The key that seals webhook secrets: WALLET_SECRET_KEY, else (embedded database) a key made once in
@@ -73,7 +76,7 @@ export function defaultConsoleDir(): string | null {
 /** `consoleDir`: the built console to serve on the same port (default: apps/console/dist when built; null: none). */
 export async function startApp(
   env: Env,
-  options: { clock?: Clock; log?: (line: string) => void; logError?: AppServices['logError']; consoleDir?: string | null } = {},
+  options: { clock?: Clock; log?: (line: string) => void; logger?: Logger; consoleDir?: string | null } = {},
 ): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? systemClock;
@@ -102,7 +105,11 @@ export async function startApp(
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
-  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logError: options.logError }, { staticDir: consoleDir });
+  const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const server = createServer(
+    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger },
+    { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm) },
+  );
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;

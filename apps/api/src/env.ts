@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSecretKey } from '@wallets/db';
 import { z } from 'zod';
+import { LOG_LEVELS } from './observability/logger.js';
 
 const secretKey = z.string().transform((text, ctx) => {
   try {
@@ -23,6 +24,7 @@ const schema = z.object({
   WALLET_WORKER_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(2),
   WALLET_JOBS_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
   WALLET_WEBHOOK_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(5),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   WALLET_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   /** Seals webhook signing secrets at rest (AES-256-GCM); 32 bytes as base64 or hex. */
   WALLET_SECRET_KEY: secretKey.optional(),

@@ -8,6 +8,7 @@ import { InvariantViolation, WalletError } from '@wallets/core';
 import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type Work } from '@wallets/db';
 import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
+import { createLogger, type Logger } from './observability/logger.js';
 import { transformer } from './transformer.js';
 
 export interface Clock {
@@ -21,21 +22,36 @@ export interface AppServices {
   clock: Clock;
   adminToken?: string | undefined;
   jobs?: JobRunner | undefined;
-  /** Where an internal error's detail goes, under the request id its answer names (default: stderr). */
-  logError?: (requestId: string, error: unknown) => void;
+  /** Request lines and errors (default: JSON on stdout at `info`). */
+  logger?: Logger;
   /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
   eventPollMs?: number;
+}
+
+/** What the request's log line says beside its HTTP facts; filled in as the request goes. */
+export interface RequestRecord {
+  /** Names the request in its log line, its `x-request-id` and an internal error's answer. */
+  id: string;
+  organizationId: string | null;
+  walletErrorCodes: string[];
 }
 
 export interface Context {
   services: AppServices;
   token: string | null;
-  /** Names the request in an internal error's answer and in the log line that holds its detail. */
-  requestId: string;
+  request: RequestRecord;
 }
 
-export function createContextInner(services: AppServices, token: string | null, requestId: string = randomUUID()): Context {
-  return { services, token, requestId };
+export function createContextInner(services: AppServices, token: string | null, request?: RequestRecord): Context {
+  return { services, token, request: request ?? { id: randomUUID(), organizationId: null, walletErrorCodes: [] } };
+}
+
+let defaultLogger: Logger | null = null;
+
+export function loggerOf(services: AppServices | undefined): Logger {
+  if (services?.logger) return services.logger;
+  defaultLogger ??= createLogger();
+  return defaultLogger;
 }
 
 const INTERNAL_MESSAGE = /^internal error \(request [^)]+\)$/;
@@ -46,13 +62,9 @@ const INTERNAL_MESSAGE = /^internal error \(request [^)]+\)$/;
  */
 function maskInternal(error: TRPCError, ctx: Context | undefined): string {
   if (INTERNAL_MESSAGE.test(error.message)) return error.message;
-  const requestId = ctx?.requestId ?? randomUUID();
+  const requestId = ctx?.request.id ?? randomUUID();
   const cause = error.cause ?? error;
-  const log =
-    ctx?.services.logError ??
-    ((id: string, e: unknown) =>
-      console.error(`${cause instanceof InvariantViolation ? 'INVARIANT VIOLATION' : 'internal error'} (request ${id})`, e));
-  log(requestId, cause);
+  loggerOf(ctx?.services).error({ requestId, err: cause }, cause instanceof InvariantViolation ? 'INVARIANT VIOLATION' : 'internal error');
   return `internal error (request ${requestId})`;
 }
 
@@ -104,6 +116,7 @@ const t = initTRPC.context<Context>().create({
     } else if (error.code === 'BAD_REQUEST' && issuesOf(cause)) {
       walletErrorCode = 'VALIDATION_FAILED';
     }
+    if (walletErrorCode) ctx?.request.walletErrorCodes.push(walletErrorCode);
     const issues = walletErrorCode === 'VALIDATION_FAILED' ? issuesOf(cause) : null;
     return {
       ...shape,
@@ -174,6 +187,7 @@ export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
   const em = services.orm.em.fork() as EntityManager;
   const organization = await organizationOfKey(em, token);
   if (!organization) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown API key' });
+  ctx.request.organizationId = organization.id;
   const now = services.clock.now();
   const org: OrgContext = {
     organizationId: organization.id,

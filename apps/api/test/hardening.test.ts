@@ -8,12 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryLogger } from '../src/observability/logger.js';
 import { errorOf, type Harness, startHarness } from './harness.js';
 
 let harness: Harness;
 let pool: pg.Pool;
 let consoleDir: string;
-const logged: { requestId: string; error: unknown }[] = [];
+const { logger, lines: logged } = memoryLogger();
 
 beforeAll(async () => {
   consoleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hardening-console-'));
@@ -23,7 +24,7 @@ beforeAll(async () => {
     '<!doctype html><title>console</title><script type="module" src="/assets/app-1.js"></script>',
   );
   fs.writeFileSync(path.join(consoleDir, 'assets', 'app-1.js'), 'console.log(1)');
-  harness = await startHarness({ ownDatabase: true, consoleDir, logError: (requestId, error) => logged.push({ requestId, error }) });
+  harness = await startHarness({ ownDatabase: true, consoleDir, logger });
   pool = new pg.Pool({ connectionString: harness.app.databaseUrl, max: 1 });
 });
 
@@ -49,9 +50,11 @@ describe('internal errors', () => {
     expect(match, error.message).not.toBeNull();
     expect(error.walletErrorCode).toBeNull();
     const requestId = match?.[1];
-    const lines = logged.filter((entry) => entry.requestId === requestId);
-    expect(lines).toHaveLength(1);
-    expect(String((lines[0]?.error as Error | undefined)?.message)).toContain('boom for cus_secret_value');
+    const errors = logged.filter((line) => line.requestId === requestId && line.level === 50);
+    expect(errors).toHaveLength(1);
+    const err = errors[0]?.err as { message: string; stack: string } | undefined;
+    expect(err?.message).toContain('boom for cus_secret_value');
+    expect(err?.stack).toContain('at ');
 
     // Over raw HTTP too: the whole body names neither the statement, the value nor the database.
     const response = await fetch(`${harness.app.url}/trpc/customers.upsert`, {

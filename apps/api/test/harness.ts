@@ -8,7 +8,8 @@ import { inject } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
 import { readEnv } from '../src/env.js';
-import type { AppServices, Clock } from '../src/trpc.js';
+import { createLogger, type Logger } from '../src/observability/logger.js';
+import type { Clock } from '../src/trpc.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -40,7 +41,7 @@ export interface Harness {
  * (`admin.runScheduledJobs` sees every organization of its database).
  */
 export async function startHarness(
-  options: { workerConcurrency?: number; ownDatabase?: boolean; logError?: AppServices['logError']; consoleDir?: string | null } = {},
+  options: { workerConcurrency?: number; ownDatabase?: boolean; logger?: Logger; consoleDir?: string | null } = {},
 ): Promise<Harness> {
   const clock = new TestClock();
   const env = readEnv({
@@ -54,7 +55,7 @@ export async function startHarness(
   const app = await startApp(env, {
     clock,
     log: () => undefined,
-    logError: options.logError,
+    logger: options.logger ?? createLogger({ level: 'error' }),
     ...(options.consoleDir !== undefined ? { consoleDir: options.consoleDir } : {}),
   });
   const client = (apiKey: string) => createWalletClient({ url: app.url, apiKey });

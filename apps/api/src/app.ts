@@ -66,10 +66,14 @@ export async function startApp(
     now: () => clock.now(),
     webhookTimeoutMs: env.WALLET_WEBHOOK_TIMEOUT_MS,
     webhookIntervalMs: env.WALLET_WEBHOOK_INTERVAL_SECONDS * 1000,
+    webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS,
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
-  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs }, { staticDir: consoleDir });
+  const server = createServer(
+    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
+    { staticDir: consoleDir },
+  );
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;

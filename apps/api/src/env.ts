@@ -2,6 +2,16 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseAllowedNetworks } from './webhook-targets.js';
+
+const validNetworks = (text: string) => {
+  try {
+    parseAllowedNetworks(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const schema = z.object({
   DATABASE_URL: z.string().url().optional(),
@@ -14,6 +24,12 @@ const schema = z.object({
   WALLET_JOBS_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
   WALLET_WEBHOOK_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(5),
   WALLET_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** Private networks webhooks may reach on purpose (comma-separated CIDRs); by default none. */
+  WALLET_WEBHOOK_ALLOWED_NETWORKS: z
+    .string()
+    .default('')
+    .refine(validNetworks, 'must be comma-separated IP networks in CIDR form, for example 10.0.0.0/8,::1/128')
+    .transform(parseAllowedNetworks),
 });
 
 export type Env = z.infer<typeof schema>;

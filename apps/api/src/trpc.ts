@@ -9,6 +9,7 @@ import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, 
 import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
 import { transformer } from './transformer.js';
+import type { AllowedNetworks } from './webhook-targets.js';
 
 export interface Clock {
   now(): Date;
@@ -24,6 +25,8 @@ export interface AppServices {
   logError?: (error: unknown) => void;
   /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
   eventPollMs?: number;
+  /** Private networks webhook endpoints may point at (`WALLET_WEBHOOK_ALLOWED_NETWORKS`; default none). */
+  webhookAllowedNetworks?: AllowedNetworks;
 }
 
 export interface Context {

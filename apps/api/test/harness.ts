@@ -48,6 +48,8 @@ export async function startHarness(options: { workerConcurrency?: number; ownDat
     WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
     WALLET_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 0),
     WALLET_DB_POOL_MAX: '20',
+    // Test receivers listen on this machine: let loopback through on purpose.
+    WALLET_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
   });
   const app = await startApp(env, { clock, log: () => undefined });
   const client = (apiKey: string) => createWalletClient({ url: app.url, apiKey });

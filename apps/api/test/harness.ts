@@ -39,7 +39,9 @@ export interface Harness {
  * `ownDatabase`: a fresh database for this file alone, for tests of global sweeps
  * (`admin.runScheduledJobs` sees every organization of its database).
  */
-export async function startHarness(options: { workerConcurrency?: number; ownDatabase?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { workerConcurrency?: number; ownDatabase?: boolean; webhookAllowedNetworks?: string } = {},
+): Promise<Harness> {
   const clock = new TestClock();
   const env = readEnv({
     DATABASE_URL: options.ownDatabase ? await createMigratedDatabase(inject('serverUrl'), 'wallets_own') : inject('databaseUrl'),
@@ -49,7 +51,7 @@ export async function startHarness(options: { workerConcurrency?: number; ownDat
     WALLET_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 0),
     WALLET_DB_POOL_MAX: '20',
     // Test receivers listen on this machine: let loopback through on purpose.
-    WALLET_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
+    WALLET_WEBHOOK_ALLOWED_NETWORKS: options.webhookAllowedNetworks ?? '127.0.0.0/8,::1/128',
   });
   const app = await startApp(env, { clock, log: () => undefined });
   const client = (apiKey: string) => createWalletClient({ url: app.url, apiKey });

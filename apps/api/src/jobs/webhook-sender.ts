@@ -8,20 +8,25 @@
  * (replay protection), so it must be the real moment of sending. Redirects are not followed (a 3xx
  * is a failed attempt), and the answer's body is discarded.
  *
- * Where it may connect: the URL is checked again as at creation (webhook-targets.ts), then the
- * connection goes through `request-filtering-agent`, which checks the address actually connected
- * to, after DNS (so a name that resolves, or is rebound, to an inside address is refused before any
- * connection is made), letting through only ordinary unicast addresses and the allowed networks.
+ * Where it may connect: the URL is checked again as at creation (webhook-targets.ts), which covers
+ * a literal address host (connected to as it is, without DNS). A name is resolved through a
+ * guarding `lookup` given to the request: every address the resolver answers is classified with
+ * `ipaddr.js` (same policy as at creation: ordinary unicast, or an allowed network), and one inside
+ * answer refuses the connection before it is made. The socket connects only to the addresses that
+ * lookup returned, so what is checked is what is connected to: a name resolving, or rebound, to an
+ * inside address never gets through. (`request-filtering-agent` does the same, but warns on the
+ * console at every send when the allow-list mixes IPv4 and IPv6 networks, and reads IPv4-mapped
+ * addresses differently from the creation check.)
  * Tenants see coarse errors only (`timeout`, `connection failed`, `address not allowed`, or the
  * status), never socket codes or timings of refused addresses that would map the network.
  */
 import { createHmac } from 'node:crypto';
+import dns, { type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { WebhookAttemptResult, WebhookSend } from '@wallets/db';
-import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
-import { type AllowedNetworks, webhookUrlRefusal } from '../webhook-targets.js';
+import { type AllowedNetworks, isAllowedAddress, webhookUrlRefusal } from '../webhook-targets.js';
 
 export function signWebhook(secret: string, id: string, timestampSeconds: number, body: string): string {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
@@ -39,14 +44,30 @@ export interface WebhookSenderOptions {
 
 export type WebhookSender = (request: WebhookSend) => Promise<WebhookAttemptResult>;
 
-/** The refusal `request-filtering-agent` raises (its own message; it sets no error code). */
-function isAddressRefusal(error: unknown): boolean {
-  return error instanceof Error && / is not allowed\. Because/.test(error.message);
+class AddressNotAllowedError extends Error {}
+
+/** A resolver that answers only when every address it found may be reached. */
+export function guardedLookup(allowedNetworks: AllowedNetworks, resolve: LookupFunction = dns.lookup): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, { ...options, all: true }, (error, answer) => {
+      const addresses = (Array.isArray(answer) ? answer : []) as LookupAddress[];
+      if (error) {
+        callback(error, '', 0);
+      } else if (addresses.length === 0 || addresses.some((a) => !isAllowedAddress(a.address, allowedNetworks))) {
+        callback(new AddressNotAllowedError(`${hostname} resolves to an address webhooks may not reach`), '', 0);
+      } else if (options.all) {
+        (callback as unknown as (error: null, addresses: LookupAddress[]) => void)(null, addresses);
+      } else {
+        callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4);
+      }
+    });
+  };
 }
 
 export function createWebhookSender({ timeoutMs, allowedNetworks, lookup }: WebhookSenderOptions): WebhookSender {
-  const filter = { allowIPAddressList: [...allowedNetworks], keepAlive: false };
-  const agents = { 'http:': new RequestFilteringHttpAgent(filter), 'https:': new RequestFilteringHttpsAgent(filter) };
+  // No kept-alive sockets: each send connects, through the guarded lookup, anew.
+  const agents = { 'http:': new http.Agent({ keepAlive: false }), 'https:': new https.Agent({ keepAlive: false }) };
+  const guarded = guardedLookup(allowedNetworks, lookup);
   return async ({ url, secret, event }) => {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
@@ -63,7 +84,7 @@ export function createWebhookSender({ timeoutMs, allowedNetworks, lookup }: Webh
             method: 'POST',
             agent: agents[target.protocol as 'http:' | 'https:'],
             signal,
-            ...(lookup ? { lookup } : {}),
+            lookup: guarded,
             headers: {
               'content-type': 'application/json',
               'content-length': Buffer.byteLength(body),
@@ -85,7 +106,7 @@ export function createWebhookSender({ timeoutMs, allowedNetworks, lookup }: Webh
       const ok = statusCode >= 200 && statusCode < 300;
       return { statusCode, error: ok ? null : `HTTP ${statusCode}`, durationMs: elapsed() };
     } catch (error) {
-      if (isAddressRefusal(error)) return { statusCode: null, error: 'address not allowed', durationMs: 0 };
+      if (error instanceof AddressNotAllowedError) return { statusCode: null, error: 'address not allowed', durationMs: 0 };
       return { statusCode: null, error: signal.aborted ? 'timeout' : 'connection failed', durationMs: elapsed() };
     }
   };

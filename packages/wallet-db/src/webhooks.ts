@@ -16,7 +16,8 @@
  * - Fairness: claims are made per organization (the caller goes round the organizations); within
  *   one, the endpoint whose delivery was claimed longest ago goes first, an endpoint has at most one
  *   delivery in flight, and an organization at most `maxInFlight`, across every process (counted
- *   from live leases; two claims racing may exceed it by one). So dead endpoints of one
+ *   from live leases; an organization's claims take turns on an advisory lock, so the limits hold
+ *   exactly). So dead endpoints of one
  *   organization hold at most its share of the senders and never delay another's.
  * - Retries: a failed attempt is retried after 30 s, doubling, capped at 4 h, until the delays add
  *   up to a day; then the delivery is failed. Every attempt is a row.
@@ -31,6 +32,9 @@ import { isUuid } from './repositories.js';
 const FIRST_RETRY_MS = 30_000;
 const MAX_RETRY_MS = 4 * 3_600_000;
 const RETRY_WINDOW_MS = 24 * 3_600_000;
+
+/** Advisory lock class of webhook claims (the object is the organization): claims of one organization take turns. */
+export const WEBHOOK_CLAIM_LOCK_CLASS = 7247;
 
 /** Live endpoints one organization may have. */
 export const WEBHOOK_ENDPOINT_LIMIT = 20;
@@ -295,9 +299,9 @@ export async function findOrganizationsWithDueWebhooks(em: EntityManager, asOf: 
 
 /**
  * Claims one delivery of the organization due at `asOf`, for `leaseMs` of database time, in one
- * statement (no transaction is left open): from the endpoint whose delivery was claimed longest
- * ago, among endpoints with no delivery in flight, while the organization has fewer than
- * `maxInFlight` in flight. Null when none can be claimed now.
+ * short transaction (the organization's claim lock, then one statement): from the endpoint whose
+ * delivery was claimed longest ago, among endpoints with no delivery in flight, while the
+ * organization has fewer than `maxInFlight` in flight. Null when none can be claimed now.
  */
 export async function claimWebhookDelivery(
   em: EntityManager,
@@ -306,8 +310,10 @@ export async function claimWebhookDelivery(
   { leaseMs, maxInFlight }: { leaseMs: number; maxInFlight: number },
 ): Promise<ClaimedWebhookDelivery | null> {
   const leaseToken = randomUUID();
-  const [row] = await rawSql(em)(
-    `with candidate as (
+  const [row] = await inTransaction(em, async (sql) => {
+    await sql('select pg_advisory_xact_lock(?, hashtext(?))', [WEBHOOK_CLAIM_LOCK_CLASS, organizationId]);
+    return sql(
+      `with candidate as (
        select d.id, d.endpoint_id from webhook_deliveries d
          join webhook_endpoints p on p.organization_id = d.organization_id and p.id = d.endpoint_id
         where d.organization_id = ? and d.status = 'pending' and d.next_attempt_at <= ? and p.deleted_at is null
@@ -331,8 +337,9 @@ export async function claimWebhookDelivery(
        from claimed c
        join webhook_endpoints p on p.id = c.endpoint_id
        join events ev on ev.organization_id = c.organization_id and ev.position = c.event_position`,
-    [organizationId, asOf, maxInFlight, leaseToken, leaseMs],
-  );
+      [organizationId, asOf, maxInFlight, leaseToken, leaseMs],
+    );
+  });
   if (!row) return null;
   return {
     deliveryId: String(row.id),

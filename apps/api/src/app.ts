@@ -102,12 +102,13 @@ export async function startApp(
     now: () => clock.now(),
     webhookTimeoutMs: env.WALLET_WEBHOOK_TIMEOUT_MS,
     webhookIntervalMs: env.WALLET_WEBHOOK_INTERVAL_SECONDS * 1000,
+    webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS,
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
   const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const server = createServer(
-    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger },
+    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
     { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm) },
   );
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseSecretKey } from '@wallets/db';
 import { z } from 'zod';
 import { LOG_LEVELS } from './observability/logger.js';
+import { parseAllowedNetworks } from './webhook-targets.js';
 
 const secretKey = z.string().transform((text, ctx) => {
   try {
@@ -13,6 +14,15 @@ const secretKey = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
 });
+
+const validNetworks = (text: string) => {
+  try {
+    parseAllowedNetworks(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const schema = z.object({
   DATABASE_URL: z.string().url().optional(),
@@ -45,6 +55,13 @@ const schema = z.object({
         }),
     )
     .default([]),
+
+  /** Private networks webhooks may reach on purpose (comma-separated CIDRs); by default none. */
+  WALLET_WEBHOOK_ALLOWED_NETWORKS: z
+    .string()
+    .default('')
+    .refine(validNetworks, 'must be comma-separated IP networks in CIDR form, for example 10.0.0.0/8,::1/128')
+    .transform(parseAllowedNetworks),
 });
 
 export type Env = z.infer<typeof schema>;

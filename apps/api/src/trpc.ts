@@ -10,6 +10,7 @@ import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { transformer } from './transformer.js';
+import type { AllowedNetworks } from './webhook-targets.js';
 
 export interface Clock {
   now(): Date;
@@ -26,6 +27,8 @@ export interface AppServices {
   logger?: Logger;
   /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
   eventPollMs?: number;
+  /** Private networks webhook endpoints may point at (`WALLET_WEBHOOK_ALLOWED_NETWORKS`; default none). */
+  webhookAllowedNetworks?: AllowedNetworks;
 }
 
 /** What the request's log line says beside its HTTP facts; filled in as the request goes. */

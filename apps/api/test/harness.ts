@@ -41,7 +41,7 @@ export interface Harness {
  * (`admin.runScheduledJobs` sees every organization of its database).
  */
 export async function startHarness(
-  options: { workerConcurrency?: number; ownDatabase?: boolean; logger?: Logger; consoleDir?: string | null } = {},
+  options: { workerConcurrency?: number; ownDatabase?: boolean; webhookAllowedNetworks?: string; logger?: Logger; consoleDir?: string | null } = {},
 ): Promise<Harness> {
   const clock = new TestClock();
   const env = readEnv({
@@ -51,6 +51,8 @@ export async function startHarness(
     WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
     WALLET_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 0),
     WALLET_DB_POOL_MAX: '20',
+    // Test receivers listen on this machine: let loopback through on purpose.
+    WALLET_WEBHOOK_ALLOWED_NETWORKS: options.webhookAllowedNetworks ?? '127.0.0.0/8,::1/128',
   });
   const app = await startApp(env, {
     clock,

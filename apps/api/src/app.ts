@@ -7,17 +7,20 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
+  type ApiKeyRevocationListener,
   countOrganizations,
   createOrganization,
   defaultDataRoot,
   type EmbeddedPostgres,
   type EntityManager,
   ensureDatabase,
+  listenForApiKeyRevocations,
   migrate,
   type Orm,
   openOrm,
   startEmbeddedPostgres,
 } from '@wallets/db';
+import { ApiKeyCache } from './api-key-cache.js';
 import type { Env } from './env.js';
 import { repositoryRoot } from './env.js';
 import { JobRunner } from './jobs/runner.js';
@@ -29,8 +32,12 @@ export interface RunningApp {
   databaseUrl: string;
   orm: Orm;
   jobs: JobRunner;
+  /** The LISTEN connection that drops revoked keys from this process's cache. */
+  apiKeyListener: ApiKeyRevocationListener;
   stop(): Promise<void>;
 }
+
+let listenerCount = 0;
 
 /** Where `pnpm start` builds the console (apps/console/dist); served when it exists. */
 export function defaultConsoleDir(): string | null {
@@ -68,8 +75,19 @@ export async function startApp(
     webhookIntervalMs: env.WALLET_WEBHOOK_INTERVAL_SECONDS * 1000,
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
+  const apiKeys = new ApiKeyCache();
+  listenerCount += 1;
+  const apiKeyListener = listenForApiKeyRevocations({
+    databaseUrl: env.WALLET_DIRECT_DATABASE_URL ?? databaseUrl,
+    applicationName: `wallets-api-keys-${process.pid}-${listenerCount}`,
+    onRevoked: (keyId) => apiKeys.revoked(keyId),
+    onLiveChange: (live) => apiKeys.setLive(live),
+    log,
+  });
+  // Until it listens, keys are cached for a few seconds only; it keeps trying if this attempt failed.
+  await apiKeyListener.firstAttempt;
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
-  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs }, { staticDir: consoleDir });
+  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, apiKeys }, { staticDir: consoleDir });
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;
@@ -80,9 +98,11 @@ export async function startApp(
     databaseUrl,
     orm,
     jobs,
+    apiKeyListener,
     async stop() {
       server.closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await apiKeyListener.stop();
       await jobs.stop();
       await orm.close(true);
       await embedded?.stop();

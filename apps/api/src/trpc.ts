@@ -149,6 +149,11 @@ function apiKeyCacheOf(services: AppServices): ApiKeyCache {
   return cache;
 }
 
+/** Drops a key this process just revoked at once (other processes hear of it by NOTIFY). */
+export function forgetApiKey(services: AppServices, keyId: string): void {
+  apiKeyCacheOf(services).revoked(keyId);
+}
+
 /** A subscription's watch on its key: `signal` aborts when the request ends or the key is revoked. */
 export interface KeyWatch {
   signal: AbortSignal;

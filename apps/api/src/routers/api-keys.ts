@@ -6,7 +6,7 @@
 import { createApiKey, listApiKeys, revokeApiKey } from '@wallets/db';
 import { z } from 'zod';
 import { idInput } from '../schemas.js';
-import { orgProcedure, router } from '../trpc.js';
+import { forgetApiKey, orgProcedure, router } from '../trpc.js';
 
 export const apiKeyName = z.string().trim().min(1).max(255);
 
@@ -15,7 +15,9 @@ export const apiKeysRouter = router({
     .input(z.object({ name: apiKeyName.nullish() }).default({}))
     .mutation(({ ctx, input }) => createApiKey(ctx.org.em, ctx.org.organizationId, { name: input.name }, ctx.org.now)),
   list: orgProcedure.query(({ ctx }) => listApiKeys(ctx.org.em, ctx.org.organizationId)),
-  revoke: orgProcedure
-    .input(z.object({ id: idInput }))
-    .mutation(({ ctx, input }) => revokeApiKey(ctx.org.em, ctx.org.organizationId, input.id, ctx.org.now)),
+  revoke: orgProcedure.input(z.object({ id: idInput })).mutation(async ({ ctx, input }) => {
+    const apiKey = await revokeApiKey(ctx.org.em, ctx.org.organizationId, input.id, ctx.org.now);
+    forgetApiKey(ctx.services, apiKey.id);
+    return apiKey;
+  }),
 });

@@ -67,7 +67,12 @@ export function listenForApiKeyRevocations(options: ApiKeyRevocationListenerOpti
 
   async function connect(): Promise<void> {
     if (stopped) return;
-    const connection = new pg.Client({ connectionString: options.databaseUrl, application_name: applicationName, keepAlive: true });
+    const connection = new pg.Client({
+      connectionString: options.databaseUrl,
+      application_name: applicationName,
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    });
     client = connection;
     let lost = false;
     const onLost = (error?: unknown) => {

@@ -20,6 +20,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WALLET_ERROR_HTTP } from '../src/errors.js';
+import { appRouter } from '../src/router.js';
 import { MAX_BODY_BYTES } from '../src/server.js';
 import { ADMIN_TOKEN, type Harness, startHarness } from './harness.js';
 
@@ -668,6 +669,11 @@ describe('bad input over HTTP', () => {
     );
     expect(failures, `seed ${SEED} (BAD_INPUT_SEED=${SEED} replays it)`).toEqual([]);
     expect([...covered.keys()].sort()).toEqual(procedures.map((p) => p.path).sort());
+    // Every query and mutation of the router that takes input is in the list (a new one cannot slip past).
+    const routed = Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string; inputs: unknown[] } }>)
+      .filter(([, procedure]) => procedure._def.type !== 'subscription' && procedure._def.inputs.length > 0)
+      .map(([path]) => path);
+    expect(procedures.map((p) => p.path).sort()).toEqual(routed.sort());
     console.log(
       `bad input: ${RUNS} requests, seed ${SEED}; answers: ${[...codes]
         .sort()

@@ -5,10 +5,10 @@
  */
 import { createApiKey, listApiKeys, revokeApiKey } from '@wallets/db';
 import { z } from 'zod';
-import { idInput } from '../schemas.js';
+import { idInput, text } from '../schemas.js';
 import { forgetApiKey, orgProcedure, router } from '../trpc.js';
 
-export const apiKeyName = z.string().trim().min(1).max(255);
+export const apiKeyName = text().trim().min(1).max(255);
 
 export const apiKeysRouter = router({
   create: orgProcedure

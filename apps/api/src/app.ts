@@ -102,6 +102,7 @@ export async function startApp(
     log(`Created organization "${organization.name}" (${organization.id}).`);
     log(`Its API key, shown once: ${apiKey}`);
   }
+  const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const jobs = new JobRunner({
     orm,
     databaseUrl,
@@ -110,6 +111,8 @@ export async function startApp(
     webhookTimeoutMs: env.WALLET_WEBHOOK_TIMEOUT_MS,
     webhookIntervalMs: env.WALLET_WEBHOOK_INTERVAL_SECONDS * 1000,
     webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS,
+    secrets,
+    logger,
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
   const apiKeys = new ApiKeyCache();
@@ -124,9 +127,8 @@ export async function startApp(
   // Until it listens, keys are cached for a few seconds only; it keeps trying if this attempt failed.
   await apiKeyListener.firstAttempt;
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
-  const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const server = createServer(
-    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, apiKeys, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
+    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, secrets, apiKeys, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
     { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm) },
   );
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));

@@ -5,7 +5,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { InvariantViolation, WalletError } from '@wallets/core';
-import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type Work } from '@wallets/db';
+import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type SecretBox, type Work } from '@wallets/db';
 import { ApiKeyCache } from './api-key-cache.js';
 import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
@@ -26,6 +26,8 @@ export interface AppServices {
   jobs?: JobRunner | undefined;
   /** Request lines and errors (default: JSON on stdout at `info`). */
   logger?: Logger;
+  /** Seals webhook secrets at rest (`WALLET_SECRET_KEY`); without it they are stored plain. */
+  secrets?: SecretBox;
   /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
   eventPollMs?: number;
   /** Private networks webhook endpoints may point at (`WALLET_WEBHOOK_ALLOWED_NETWORKS`; default none). */

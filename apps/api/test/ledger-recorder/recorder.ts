@@ -15,9 +15,9 @@
  *   and currency, invoice applications by invoice id, idempotency records by procedure and key,
  *   events by their ordinal in the organization).
  * - Size: an event's payload after the first one of its wallet or transaction is recorded as what
- *   changed since that object's previous event (`data~`); a wallet or transaction in an answer as
- *   what differs from its latest event payload (`~event`); an idempotency record's stored answer,
- *   when it is the step's answer, as "(the answer)".
+ *   changed since that object's previous event (`data~`); a wallet or transaction in an answer, after
+ *   its first answer, as what changed since its previous answer (`~`); an idempotency record's stored
+ *   answer, when it is the step's answer, as "(the answer)".
  * - Times: every recorded time comes from the injected clock; columns the database fills with
  *   now() (idempotency_records.created_at) and random or hashed values (ids of unreferenced rows,
  *   request hashes, api keys) are left out. Bookkeeping rows of the job queue (`jobs.*` idempotency
@@ -293,6 +293,8 @@ export class LedgerRecorder {
   readonly state = new Map<string, Map<string, Row>>();
   /** The last recorded payload per event object (`wallet:W1`, `wallet_transaction:T3`). */
   private readonly lastEventData = new Map<string, Record<string, unknown>>();
+  /** The last recorded answer per object (`wallet:W1`, `wallet_transaction:T3`). */
+  private readonly lastAnswerData = new Map<string, Record<string, unknown>>();
   /** events position -> ordinal label. */
   private readonly eventOrdinals = new Map<string, string>();
   /** table -> db key -> recording key (for rows keyed naturally). */
@@ -354,21 +356,25 @@ export class LedgerRecorder {
   }
 
   /**
-   * A wallet or transaction in an answer is, most often, the payload of its latest event: recorded
-   * as `{ id, "~event": { what differs } }` then (an empty object: the same).
+   * A wallet or transaction in an answer, after the first answer that showed it, is recorded as
+   * `{ id, "~": { what changed since that object's previous answer } }` (answers and events are
+   * compacted apart, so a change in one never shows in the other).
    */
   private compactAnswer(value: unknown): unknown {
     if (Array.isArray(value)) return value.map((item) => this.compactAnswer(item));
     if (!value || typeof value !== 'object') return value;
     const object = value as Record<string, unknown>;
     const kind = 'transactionType' in object ? 'wallet_transaction' : 'balanceCents' in object ? 'wallet' : null;
-    const before = kind && typeof object.id === 'string' ? this.lastEventData.get(`${kind}:${object.id}`) : undefined;
-    if (!before) return Object.fromEntries(Object.entries(object).map(([k, v]) => [k, this.compactAnswer(v)]));
+    if (!kind || typeof object.id !== 'string') return Object.fromEntries(Object.entries(object).map(([k, v]) => [k, this.compactAnswer(v)]));
+    const key = `${kind}:${object.id}`;
+    const before = this.lastAnswerData.get(key);
+    this.lastAnswerData.set(key, object);
+    if (!before) return object;
     const delta: Record<string, unknown> = {};
     for (const field of new Set([...Object.keys(before), ...Object.keys(object)])) {
       if (JSON.stringify(before[field]) !== JSON.stringify(object[field])) delta[field] = object[field] ?? null;
     }
-    return { id: object.id, '~event': delta };
+    return { id: object.id, '~': delta };
   }
 
   /** Discards what was logged so far (the organization's creation, before step 1). */

@@ -8,7 +8,7 @@ import { createMigratedDatabase, dropDatabase } from '@wallets/db/testing';
 import { type RecordingResult, recordSeed } from './scenario.js';
 
 export const SEEDS = [20261207, 1, 2, 3];
-export const STEPS_PER_SEED = 500;
+export const STEPS_PER_SEED = 400;
 export const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/ledger-recording.jsonl');
 
 export async function recordInFreshDatabase(serverUrl: string, seed: number, steps = STEPS_PER_SEED): Promise<RecordingResult> {

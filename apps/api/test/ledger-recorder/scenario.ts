@@ -42,6 +42,16 @@ const INVOICE_TYPES = ['subscription', 'subscription', 'progressive_billing', 'p
 const INTERVALS = ['weekly', 'monthly', 'quarterly', 'semiannual', 'yearly'] as const;
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 
+/** The sum of two decimal strings of credits (6 digits at most each), exactly. */
+function addCredits(a: string, b: string): string {
+  const units = (text: string) => {
+    const [whole, fraction = ''] = text.split('.');
+    return BigInt(whole!) * 1_000_000n + BigInt(fraction.padEnd(6, '0'));
+  };
+  const sum = units(a) + units(b);
+  return `${sum / 1_000_000n}.${String(sum % 1_000_000n).padStart(6, '0')}`;
+}
+
 /** One recorded step. */
 export interface StepLine {
   seed: number;
@@ -196,7 +206,8 @@ class Generator {
       // request (two settleOngoing passes), and two equal granted lots of one request would tie.
       rule.paidCredits = this.credits();
     } else {
-      rule.targetOngoingBalance = this.credits();
+      // Mostly above the threshold, so the rule tops up (granted with grantsTargetTopUp).
+      rule.targetOngoingBalance = this.chance(0.8) ? addCredits(String(rule.thresholdCredits), this.credits()) : this.credits();
       if (this.chance(0.4)) rule.grantsTargetTopUp = true;
     }
     if (this.chance(0.2)) rule.ignorePaidTopUpLimits = true;

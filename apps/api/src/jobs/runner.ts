@@ -133,8 +133,8 @@ function loggedTasks(log: PinoLogger, tasks: TaskList): TaskList {
         const started = performance.now();
         const fields = () => ({
           job: name,
-          jobId: helpers.job.id,
-          attempt: helpers.job.attempts,
+          jobId: helpers?.job?.id ?? null,
+          attempt: helpers?.job?.attempts ?? null,
           durationMs: Math.round(performance.now() - started),
         });
         try {

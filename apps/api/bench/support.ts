@@ -217,53 +217,124 @@ export class ServerProcess {
   }
 }
 
+interface HttpCallOptions {
+  maxSockets: number;
+  timeoutMs: number;
+}
+
 /**
- * A lean caller for load loops: POSTs a tRPC mutation with node:http over keep-alive connections
- * (one per concurrent caller), the input serialized with the shared transformer, the answer parsed
- * back with it. The typed client's fetch stack costs 2-3 ms of CPU per call in the bench process,
- * which on a small machine competes with the server it measures; this costs a fraction of that.
- * Errors (non-2xx) reject with the server's message.
+ * One HTTP exchange over a keep-alive agent with node:http: resolves with the parsed JSON answer of
+ * a 200, rejects with `describeError(status, payload)` otherwise. Shared by the tRPC and the plain
+ * JSON callers, so both sides of a comparison pay the same client costs.
  */
-export function mutationCaller(
-  url: string,
-  apiKey: string,
-  options: { maxSockets: number; timeoutMs: number },
-): <T>(procedure: string, input: unknown) => Promise<T> {
+function httpExchange(
+  agent: http.Agent,
+  base: URL,
+  options: HttpCallOptions,
+  request: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body: string | null; label: string },
+  describeError: (payload: unknown) => string,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { ...request.headers };
+    if (request.body !== null) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = Buffer.byteLength(request.body);
+    }
+    const outgoing = http.request(
+      { agent, host: base.hostname, port: base.port, path: request.path, method: request.method, headers, timeout: options.timeoutMs },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          try {
+            const payload = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            if (response.statusCode !== 200) {
+              reject(new Error(`${request.label}: HTTP ${response.statusCode} ${describeError(payload)}`));
+              return;
+            }
+            resolve(payload);
+          } catch (error) {
+            reject(error);
+          }
+        });
+        response.on('error', reject);
+      },
+    );
+    outgoing.on('timeout', () => outgoing.destroy(new Error(`${request.label}: no answer in ${options.timeoutMs} ms`)));
+    outgoing.on('error', reject);
+    outgoing.end(request.body ?? undefined);
+  });
+}
+
+export interface TrpcCaller {
+  mutate<T>(procedure: string, input: unknown): Promise<T>;
+  query<T>(procedure: string, input: unknown): Promise<T>;
+}
+
+/**
+ * A lean caller for load loops: tRPC mutations (POST) and queries (GET, input in the query string)
+ * with node:http over keep-alive connections (at most `maxSockets`), the input serialized with the
+ * shared transformer (superjson, the real client's wire format), the answer parsed back with it.
+ * The typed client's fetch stack costs 2-3 ms of CPU per call in the bench process, which on a
+ * small machine competes with the server it measures; this costs a fraction of that. Errors
+ * (non-2xx) reject with the server's message.
+ */
+export function trpcCaller(url: string, apiKey: string, options: HttpCallOptions): TrpcCaller {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
   const base = new URL(url.replace(/\/+$/, '').replace(/\/trpc$/, ''));
-  return (procedure, input) =>
-    new Promise((resolve, reject) => {
-      const body = JSON.stringify(transformer.serialize(input));
-      const request = http.request(
-        {
+  const headers = { authorization: `Bearer ${apiKey}` };
+  const message = (payload: unknown) => String((payload as { error?: { json?: { message?: unknown } } })?.error?.json?.message ?? '');
+  const data = <T>(payload: unknown) => transformer.deserialize((payload as { result: { data: never } }).result.data) as T;
+  return {
+    mutate: async (procedure, input) =>
+      data(
+        await httpExchange(
           agent,
-          host: base.hostname,
-          port: base.port,
-          path: `/trpc/${procedure}`,
-          method: 'POST',
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          timeout: options.timeoutMs,
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            try {
-              const payload = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-              if (response.statusCode !== 200) {
-                reject(new Error(`${procedure}: HTTP ${response.statusCode} ${payload?.error?.json?.message ?? ''}`));
-                return;
-              }
-              resolve(transformer.deserialize(payload.result.data));
-            } catch (error) {
-              reject(error);
-            }
-          });
-          response.on('error', reject);
-        },
-      );
-      request.on('timeout', () => request.destroy(new Error(`${procedure}: no answer in ${options.timeoutMs} ms`)));
-      request.on('error', reject);
-      request.end(body);
-    });
+          base,
+          options,
+          { method: 'POST', path: `/trpc/${procedure}`, headers, body: JSON.stringify(transformer.serialize(input)), label: procedure },
+          message,
+        ),
+      ),
+    query: async (procedure, input) =>
+      data(
+        await httpExchange(
+          agent,
+          base,
+          options,
+          {
+            method: 'GET',
+            path: `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(transformer.serialize(input)))}`,
+            headers,
+            body: null,
+            label: procedure,
+          },
+          message,
+        ),
+      ),
+  };
+}
+
+/** `trpcCaller`'s mutations alone. */
+export function mutationCaller(url: string, apiKey: string, options: HttpCallOptions): <T>(procedure: string, input: unknown) => Promise<T> {
+  const caller = trpcCaller(url, apiKey, options);
+  return (procedure, input) => caller.mutate(procedure, input);
+}
+
+export interface JsonCaller {
+  post<T>(path: string, body: unknown): Promise<T>;
+  get<T>(path: string): Promise<T>;
+}
+
+/** The same machinery for a plain JSON API (the yardstick): bodies and answers as JSON, no transformer. */
+export function jsonCaller(url: string, apiKey: string, options: HttpCallOptions): JsonCaller {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
+  const base = new URL(url);
+  const headers = { authorization: `Bearer ${apiKey}` };
+  const message = (payload: unknown) => String((payload as { error?: unknown })?.error ?? '');
+  return {
+    post: async (path, body) =>
+      (await httpExchange(agent, base, options, { method: 'POST', path, headers, body: JSON.stringify(body), label: path }, message)) as never,
+    get: async (path) => (await httpExchange(agent, base, options, { method: 'GET', path, headers, body: null, label: path }, message)) as never,
+  };
 }

@@ -51,7 +51,7 @@ export interface BenchDatabase {
   close(): Promise<void>;
 }
 
-/** Linux: user + system CPU (ms) of the process whose command line names `dataDir`, and of its children. */
+/** Linux: user + system CPU (ms) of the process whose command line names `dataDir`, of its children, and of its children that exited. */
 function processTreeCpuMs(dataDir: string): number | null {
   try {
     const ticks = 100; // USER_HZ on Linux
@@ -62,7 +62,14 @@ function processTreeCpuMs(dataDir: string): number | null {
         try {
           const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
           const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          return { pid: Number(pid), ppid: Number(fields[1]), cpu: Number(fields[11]) + Number(fields[12]) };
+          // utime + stime, and cutime + cstime: the CPU of children already reaped (autovacuum workers and
+          // backends that exited), counted by the postmaster that waited for them.
+          return {
+            pid: Number(pid),
+            ppid: Number(fields[1]),
+            cpu: Number(fields[11]) + Number(fields[12]),
+            reaped: Number(fields[13]) + Number(fields[14]),
+          };
         } catch {
           return null;
         }
@@ -76,8 +83,23 @@ function processTreeCpuMs(dataDir: string): number | null {
       }
     });
     if (!root) return null;
-    const total = stats.filter((entry) => entry.pid === root.pid || entry.ppid === root.pid).reduce((sum, entry) => sum + entry.cpu, 0);
+    const total = stats.filter((entry) => entry.pid === root.pid || entry.ppid === root.pid).reduce((sum, entry) => sum + entry.cpu, root.reaped);
     return (total * 1000) / ticks;
+  } catch {
+    return null;
+  }
+}
+
+/** Peak resident set size of a process so far in MiB (Linux: VmHWM of /proc/<pid>/status), or null where unknown. */
+export function peakRssMiB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const line = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmHWM:'));
+    const kib = Number(line?.split(/\s+/)[1]);
+    return Number.isFinite(kib) ? Math.round((kib / 1024) * 10) / 10 : null;
   } catch {
     return null;
   }
@@ -195,16 +217,7 @@ export class ServerProcess {
 
   /** Peak resident set size so far in MiB (Linux: VmHWM), or null where /proc is missing. */
   peakRssMiB(): number | null {
-    try {
-      const line = fs
-        .readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith('VmHWM:'));
-      const kib = Number(line?.split(/\s+/)[1]);
-      return Number.isFinite(kib) ? Math.round((kib / 1024) * 10) / 10 : null;
-    } catch {
-      return null;
-    }
+    return peakRssMiB(this.child.pid);
   }
 
   async stop(): Promise<void> {

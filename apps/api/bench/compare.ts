@@ -20,7 +20,7 @@
  *   working through slows nothing measured), each call sent at its due time whatever is still
  *   outstanding; latency counted from the due time; a call sent more than 10 ms after its due
  *   time is late (the bench itself fell behind); a call without an answer within
- *   BENCH_OPEN_TIMEOUT_SECONDS of being sent failed.
+ *   BENCH_OPEN_TIMEOUT_SECONDS of its due time failed (its latency counts as that long).
  * - Costs: server CPU per call (process.cpuUsage of each server process), PostgreSQL CPU per call
  *   (its processes under /proc; embedded PostgreSQL only), round trips per call (the real server's
  *   driver calls counted in bench/server.ts; the yardstick counts its own), peak RSS (VmHWM) summed
@@ -419,17 +419,25 @@ async function openLoop(side: Side, database: BenchDatabase, plan: PlannedCall[]
         const due = started + planned.dueMs;
         const late = performance.now() - due > LATE_MS;
         const n = next++;
+        // Counted as failed once OPEN_TIMEOUT_MS have passed since its due time, even while it still
+        // waits for a connection in the caller's queue (the server may answer it later, unmeasured).
+        let expire: NodeJS.Timeout | undefined;
+        const deadline = new Promise<never>((_, reject) => {
+          expire = setTimeout(() => reject(new Error(`no answer ${OPEN_TIMEOUT_MS / 1000} s after its due time`)), OPEN_TIMEOUT_MS);
+        });
         outstanding.push(
-          side.call(planned.procedure, side.customers.get(planned.externalId)!, n).then(
-            () => void samples.push({ procedure: planned.procedure, ms: performance.now() - due, error: null, late }),
-            (e: unknown) =>
-              void samples.push({
-                procedure: planned.procedure,
-                ms: performance.now() - due,
-                error: e instanceof Error ? e.message : String(e),
-                late,
-              }),
-          ),
+          Promise.race([side.call(planned.procedure, side.customers.get(planned.externalId)!, n), deadline])
+            .finally(() => clearTimeout(expire))
+            .then(
+              () => void samples.push({ procedure: planned.procedure, ms: performance.now() - due, error: null, late }),
+              (e: unknown) =>
+                void samples.push({
+                  procedure: planned.procedure,
+                  ms: performance.now() - due,
+                  error: e instanceof Error ? e.message : String(e),
+                  late,
+                }),
+            ),
         );
       }
       if (next >= plan.length) resolve();

@@ -230,6 +230,15 @@ export class ServerProcess {
   }
 }
 
+/**
+ * Keep-alive connections that the client closes after 2 s unused, before a server's idle timeout
+ * (Node's default is 5 s) can close one just as a call is sent on it ("socket hang up"): between
+ * the rounds of a comparison a side's connections sit idle while the other side runs.
+ */
+function keepAliveAgent(maxSockets: number): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets, timeout: 2_000 });
+}
+
 interface HttpCallOptions {
   maxSockets: number;
   timeoutMs: number;
@@ -293,7 +302,7 @@ export interface TrpcCaller {
  * (non-2xx) reject with the server's message.
  */
 export function trpcCaller(url: string, apiKey: string, options: HttpCallOptions): TrpcCaller {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
+  const agent = keepAliveAgent(options.maxSockets);
   const base = new URL(url.replace(/\/+$/, '').replace(/\/trpc$/, ''));
   const headers = { authorization: `Bearer ${apiKey}` };
   const message = (payload: unknown) => String((payload as { error?: { json?: { message?: unknown } } })?.error?.json?.message ?? '');
@@ -341,7 +350,7 @@ export interface JsonCaller {
 
 /** The same machinery for a plain JSON API (the yardstick): bodies and answers as JSON, no transformer. */
 export function jsonCaller(url: string, apiKey: string, options: HttpCallOptions): JsonCaller {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
+  const agent = keepAliveAgent(options.maxSockets);
   const base = new URL(url);
   const headers = { authorization: `Bearer ${apiKey}` };
   const message = (payload: unknown) => String((payload as { error?: unknown })?.error ?? '');

@@ -60,8 +60,10 @@ function randomInvoice(random: () => number, id: string, externalCustomerId: str
     return { id: `${id}-${i}`, feeType, ...(metric ? { billableMetricCode: metric } : {}), amountCents, taxesAmountCents: String(taxes) };
   });
   const caps = fees.reduce((sum, fee) => sum + fee.amountCents + Number(fee.taxesAmountCents ?? 0), 0);
-  // Sometimes the invoice total is below the fees (credit notes, rounding), never above.
-  const totalAmountCents = Math.floor(caps * (random() < 0.7 ? 1 : random()));
+  // The total is the fees' sum rounded, or below it (only part of it is paid), or above it (the
+  // fees' sub-cent caps are then what is paid, rounded once).
+  const roll = random();
+  const totalAmountCents = roll < 0.4 ? Math.round(caps) : roll < 0.7 ? Math.floor(caps * random()) : Math.ceil(caps) + Math.floor(random() * 100);
   return { id, externalCustomerId, currency: 'EUR', invoiceType: 'subscription' as const, totalAmountCents, fees };
 }
 

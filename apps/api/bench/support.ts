@@ -239,6 +239,12 @@ function keepAliveAgent(maxSockets: number): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets, timeout: 2_000 });
 }
 
+/** Destroys the agent's sockets and fails the requests still waiting for one. */
+function closeAgent(agent: http.Agent): void {
+  for (const queue of Object.values(agent.requests)) for (const request of queue ?? []) request.destroy(new Error('caller closed'));
+  agent.destroy();
+}
+
 interface HttpCallOptions {
   maxSockets: number;
   timeoutMs: number;
@@ -291,6 +297,8 @@ function httpExchange(
 export interface TrpcCaller {
   mutate<T>(procedure: string, input: unknown): Promise<T>;
   query<T>(procedure: string, input: unknown): Promise<T>;
+  /** Drops every connection and every call still queued for one (they fail). */
+  close(): void;
 }
 
 /**
@@ -308,6 +316,7 @@ export function trpcCaller(url: string, apiKey: string, options: HttpCallOptions
   const message = (payload: unknown) => String((payload as { error?: { json?: { message?: unknown } } })?.error?.json?.message ?? '');
   const data = <T>(payload: unknown) => transformer.deserialize((payload as { result: { data: never } }).result.data) as T;
   return {
+    close: () => closeAgent(agent),
     mutate: async (procedure, input) =>
       data(
         await httpExchange(
@@ -346,6 +355,8 @@ export function mutationCaller(url: string, apiKey: string, options: HttpCallOpt
 export interface JsonCaller {
   post<T>(path: string, body: unknown): Promise<T>;
   get<T>(path: string): Promise<T>;
+  /** Drops every connection and every call still queued for one (they fail). */
+  close(): void;
 }
 
 /** The same machinery for a plain JSON API (the yardstick): bodies and answers as JSON, no transformer. */
@@ -358,5 +369,6 @@ export function jsonCaller(url: string, apiKey: string, options: HttpCallOptions
     post: async (path, body) =>
       (await httpExchange(agent, base, options, { method: 'POST', path, headers, body: JSON.stringify(body), label: path }, message)) as never,
     get: async (path) => (await httpExchange(agent, base, options, { method: 'GET', path, headers, body: null, label: path }, message)) as never,
+    close: () => closeAgent(agent),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `pnpm --filter @wallets/api bench:load` (part of `pnpm bench`): a mixed workload over HTTP against
+ * `pnpm --filter @wallets/api bench:load`: a mixed workload over HTTP against
  * the real server (startApp, in a process of its own, see server.ts) from 32 concurrent callers,
  * for a fixed number of requests: grants, paid top-ups and their payments, manual voids, invoice
  * applications and voids, usage syncs, wallet terminations, reads (wallet, transactions, events).

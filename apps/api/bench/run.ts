@@ -1,6 +1,7 @@
 /**
- * `pnpm bench`: invoices.applyPrepaidCredits over HTTP against the real server (startApp, in a
- * process of its own) with 8, 32 and 64 concurrent callers, for many customers (each caller its
+ * `pnpm --filter @wallets/api bench:invoices`, the statement-replay baseline (`pnpm bench` is
+ * compare.ts, against the yardstick): invoices.applyPrepaidCredits over HTTP against the real
+ * server (startApp, in a process of its own) with 8, 32 and 64 concurrent callers, for many customers (each caller its
  * own) and for one customer (every caller on it, serialised by its row lock); beside each row, a
  * baseline that replays the same SQL statements through a plain pg.Pool of the same size (see
  * baseline.ts). Prints a table and writes every figure to bench-results.json at the repository root.
@@ -506,7 +507,7 @@ async function main(): Promise<void> {
 
     const results = {
       generatedAt: new Date().toISOString(),
-      command: 'pnpm bench',
+      command: 'pnpm --filter @wallets/api bench:invoices',
       machine: machineFacts(loadBefore, loadAfter),
       database: { source: database.source, ...settings },
       config: {

@@ -51,7 +51,7 @@ export interface BenchDatabase {
   close(): Promise<void>;
 }
 
-/** Linux: user + system CPU (ms) of the process whose command line names `dataDir`, and of its children. */
+/** Linux: user + system CPU (ms) of the process whose command line names `dataDir`, of its children, and of its children that exited. */
 function processTreeCpuMs(dataDir: string): number | null {
   try {
     const ticks = 100; // USER_HZ on Linux
@@ -62,7 +62,14 @@ function processTreeCpuMs(dataDir: string): number | null {
         try {
           const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
           const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          return { pid: Number(pid), ppid: Number(fields[1]), cpu: Number(fields[11]) + Number(fields[12]) };
+          // utime + stime, and cutime + cstime: the CPU of children already reaped (autovacuum workers and
+          // backends that exited), counted by the postmaster that waited for them.
+          return {
+            pid: Number(pid),
+            ppid: Number(fields[1]),
+            cpu: Number(fields[11]) + Number(fields[12]),
+            reaped: Number(fields[13]) + Number(fields[14]),
+          };
         } catch {
           return null;
         }
@@ -76,8 +83,23 @@ function processTreeCpuMs(dataDir: string): number | null {
       }
     });
     if (!root) return null;
-    const total = stats.filter((entry) => entry.pid === root.pid || entry.ppid === root.pid).reduce((sum, entry) => sum + entry.cpu, 0);
+    const total = stats.filter((entry) => entry.pid === root.pid || entry.ppid === root.pid).reduce((sum, entry) => sum + entry.cpu, root.reaped);
     return (total * 1000) / ticks;
+  } catch {
+    return null;
+  }
+}
+
+/** Peak resident set size of a process so far in MiB (Linux: VmHWM of /proc/<pid>/status), or null where unknown. */
+export function peakRssMiB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const line = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmHWM:'));
+    const kib = Number(line?.split(/\s+/)[1]);
+    return Number.isFinite(kib) ? Math.round((kib / 1024) * 10) / 10 : null;
   } catch {
     return null;
   }
@@ -195,16 +217,7 @@ export class ServerProcess {
 
   /** Peak resident set size so far in MiB (Linux: VmHWM), or null where /proc is missing. */
   peakRssMiB(): number | null {
-    try {
-      const line = fs
-        .readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith('VmHWM:'));
-      const kib = Number(line?.split(/\s+/)[1]);
-      return Number.isFinite(kib) ? Math.round((kib / 1024) * 10) / 10 : null;
-    } catch {
-      return null;
-    }
+    return peakRssMiB(this.child.pid);
   }
 
   async stop(): Promise<void> {
@@ -218,52 +231,144 @@ export class ServerProcess {
 }
 
 /**
- * A lean caller for load loops: POSTs a tRPC mutation with node:http over keep-alive connections
- * (one per concurrent caller), the input serialized with the shared transformer, the answer parsed
- * back with it. The typed client's fetch stack costs 2-3 ms of CPU per call in the bench process,
- * which on a small machine competes with the server it measures; this costs a fraction of that.
- * Errors (non-2xx) reject with the server's message.
+ * Keep-alive connections that the client closes after 2 s unused, before a server's idle timeout
+ * (Node's default is 5 s) can close one just as a call is sent on it ("socket hang up"): between
+ * the rounds of a comparison a side's connections sit idle while the other side runs.
  */
-export function mutationCaller(
-  url: string,
-  apiKey: string,
-  options: { maxSockets: number; timeoutMs: number },
-): <T>(procedure: string, input: unknown) => Promise<T> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets });
-  const base = new URL(url.replace(/\/+$/, '').replace(/\/trpc$/, ''));
-  return (procedure, input) =>
-    new Promise((resolve, reject) => {
-      const body = JSON.stringify(transformer.serialize(input));
-      const request = http.request(
-        {
-          agent,
-          host: base.hostname,
-          port: base.port,
-          path: `/trpc/${procedure}`,
-          method: 'POST',
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          timeout: options.timeoutMs,
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            try {
-              const payload = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-              if (response.statusCode !== 200) {
-                reject(new Error(`${procedure}: HTTP ${response.statusCode} ${payload?.error?.json?.message ?? ''}`));
-                return;
-              }
-              resolve(transformer.deserialize(payload.result.data));
-            } catch (error) {
-              reject(error);
+function keepAliveAgent(maxSockets: number): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets, timeout: 2_000 });
+}
+
+/** Destroys the agent's sockets and fails the requests still waiting for one. */
+function closeAgent(agent: http.Agent): void {
+  for (const queue of Object.values(agent.requests)) for (const request of queue ?? []) request.destroy(new Error('caller closed'));
+  agent.destroy();
+}
+
+interface HttpCallOptions {
+  maxSockets: number;
+  timeoutMs: number;
+}
+
+/**
+ * One HTTP exchange over a keep-alive agent with node:http: resolves with the parsed JSON answer of
+ * a 200, rejects with `describeError(status, payload)` otherwise. Shared by the tRPC and the plain
+ * JSON callers, so both sides of a comparison pay the same client costs.
+ */
+function httpExchange(
+  agent: http.Agent,
+  base: URL,
+  options: HttpCallOptions,
+  request: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body: string | null; label: string },
+  describeError: (payload: unknown) => string,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { ...request.headers };
+    if (request.body !== null) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = Buffer.byteLength(request.body);
+    }
+    const outgoing = http.request(
+      { agent, host: base.hostname, port: base.port, path: request.path, method: request.method, headers, timeout: options.timeoutMs },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          try {
+            const payload = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            if (response.statusCode !== 200) {
+              reject(new Error(`${request.label}: HTTP ${response.statusCode} ${describeError(payload)}`));
+              return;
             }
-          });
-          response.on('error', reject);
-        },
-      );
-      request.on('timeout', () => request.destroy(new Error(`${procedure}: no answer in ${options.timeoutMs} ms`)));
-      request.on('error', reject);
-      request.end(body);
-    });
+            resolve(payload);
+          } catch (error) {
+            reject(error);
+          }
+        });
+        response.on('error', reject);
+      },
+    );
+    outgoing.on('timeout', () => outgoing.destroy(new Error(`${request.label}: no answer in ${options.timeoutMs} ms`)));
+    outgoing.on('error', reject);
+    outgoing.end(request.body ?? undefined);
+  });
+}
+
+export interface TrpcCaller {
+  mutate<T>(procedure: string, input: unknown): Promise<T>;
+  query<T>(procedure: string, input: unknown): Promise<T>;
+  /** Drops every connection and every call still queued for one (they fail). */
+  close(): void;
+}
+
+/**
+ * A lean caller for load loops: tRPC mutations (POST) and queries (GET, input in the query string)
+ * with node:http over keep-alive connections (at most `maxSockets`), the input serialized with the
+ * shared transformer (superjson, the real client's wire format), the answer parsed back with it.
+ * The typed client's fetch stack costs 2-3 ms of CPU per call in the bench process, which on a
+ * small machine competes with the server it measures; this costs a fraction of that. Errors
+ * (non-2xx) reject with the server's message.
+ */
+export function trpcCaller(url: string, apiKey: string, options: HttpCallOptions): TrpcCaller {
+  const agent = keepAliveAgent(options.maxSockets);
+  const base = new URL(url.replace(/\/+$/, '').replace(/\/trpc$/, ''));
+  const headers = { authorization: `Bearer ${apiKey}` };
+  const message = (payload: unknown) => String((payload as { error?: { json?: { message?: unknown } } })?.error?.json?.message ?? '');
+  const data = <T>(payload: unknown) => transformer.deserialize((payload as { result: { data: never } }).result.data) as T;
+  return {
+    close: () => closeAgent(agent),
+    mutate: async (procedure, input) =>
+      data(
+        await httpExchange(
+          agent,
+          base,
+          options,
+          { method: 'POST', path: `/trpc/${procedure}`, headers, body: JSON.stringify(transformer.serialize(input)), label: procedure },
+          message,
+        ),
+      ),
+    query: async (procedure, input) =>
+      data(
+        await httpExchange(
+          agent,
+          base,
+          options,
+          {
+            method: 'GET',
+            path: `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(transformer.serialize(input)))}`,
+            headers,
+            body: null,
+            label: procedure,
+          },
+          message,
+        ),
+      ),
+  };
+}
+
+/** `trpcCaller`'s mutations alone. */
+export function mutationCaller(url: string, apiKey: string, options: HttpCallOptions): <T>(procedure: string, input: unknown) => Promise<T> {
+  const caller = trpcCaller(url, apiKey, options);
+  return (procedure, input) => caller.mutate(procedure, input);
+}
+
+export interface JsonCaller {
+  post<T>(path: string, body: unknown): Promise<T>;
+  get<T>(path: string): Promise<T>;
+  /** Drops every connection and every call still queued for one (they fail). */
+  close(): void;
+}
+
+/** The same machinery for a plain JSON API (the yardstick): bodies and answers as JSON, no transformer. */
+export function jsonCaller(url: string, apiKey: string, options: HttpCallOptions): JsonCaller {
+  const agent = keepAliveAgent(options.maxSockets);
+  const base = new URL(url);
+  const headers = { authorization: `Bearer ${apiKey}` };
+  const message = (payload: unknown) => String((payload as { error?: unknown })?.error ?? '');
+  return {
+    post: async (path, body) =>
+      (await httpExchange(agent, base, options, { method: 'POST', path, headers, body: JSON.stringify(body), label: path }, message)) as never,
+    get: async (path) => (await httpExchange(agent, base, options, { method: 'GET', path, headers, body: null, label: path }, message)) as never,
+    close: () => closeAgent(agent),
+  };
 }

@@ -37,7 +37,7 @@
  * Knobs (optional, defaults in brackets): BENCH_CALLERS [32], BENCH_CUSTOMERS [64],
  * BENCH_ROUNDS [3], BENCH_ROUND_CALLS [192] calls per round and side, BENCH_WARM_UP_CALLS [1024]
  * per side, BENCH_OPEN_RATE [300], BENCH_OPEN_SECONDS [20], BENCH_OPEN_TIMEOUT_SECONDS [30],
- * BENCH_SEED, BENCH_POOL_MAX [10] (both servers' pools), BENCH_SKIP_OPEN=1 (closed loops only).
+ * BENCH_SEED, BENCH_POOL_MAX [10] (both servers' pools), BENCH_SKIP_OPEN=1 (closed loops only), BENCH_LOG_LEVEL [warn] (our server's LOG_LEVEL: no line per request by default).
  * The run time is mostly the real server's: the same number of calls goes to each side.
  */
 import { type ChildProcess, fork } from 'node:child_process';

@@ -180,6 +180,8 @@ export class ServerProcess {
         WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
         WALLET_WORKER_CONCURRENCY: '0',
         WALLET_DB_POOL_MAX: String(POOL_MAX),
+        // No line per request (the yardstick logs nothing either); BENCH_LOG_LEVEL=info measures with them.
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       },
     });
     const url = await new Promise<string>((resolve, reject) => {

@@ -10,6 +10,7 @@ export * from './lots.js';
 export * from './ongoing-usage.js';
 export * from './payment.js';
 export * from './plan-invoice.js';
+export * from './plan-lifecycle.js';
 export * from './plan-usage-sync.js';
 export * from './plan-wallet-transactions.js';
 export * from './records.js';

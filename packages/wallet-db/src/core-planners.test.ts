@@ -16,6 +16,10 @@ import {
   type LedgerDelta,
   parseDecimal,
   planApplyInvoice,
+  planExpireWallet,
+  planIntervalTopUp,
+  planRecordPayment,
+  planTerminateWallet,
   planUsageSync,
   planVoidInvoice,
   planWalletTransactions,
@@ -33,9 +37,12 @@ import {
   applyPrepaidCredits,
   createWallet,
   createWalletTransactions,
+  expireWallet,
   type InvoiceInput,
   recordPayment,
+  runIntervalRule,
   syncUsage,
+  terminateWallet,
   type UsageSyncInput,
   upsertCustomer,
   voidInvoice,
@@ -127,6 +134,8 @@ const json = (value: unknown) => JSON.parse(JSON.stringify(value, (_, v) => (typ
 
 let compared = 0;
 let planned = { entries: 0, thresholdTopUps: 0, events: 0 };
+const sources = new Map<string, number>();
+const eventTypes = new Set<string>();
 
 /**
  * Plans with the core, runs today's command, and compares what it wrote and answered with the
@@ -223,6 +232,8 @@ async function compareDelta(
   checkAnswer(idMap);
   planned.entries += delta.entries.length;
   planned.thresholdTopUps += delta.entries.filter((e) => e.source === 'threshold').length;
+  for (const e of delta.entries) sources.set(`${e.source}/${e.transactionStatus}`, (sources.get(`${e.source}/${e.transactionStatus}`) ?? 0) + 1);
+  for (const e of delta.events) eventTypes.add(e.type);
   planned.events += delta.events.length;
 }
 
@@ -324,18 +335,29 @@ function scenario(rand: Rand, n: number): Step[] {
           : scope === 'metrics'
             ? { billableMetricCodes: rand.chance(0.5) ? ['api_calls'] : ['api_calls', 'storage_gb'] }
             : undefined,
-      recurringTransactionRules:
-        threshold !== null && i === 0
+      recurringTransactionRules: !(threshold !== null && i === 0)
+        ? rand.chance(0.4)
           ? [
-              {
-                trigger: 'threshold' as const,
-                method: 'fixed' as const,
-                grantedCredits: cr('7'),
-                ...(rand.chance(0.5) ? { paidCredits: cr('5') } : {}),
-                thresholdCredits: cr(String(threshold)),
-              },
+              rand.chance(0.5)
+                ? {
+                    trigger: 'interval' as const,
+                    interval: 'monthly' as const,
+                    method: 'fixed' as const,
+                    grantedCredits: cr('5'),
+                    paidCredits: cr('2'),
+                  }
+                : { trigger: 'interval' as const, interval: 'weekly' as const, method: 'target' as const, targetOngoingBalance: cr('180') },
             ]
-          : [],
+          : []
+        : [
+            {
+              trigger: 'threshold' as const,
+              method: 'fixed' as const,
+              grantedCredits: cr('7'),
+              ...(rand.chance(0.5) ? { paidCredits: cr('5') } : {}),
+              thresholdCredits: cr(String(threshold)),
+            },
+          ],
     };
     steps.push({
       hour: 0.1 + i / 100,
@@ -387,14 +409,108 @@ function scenario(rand: Rand, n: number): Step[] {
       );
     }
   }
-  steps.push({
-    hour: 1.5,
+  const pay = (hour: number, pick: (ids: string[]) => string[], status: 'succeeded' | 'failed', invoiceId?: string): Step => ({
+    hour,
     run: async (org) => {
-      const ids = pendingIds.filter((_, i) => i % 2 === 0);
-      for (const id of ids) await mutate(orm, org, at(1.5), (w) => recordPayment(w, { id, status: 'succeeded' }));
-      return ids.length;
+      for (const id of pick(pendingIds)) {
+        const [row] = await rows('select wallet_id from wallet_transactions where organization_id = $1 and id = $2', [org, id]);
+        const walletId = row!.wallet_id as string;
+        const input = { id, status, ...(invoiceId ? { invoiceId } : {}) };
+        await differential(
+          org,
+          at(hour),
+          (db) => loadGroup(db, org, { externalId: customer }, { walletId }, at(hour), [id]),
+          (records, clock) => {
+            const { delta, entry } = planRecordPayment(records, { entryId: id, status, invoiceId }, clock);
+            return { delta, answer: entry };
+          },
+          (entry, records) => entryAnswer(records, entry),
+          () => mutate(orm, org, at(hour), (w) => recordPayment(w, input)),
+        );
+      }
     },
   });
+  steps.push(pay(1.5, (ids) => ids.filter((_, i) => i % 2 === 0), 'succeeded', `topup-${n}`));
+  steps.push(pay(1.6, (ids) => ids.filter((_, i) => i % 4 === 1), 'failed'));
+  steps.push(pay(2.5, (ids) => ids.filter((_, i) => i % 4 === 0), 'failed')); // claw-backs
+  steps.push(pay(2.6, (ids) => ids.filter((_, i) => i % 4 === 0 || i % 4 === 1), rand.chance(0.5) ? 'failed' : 'succeeded')); // repeats, a retry
+  steps.push(pay(4.5, (ids) => ids, 'succeeded')); // some on wallets past their expiry
+  const walletStep = <P, A>(
+    hour: number,
+    name: string,
+    plan: (records: GroupRecords, walletId: string, clock: DraftClock) => { delta: LedgerDelta; answer: P },
+    answerOf: (answer: P, records: GroupRecords) => unknown,
+    command: (org: string, walletId: string) => Promise<A>,
+  ): Step => ({
+    hour,
+    run: (org) => {
+      const walletId = walletIds.get(name)!;
+      return differential(
+        org,
+        at(hour),
+        (db) => loadGroup(db, org, { externalId: customer }, { walletId }, at(hour)),
+        (records, clock) => plan(records, walletId, clock),
+        answerOf,
+        () => command(org, walletId),
+      );
+    },
+  });
+  for (const name of wallets) {
+    for (const hour of [2.4, 6.5]) {
+      steps.push(
+        walletStep(
+          hour,
+          name,
+          (records, walletId, clock) => {
+            const rule = records.rules.find((r) => r.walletId === walletId && r.trigger === 'interval');
+            const { delta, intervalTopUps } = planIntervalTopUp(records, { walletId, ruleId: rule?.id ?? walletId }, clock);
+            return { delta, answer: intervalTopUps };
+          },
+          (intervalTopUps) => ({ intervalTopUps }),
+          async (org, walletId) => {
+            const [rule] = await rows(
+              `select id from recurring_transaction_rules where organization_id = $1 and wallet_id = $2 and trigger = 'interval' and status = 'active'`,
+              [org, walletId],
+            );
+            return runIntervalRule(
+              orm.em.fork() as never,
+              { organizationId: org, ruleId: rule?.id ?? walletId, walletId, date: `d${hour}` },
+              at(hour),
+            );
+          },
+        ),
+      );
+    }
+    if (rand.chance(0.5)) {
+      steps.push(
+        walletStep(
+          6,
+          name,
+          (records, walletId, clock) => {
+            const { delta, outcome } = planExpireWallet(records, walletId, clock);
+            return { delta, answer: outcome };
+          },
+          (outcome) => outcome,
+          (org, walletId) => expireWallet(orm.em.fork() as never, { organizationId: org, walletId }, at(6)),
+        ),
+      );
+    }
+    if (rand.chance(0.25)) {
+      const hour = rand.pick([2.7, 7.5]);
+      steps.push(
+        walletStep(
+          hour,
+          name,
+          (records, walletId, clock) => {
+            const { delta, wallet, rules } = planTerminateWallet(records, walletId, clock);
+            return { delta, answer: { wallet, rules } };
+          },
+          ({ wallet, rules }) => walletRecordDto(wallet, customer, rules),
+          (org, walletId) => mutate(orm, org, at(hour), (w) => terminateWallet(w, walletId)),
+        ),
+      );
+    }
+  }
   const invoiceIds = Array.from({ length: rand.int(1, 4) }, (_, k) => `inv-${n}-${k}`);
   const sync = (hour: number, usage: UsageSyncInput): Step => ({
     hour,
@@ -505,6 +621,30 @@ describe('wallet-core planners', () => {
     expect(compared).toBeGreaterThan(RUNS * 2);
     expect(planned.entries).toBeGreaterThan(RUNS * 2);
     expect(planned.thresholdTopUps).toBeGreaterThan(0);
+    // Every kind of entry and event the planners make was compared at least once.
+    expect([...sources.keys()].sort()).toEqual(
+      expect.arrayContaining([
+        'expiration/voided',
+        'interval/granted',
+        'interval/purchased',
+        'invoice_void/granted',
+        'manual/granted',
+        'manual/invoiced',
+        'manual/purchased',
+        'manual/voided',
+        'payment_failure/voided',
+        'termination/voided',
+        'threshold/granted',
+      ]),
+    );
+    expect([...eventTypes].sort()).toEqual([
+      'wallet.depleted_ongoing_balance',
+      'wallet.terminated',
+      'wallet.updated',
+      'wallet_transaction.created',
+      'wallet_transaction.payment_failure',
+      'wallet_transaction.updated',
+    ]);
     expect(await auditLedger(inject('databaseUrl'))).toEqual([]);
   });
 });

@@ -62,6 +62,12 @@ const LATEST_SETTLED_PURCHASES: pg.QueryConfig = {
           group by wallet_id`,
 };
 
+/** Entries a command names (a reported purchase), whatever their state. */
+const ENTRIES_BY_ID: pg.QueryConfig = {
+  name: 'group_entries_by_id',
+  text: 'select * from wallet_transactions where organization_id = $1 and customer_id = $2 and id = any ($3::uuid[])',
+};
+
 const RULES: pg.QueryConfig = {
   name: 'group_rules',
   text: `select * from recurring_transaction_rules where organization_id = $1 and wallet_id = any ($2::uuid[]) and status = 'active'
@@ -92,7 +98,7 @@ export async function lockGroupCustomer(db: Queryable, organizationId: string, c
 
 /**
  * Locks the customer and loads its group as records (null: no such customer). `now` places the
- * threshold back-off window.
+ * threshold back-off window; `entryIds` are entries the command names (loaded with the purchases).
  */
 export async function loadGroup(
   db: Queryable,
@@ -100,6 +106,7 @@ export async function loadGroup(
   customerKey: CustomerKey,
   scope: WalletScope,
   now: Date,
+  entryIds: readonly string[] = [],
 ): Promise<GroupRecords | null> {
   const customer = await lockGroupCustomer(db, organizationId, customerKey);
   if (!customer) return null;
@@ -121,6 +128,7 @@ export async function loadGroup(
   const lots = (await run(db, LOTS, [organizationId, walletIds])).rows.map(entryRecordOf);
   const since = new Date(now.getTime() - THRESHOLD_BACKOFF_MS);
   const purchases = (await run(db, PURCHASES, [organizationId, walletIds, since])).rows.map(entryRecordOf);
+  if (entryIds.length > 0) purchases.push(...(await run(db, ENTRIES_BY_ID, [organizationId, customer.id, entryIds])).rows.map(entryRecordOf));
   const latestPurchaseSettledAt = new Map<string, Date>();
   // Only a recently failed threshold purchase asks when purchases last settled.
   if (purchases.some((p) => p.status === 'failed')) {

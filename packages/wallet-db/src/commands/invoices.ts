@@ -18,6 +18,7 @@ import {
   type Amount,
   amountFromCents,
   formatDecimal,
+  isLotExpired,
   minBig,
   planAllocation,
   planConsumption,
@@ -184,7 +185,7 @@ export async function previewPrepaidCredits(em: EntityManager, organizationId: s
   );
   const balances = new Map<string, Amount>();
   for (const [walletId, lots] of lotsByWallet) {
-    const live = lots.filter((lot) => !lot.expirationAt || lot.expirationAt > now);
+    const live = lots.filter((lot) => !isLotExpired(lot, now));
     lotsByWallet.set(walletId, live);
     balances.set(walletId, sumLots(live.map(toLot)));
   }

@@ -33,7 +33,10 @@ import { planOngoingUsage, type UsageFee, type UsageSnapshotInput } from './ongo
 import {
   type ConsumptionRecord,
   type CustomerRecord,
-  copyRecord,
+  copyEntry,
+  copyRule,
+  copySnapshot,
+  copyWallet,
   type DeltaEvent,
   type EntryKind,
   type EntryRecord,
@@ -154,21 +157,21 @@ export class LedgerDraft {
   constructor(records: GroupRecords, clock: DraftClock) {
     this.now = clock.now;
     this.newId = clock.newId;
-    this.customer = copyRecord(records.customer);
+    this.customer = { ...records.customer };
     for (const wallet of records.wallets) {
       this.originals.wallets.set(wallet.id, wallet);
-      this.walletMap.set(wallet.id, copyRecord(wallet));
+      this.walletMap.set(wallet.id, copyWallet(wallet));
     }
     for (const entry of [...records.lots, ...records.purchases]) {
       if (this.originals.entries.has(entry.id)) continue;
       this.originals.entries.set(entry.id, entry);
-      this.entryList.push(copyRecord(entry));
+      this.entryList.push(copyEntry(entry));
     }
     this.ruleList = records.rules.map((rule) => {
       this.originals.rules.set(rule.id, rule);
-      return copyRecord(rule);
+      return copyRule(rule);
     });
-    this.snapshots = new Map([...records.snapshots].map(([currency, snapshot]) => [currency, copyRecord(snapshot)]));
+    this.snapshots = new Map([...records.snapshots].map(([currency, snapshot]) => [currency, copySnapshot(snapshot)]));
     this.storedSnapshotCurrencies = new Set(records.snapshots.keys());
     this.latestPurchaseSettledAt = records.latestPurchaseSettledAt;
   }
@@ -211,7 +214,7 @@ export class LedgerDraft {
   // Events.
 
   private transactionEvent(type: TransactionEventType, entry: EntryRecord): void {
-    this.transactionEvents.push({ type, entry: copyRecord(entry) });
+    this.transactionEvents.push({ type, entry: copyEntry(entry) });
   }
 
   walletEvent(type: WalletEventType, wallet: WalletRecord): void {
@@ -450,9 +453,9 @@ export class LedgerDraft {
       this.snapshots.set(currency, snapshot);
     }
     snapshot.asOf = asOf;
-    snapshot.fees = update.fees.map(copyRecord);
-    snapshot.draftInvoices = (update.draftInvoices ?? []).map(copyRecord);
-    snapshot.billedFees = (update.billedFees ?? []).map(copyRecord);
+    snapshot.fees = update.fees.map((fee) => ({ ...fee }));
+    snapshot.draftInvoices = (update.draftInvoices ?? []).map((draft) => ({ id: draft.id, fees: draft.fees.map((fee) => ({ ...fee })) }));
+    snapshot.billedFees = (update.billedFees ?? []).map((fee) => ({ ...fee }));
     snapshot.updatedAt = this.now;
     this.changedSnapshot = snapshot;
     return true;
@@ -634,13 +637,13 @@ export class LedgerDraft {
         return original !== undefined && !sameRecord(item, original);
       });
     return {
-      entries: [...this.newEntries].map(copyRecord),
-      consumptions: this.consumptions.map(copyRecord),
-      changedEntries: changed(this.entryList, this.originals.entries).map(copyRecord),
-      wallets: changed(this.walletMap.values(), this.originals.wallets).map(copyRecord),
-      rules: changed(this.ruleList, this.originals.rules).map(copyRecord),
+      entries: [...this.newEntries].map(copyEntry),
+      consumptions: this.consumptions.map((c) => ({ ...c })),
+      changedEntries: changed(this.entryList, this.originals.entries).map(copyEntry),
+      wallets: changed(this.walletMap.values(), this.originals.wallets).map(copyWallet),
+      rules: changed(this.ruleList, this.originals.rules).map(copyRule),
       snapshot: this.changedSnapshot
-        ? { record: copyRecord(this.changedSnapshot), created: !this.storedSnapshotCurrencies.has(this.changedSnapshot.currency) }
+        ? { record: copySnapshot(this.changedSnapshot), created: !this.storedSnapshotCurrencies.has(this.changedSnapshot.currency) }
         : null,
       events: this.finalEvents(),
     };

@@ -16,7 +16,16 @@ import { WalletError } from './errors.js';
 import { isRuleLive, isWalletExpired } from './expiry.js';
 import { type DraftClock, LedgerDraft, walletConversion } from './ledger-draft.js';
 import { endedWalletSource, type PaymentReport, planPaymentTransition } from './payment.js';
-import { copyRecord, type EntryRecord, type GroupRecords, type LedgerDelta, type RuleRecord, type WalletRecord } from './records.js';
+import {
+  copyEntry,
+  copyRule,
+  copyWallet,
+  type EntryRecord,
+  type GroupRecords,
+  type LedgerDelta,
+  type RuleRecord,
+  type WalletRecord,
+} from './records.js';
 import { planThresholdTopUp } from './threshold-top-up.js';
 
 export interface PaymentReportCommand {
@@ -61,7 +70,7 @@ export function planRecordPayment(
     draft.voidRemainder(wallet, [entry], { source: 'payment_failure', voidedTransactionId: entry.id });
     draft.reportPaymentFailure(entry);
   }
-  const answer = copyRecord(entry);
+  const answer = copyEntry(entry);
   draft.settleOngoing();
   return { delta: draft.toDelta(), entry: answer };
 }
@@ -80,7 +89,7 @@ export function planTerminateWallet(
     draft.touch(wallet);
     draft.settleOngoing();
   }
-  const answer = { wallet: copyRecord(wallet), rules: draft.activeRules(new Set([wallet.id])).map(copyRecord) };
+  const answer = { wallet: copyWallet(wallet), rules: draft.activeRules(new Set([wallet.id])).map(copyRule) };
   draft.settleOngoing();
   return { delta: draft.toDelta(), ...answer };
 }

@@ -10,7 +10,7 @@
  */
 import { WalletError } from './errors.js';
 import { type DraftClock, LedgerDraft, type UsageSnapshotUpdate } from './ledger-draft.js';
-import { copyRecord, type GroupRecords, type LedgerDelta, type RuleRecord, type WalletRecord } from './records.js';
+import { copyRule, copyWallet, type GroupRecords, type LedgerDelta, type RuleRecord, type WalletRecord } from './records.js';
 
 export interface UsageSyncCommand extends UsageSnapshotUpdate {
   currency: string;
@@ -34,8 +34,8 @@ export function planUsageSync(
   draft.touchGroup(command.currency);
   draft.settleOngoing();
   const wallets = group.map((wallet) => ({
-    wallet: copyRecord(wallet),
-    rules: draft.activeRules(new Set([wallet.id])).map(copyRecord),
+    wallet: copyWallet(wallet),
+    rules: draft.activeRules(new Set([wallet.id])).map(copyRule),
   }));
   draft.settleOngoing();
   return { delta: draft.toDelta(), wallets };

@@ -12,7 +12,7 @@ import { planAmount } from './conversion.js';
 import { WalletError } from './errors.js';
 import { assertWalletUsable, checkFutureExpiration } from './expiry.js';
 import { type DraftClock, type EntryDetails, LedgerDraft, walletConversion } from './ledger-draft.js';
-import { copyRecord, type EntryRecord, type GroupRecords, type LedgerDelta, type MetadataPair } from './records.js';
+import { copyEntry, type EntryRecord, type GroupRecords, type LedgerDelta, type MetadataPair } from './records.js';
 import { checkPaidTopUpLimits } from './top-up-limits.js';
 
 export interface WalletTransactionsCommand {
@@ -78,7 +78,7 @@ export function planWalletTransactions(
     created.push(draft.grant(wallet, granted, details));
   }
   wallet.updatedAt = clock.now;
-  const answer = created.map(copyRecord);
+  const answer = created.map(copyEntry);
   draft.settleOngoing();
   return { delta: draft.toDelta(), created: answer };
 }

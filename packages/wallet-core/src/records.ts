@@ -177,14 +177,29 @@ export interface LedgerDelta {
   events: DeltaEvent[];
 }
 
-/** A deep copy of a record (Dates and arrays included), so a draft never changes what it was given. */
-export function copyRecord<T>(record: T): T {
-  if (record instanceof Date) return new Date(record.getTime()) as T;
-  if (Array.isArray(record)) return record.map(copyRecord) as T;
-  if (record && typeof record === 'object') {
-    return Object.fromEntries(Object.entries(record as Record<string, unknown>).map(([k, v]) => [k, copyRecord(v)])) as T;
-  }
-  return record;
+/**
+ * Copies of records that a draft may change freely: their fields, and their arrays with their
+ * object items. Dates are shared: drafts replace them, never change them.
+ */
+export function copyWallet(wallet: WalletRecord): WalletRecord {
+  return { ...wallet, appliesToFeeTypes: [...wallet.appliesToFeeTypes], appliesToBillableMetricCodes: [...wallet.appliesToBillableMetricCodes] };
+}
+
+export function copyEntry(entry: EntryRecord): EntryRecord {
+  return { ...entry, metadata: entry.metadata.map((pair) => ({ ...pair })) };
+}
+
+export function copyRule(rule: RuleRecord): RuleRecord {
+  return { ...rule, transactionMetadata: rule.transactionMetadata.map((pair) => ({ ...pair })) };
+}
+
+export function copySnapshot(snapshot: UsageSnapshotRecord): UsageSnapshotRecord {
+  return {
+    ...snapshot,
+    fees: snapshot.fees.map((fee) => ({ ...fee })),
+    draftInvoices: snapshot.draftInvoices.map((draft) => ({ id: draft.id, fees: draft.fees.map((fee) => ({ ...fee })) })),
+    billedFees: snapshot.billedFees.map((fee) => ({ ...fee })),
+  };
 }
 
 /** Field-by-field equality of two records (Dates by time, arrays by items). */

@@ -52,7 +52,7 @@ export interface InvoiceApplication {
 
 /** What one wallet's share is worth in credits: the round trip, never more than the wallet holds. */
 export function shareAmount(
-  wallet: WalletRecord,
+  wallet: Pick<WalletRecord, 'rateAmount' | 'currency' | 'balanceCents' | 'creditsBalance'>,
   amountCents: bigint,
   balance: Amount = { amountCents: wallet.balanceCents, creditAmount: wallet.creditsBalance },
 ): Amount {
@@ -62,7 +62,11 @@ export function shareAmount(
 }
 
 /** The allocation of an invoice over wallets in application order, with their balances (wallets holding nothing left out). */
-export function allocateInvoice(invoice: InvoiceToApply, wallets: readonly WalletRecord[], balances?: ReadonlyMap<string, Amount>): Allocation {
+export function allocateInvoice(
+  invoice: Pick<InvoiceToApply, 'totalAmountCents' | 'fees'>,
+  wallets: readonly Pick<WalletRecord, 'id' | 'balanceCents' | 'appliesToFeeTypes' | 'appliesToBillableMetricCodes'>[],
+  balances?: ReadonlyMap<string, Amount>,
+): Allocation {
   return planAllocation({
     totalAmountCents: invoice.totalAmountCents,
     fees: invoice.fees,

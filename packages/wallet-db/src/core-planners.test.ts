@@ -8,6 +8,7 @@
  * mapped to the rows' ids by the order of their creation events. A refusal must be the same
  * refusal. Knobs: CORE_PLANNERS_RUNS (customers, default 10), CORE_PLANNERS_SEED.
  */
+import { randomUUID } from 'node:crypto';
 import {
   type DraftClock,
   type EntryRecord,
@@ -33,6 +34,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cr, mutate, newOrganization, openTestOrm } from '../test/helpers.js';
 import { centsToNumber } from './dto.js';
 import { loadGroup, type Queryable } from './group-loader.js';
+import { writeDelta } from './group-writer.js';
 import {
   applyPrepaidCredits,
   createWallet,
@@ -70,12 +72,14 @@ afterAll(async () => {
 
 type Row = Record<string, unknown> & { id: string };
 
-async function rows(text: string, params: unknown[]): Promise<Row[]> {
-  return (await pool.query<Row>(text, params)).rows;
+async function rowsOf(text: string, params: unknown[], db: Pick<pg.ClientBase, 'query'> = pool): Promise<Row[]> {
+  return (await db.query<Row>(text, params)).rows;
 }
+const rows = (text: string, params: unknown[]) => rowsOf(text, params);
 
 /** The organization's rows that a ledger move may touch, by id, and the last event position. */
-async function tableState(org: string) {
+async function tableState(org: string, db: Pick<pg.ClientBase, 'query'> = pool) {
+  const rows = (text: string, params: unknown[]) => rowsOf(text, params, db);
   const byId = (list: Row[]) => new Map(list.map((row) => [row.id, row]));
   return {
     wallets: byId(await rows('select * from wallets where organization_id = $1', [org])),
@@ -94,12 +98,33 @@ const changedRows = (before: Map<string, Row>, after: Map<string, Row>) =>
   [...after.values()].filter((row) => before.has(row.id) && JSON.stringify(before.get(row.id)) !== JSON.stringify(row));
 const byId = <T extends { id: string }>(list: T[]) => [...list].sort((a, b) => (a.id < b.id ? -1 : 1));
 
-/** Loads the group in a transaction of its own (the command runs right after, alone). */
-async function load(fn: (db: Queryable) => Promise<GroupRecords | null>): Promise<GroupRecords | null> {
+/**
+ * Loads the group in a transaction of its own, plans, writes the delta with the one writer and
+ * reads what that left, then rolls back (today's command runs right after, alone, on the same rows).
+ */
+async function planAndWrite<P>(
+  org: string,
+  now: Date,
+  loader: (db: Queryable) => Promise<GroupRecords | null>,
+  plan: (records: GroupRecords, clock: DraftClock) => { delta: LedgerDelta; answer: P },
+): Promise<{ records: GroupRecords; planned: Outcome<{ delta: LedgerDelta; answer: P }>; written: TableState | null; writtenEvents: Row[] }> {
   const client = await pool.connect();
   try {
     await client.query('begin');
-    return await fn(client);
+    const records = await loader(client);
+    expect(records).not.toBeNull();
+    const clock: DraftClock = { now, newId: randomUUID };
+    const before = await tableState(org, client);
+    const planned = await outcome(() => plan(records!, clock));
+    if ('error' in planned) return { records: records!, planned, written: null, writtenEvents: [] };
+    await writeDelta(client, org, records!, planned.ok.delta, now);
+    const written = await tableState(org, client);
+    const writtenEvents = await rowsOf(
+      'select type, data from events where organization_id = $1 and position > $2::bigint order by position',
+      [org, before.lastEvent],
+      client,
+    );
+    return { records: records!, planned, written, writtenEvents };
   } finally {
     await client.query('rollback');
     client.release();
@@ -150,20 +175,48 @@ async function differential<P, A>(
   command: () => Promise<A>,
 ): Promise<Outcome<A>> {
   const before = await tableState(org);
-  const records = await load(loader);
-  expect(records).not.toBeNull();
-  const ids: string[] = [];
-  const clock: DraftClock = { now, newId: () => ids[ids.push(`planned-${ids.length}`) - 1]! };
-  const planOutcome = await outcome(() => plan(records!, clock));
+  const { records, planned: planOutcome, written, writtenEvents } = await planAndWrite(org, now, loader, plan);
   const actual = await outcome(command);
   if ('error' in planOutcome || 'error' in actual) {
     expect(planOutcome).toEqual(actual);
     return actual;
   }
   const after = await tableState(org);
-  await compareDelta(records!, planOutcome.ok.delta, before, after, org, (idMap) =>
-    expect(json(actual.ok)).toEqual(json(mapIds(answerOf(planOutcome.ok.answer, records!), idMap))),
+  const idMap = await compareDelta(records, planOutcome.ok.delta, before, after, org, (ids) =>
+    expect(json(actual.ok)).toEqual(json(mapIds(answerOf(planOutcome.ok.answer, records), ids))),
   );
+  // The one writer left exactly the rows and events today's command left.
+  const footprint = (state: TableState) =>
+    json({
+      wallets: byId([...state.wallets.values()]),
+      entries: byId([...state.entries.values()]),
+      rules: byId([...state.rules.values()]),
+      snapshots: [...state.snapshots.values()]
+        .map(({ id, ...rest }) => rest)
+        .sort((a, b) => (`${a.customer_id}/${a.currency}` < `${b.customer_id}/${b.currency}` ? -1 : 1)),
+      consumptions: [...state.consumptions.values()]
+        .map(({ id, ...rest }) => rest)
+        .sort((a, b) =>
+          `${a.inbound_wallet_transaction_id}/${a.outbound_wallet_transaction_id}` <
+          `${b.inbound_wallet_transaction_id}/${b.outbound_wallet_transaction_id}`
+            ? -1
+            : 1,
+        ),
+    });
+  const mappedWritten = mapIds(footprint(written!), idMap);
+  mappedWritten.entries.sort((a: Row, b: Row) => (a.id < b.id ? -1 : 1));
+  mappedWritten.consumptions.sort((a: Row, b: Row) =>
+    `${a.inbound_wallet_transaction_id}/${a.outbound_wallet_transaction_id}` <
+    `${b.inbound_wallet_transaction_id}/${b.outbound_wallet_transaction_id}`
+      ? -1
+      : 1,
+  );
+  expect(mappedWritten).toEqual(footprint(after));
+  const afterEvents = await rows('select type, data from events where organization_id = $1 and position > $2::bigint order by position', [
+    org,
+    before.lastEvent,
+  ]);
+  expect(mapIds(json(writtenEvents), idMap)).toEqual(json(afterEvents));
   compared++;
   return actual;
 }
@@ -175,7 +228,7 @@ async function compareDelta(
   after: TableState,
   org: string,
   checkAnswer: (idMap: Map<string, string>) => void,
-): Promise<void> {
+): Promise<Map<string, string>> {
   const events = await rows(
     'select position::text as id, type, data from events where organization_id = $1 and position > $2::bigint order by position',
     [org, before.lastEvent],
@@ -235,6 +288,7 @@ async function compareDelta(
   for (const e of delta.entries) sources.set(`${e.source}/${e.transactionStatus}`, (sources.get(`${e.source}/${e.transactionStatus}`) ?? 0) + 1);
   for (const e of delta.events) eventTypes.add(e.type);
   planned.events += delta.events.length;
+  return idMap;
 }
 
 // ---------------------------------------------------------------------------------------------

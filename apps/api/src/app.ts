@@ -8,21 +8,56 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   countOrganizations,
+  countPlainWebhookSecrets,
   createOrganization,
   defaultDataRoot,
   type EmbeddedPostgres,
   type EntityManager,
   ensureDatabase,
   migrate,
+  newSecretKey,
   type Orm,
   openOrm,
+  parseSecretKey,
+  resealWebhookSecrets,
+  SecretBox,
   startEmbeddedPostgres,
 } from '@wallets/db';
 import type { Env } from './env.js';
 import { repositoryRoot } from './env.js';
 import { JobRunner } from './jobs/runner.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { checkReadiness } from './observability/readiness.js';
 import { createServer } from './server.js';
 import { type Clock, systemClock } from './trpc.js';
+
+/**
+ * The key that seals webhook secrets: WALLET_SECRET_KEY, else (embedded database) a key made once in
+ * the data folder (mode 0600), else none: secrets stay plain and the start says so. Secrets stored
+ * plain or under a previous key are resealed under the current key here.
+ */
+async function openSecrets(env: Env, dataRoot: string | null, orm: Orm, log: (line: string) => void): Promise<SecretBox> {
+  let key = env.WALLET_SECRET_KEY ?? null;
+  if (!key && dataRoot) {
+    const file = path.join(dataRoot, 'secret-key');
+    if (!fs.existsSync(file)) {
+      fs.writeFileSync(file, `${newSecretKey()}\n`, { mode: 0o600, flag: 'wx' });
+      log(`Created the key that seals webhook secrets: ${file}`);
+    }
+    key = parseSecretKey(fs.readFileSync(file, 'utf8'), file);
+  }
+  const box = new SecretBox(key, env.WALLET_SECRET_KEY_PREVIOUS);
+  const em = orm.em.fork() as EntityManager;
+  if (box.encrypts) {
+    const resealed = await resealWebhookSecrets(em, box);
+    if (resealed > 0) log(`Sealed ${resealed} webhook secret(s) under the current key.`);
+  } else {
+    const plain = await countPlainWebhookSecrets(em);
+    log(`Webhook secrets are stored unencrypted (${plain} now): set WALLET_SECRET_KEY to seal them.`);
+  }
+  return box;
+}
 
 export interface RunningApp {
   url: string;
@@ -41,7 +76,7 @@ export function defaultConsoleDir(): string | null {
 /** `consoleDir`: the built console to serve on the same port (default: apps/console/dist when built; null: none). */
 export async function startApp(
   env: Env,
-  options: { clock?: Clock; log?: (line: string) => void; consoleDir?: string | null } = {},
+  options: { clock?: Clock; log?: (line: string) => void; logger?: Logger; consoleDir?: string | null } = {},
 ): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? systemClock;
@@ -54,6 +89,7 @@ export async function startApp(
   }
   const orm = await openOrm({ databaseUrl, poolMax: env.WALLET_DB_POOL_MAX });
   await migrate(orm);
+  const secrets = await openSecrets(env, embedded ? (env.WALLET_DATA_DIR ?? defaultDataRoot(repositoryRoot)) : null, orm, log);
   if (embedded && (await countOrganizations(orm.em.fork() as EntityManager)) === 0) {
     const { organization, apiKey } = await createOrganization(orm.em as EntityManager, 'Default organization');
     log(`Created organization "${organization.name}" (${organization.id}).`);
@@ -66,10 +102,15 @@ export async function startApp(
     now: () => clock.now(),
     webhookTimeoutMs: env.WALLET_WEBHOOK_TIMEOUT_MS,
     webhookIntervalMs: env.WALLET_WEBHOOK_INTERVAL_SECONDS * 1000,
+    webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS,
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
-  const server = createServer({ orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs }, { staticDir: consoleDir });
+  const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const server = createServer(
+    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
+    { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm) },
+  );
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://${env.HOST}:${port}`;

@@ -1,7 +1,28 @@
 /** The only reader of the environment. */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseSecretKey } from '@wallets/db';
 import { z } from 'zod';
+import { LOG_LEVELS } from './observability/logger.js';
+import { parseAllowedNetworks } from './webhook-targets.js';
+
+const secretKey = z.string().transform((text, ctx) => {
+  try {
+    return parseSecretKey(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const validNetworks = (text: string) => {
+  try {
+    parseAllowedNetworks(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const schema = z.object({
   DATABASE_URL: z.string().url().optional(),
@@ -13,7 +34,34 @@ const schema = z.object({
   WALLET_WORKER_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(2),
   WALLET_JOBS_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
   WALLET_WEBHOOK_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(5),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   WALLET_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** Seals webhook signing secrets at rest (AES-256-GCM); 32 bytes as base64 or hex. */
+  WALLET_SECRET_KEY: secretKey.optional(),
+  /** Older keys, comma-separated, still read while their secrets are resealed under the current one. */
+  WALLET_SECRET_KEY_PREVIOUS: z
+    .string()
+    .transform((text, ctx) =>
+      text
+        .split(',')
+        .filter((part) => part.trim() !== '')
+        .map((part) => {
+          try {
+            return parseSecretKey(part, 'WALLET_SECRET_KEY_PREVIOUS');
+          } catch (error) {
+            ctx.addIssue({ code: 'custom', message: (error as Error).message });
+            return Buffer.alloc(0);
+          }
+        }),
+    )
+    .default([]),
+
+  /** Private networks webhooks may reach on purpose (comma-separated CIDRs); by default none. */
+  WALLET_WEBHOOK_ALLOWED_NETWORKS: z
+    .string()
+    .default('')
+    .refine(validNetworks, 'must be comma-separated IP networks in CIDR form, for example 10.0.0.0/8,::1/128')
+    .transform(parseAllowedNetworks),
 });
 
 export type Env = z.infer<typeof schema>;

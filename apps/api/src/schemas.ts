@@ -7,8 +7,21 @@ import { z } from 'zod';
 
 export const FEE_TYPES = ['subscription', 'charge', 'fixed_charge', 'commitment', 'add_on', 'credit'] as const;
 
+/**
+ * NUL, or a UTF-16 surrogate that is not half of a pair. PostgreSQL cannot store NUL in text, and
+ * would store a lone surrogate as U+FFFD, so "\ud800" and "\udbff" would name the same row.
+ */
+const ILL_FORMED = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Every string input goes through this: refused with the field's path before anything else is checked. */
+export const text = (params?: { error: string }) =>
+  z.string(params).refine((value) => !ILL_FORMED.test(value), {
+    message: 'must not contain NUL characters or unpaired UTF-16 surrogates',
+    abort: true,
+  });
+
 function decimal(excess: 'floor' | 'reject', positive: boolean) {
-  return z.string({ error: 'must be a decimal string such as "10.5"' }).transform((text, ctx) => {
+  return text({ error: 'must be a decimal string such as "10.5"' }).transform((text, ctx) => {
     const parsed = parseDecimal(text, { excess });
     if (!parsed.ok) {
       ctx.addIssue({ code: 'custom', message: parsed.reason });
@@ -34,11 +47,9 @@ export const positiveCents = z
   .max(Number.MAX_SAFE_INTEGER)
   .transform((n) => BigInt(n));
 
-export const currencyInput = z
-  .string()
-  .refine((code) => SUPPORTED_CURRENCIES.includes(code), { message: 'must be a supported ISO 4217 currency code' });
+export const currencyInput = text().refine((code) => SUPPORTED_CURRENCIES.includes(code), { message: 'must be a supported ISO 4217 currency code' });
 
-export const timezoneInput = z.string().refine(
+export const timezoneInput = text().refine(
   (tz) => {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: tz });
@@ -50,22 +61,23 @@ export const timezoneInput = z.string().refine(
   { message: 'must be an IANA time zone such as "Europe/Paris"' },
 );
 
-export const externalIdInput = z.string().trim().min(1).max(255);
-export const idInput = z.string().min(1).max(64);
-export const idempotencyKeyInput = z.string().min(1).max(255).optional();
-export const nameInput = z.string().max(255);
+export const externalIdInput = text().trim().min(1).max(255);
+export const idInput = text().min(1).max(64);
+export const idempotencyKeyInput = text().min(1).max(255).optional();
+export const nameInput = text().max(255);
 export const dateInput = z.date();
 
 export function metadataInput(maxKeys: number) {
   return z
-    .array(z.object({ key: z.string().min(1).max(20), value: z.string().min(1).max(100) }))
+    .array(z.object({ key: text().min(1).max(20), value: text().min(1).max(100) }))
     .max(maxKeys)
     .refine((items) => new Set(items.map((i) => i.key)).size === items.length, { message: 'keys must be unique' });
 }
 
-export const billableMetricCodeInput = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$/, 'must be a billable metric code (letters, digits, _ . : -)');
+export const billableMetricCodeInput = text().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$/,
+  'must be a billable metric code (letters, digits, _ . : -)',
+);
 
 export const appliesToInput = z
   .object({
@@ -98,7 +110,7 @@ export const ruleInput = z.object({
 });
 
 export const listInput = {
-  cursor: z.string().max(512).nullish(),
+  cursor: text().max(512).nullish(),
   limit: z.number().int().min(1).max(100).default(20),
 };
 
@@ -114,7 +126,7 @@ export const preciseCentsInput = z.union([
 ]);
 
 export const invoiceInput = z.object({
-  id: z.string().min(1).max(255),
+  id: text().min(1).max(255),
   externalCustomerId: externalIdInput,
   currency: currencyInput,
   invoiceType: z.enum(['subscription', 'progressive_billing', 'pay_in_advance', 'one_off', 'credit']),
@@ -127,7 +139,7 @@ export const invoiceInput = z.object({
   fees: z
     .array(
       z.object({
-        id: z.string().min(1).max(255),
+        id: text().min(1).max(255),
         feeType: z.enum(FEE_TYPES),
         billableMetricCode: billableMetricCodeInput.nullish(),
         amountCents: z
@@ -157,7 +169,7 @@ export const invoiceInput = z.object({
 
 const usageFeeInput = z
   .object({
-    id: z.string().min(1).max(255).optional(),
+    id: text().min(1).max(255).optional(),
     feeType: z.enum(FEE_TYPES),
     billableMetricCode: billableMetricCodeInput.nullish(),
     amountCents: preciseCentsInput,
@@ -178,7 +190,7 @@ export const usageSyncInput = z.object({
   asOf: z.date().optional(),
   fees: z.array(usageFeeInput).max(10_000),
   draftInvoices: z
-    .array(z.object({ id: z.string().min(1).max(255), fees: z.array(usageFeeInput).max(10_000) }))
+    .array(z.object({ id: text().min(1).max(255), fees: z.array(usageFeeInput).max(10_000) }))
     .max(100)
     .optional(),
   billedFees: z.array(usageFeeInput).max(10_000).optional(),

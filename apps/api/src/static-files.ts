@@ -22,8 +22,17 @@ const CONTENT_TYPES: Record<string, string> = {
 
 const isFile = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
 
-/** A handler that answers GET/HEAD for files under `root` and returns false for anything else. */
-export function staticFiles(root: string): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
+/** The console's client routes (apps/console/src/router.tsx `matchRoute`): `/`, `/customers`, `/customers/<id>`. */
+export const isConsoleRoute = (pathname: string): boolean => /^\/(customers(\/[^/]+)?\/?)?$/.test(pathname);
+
+/**
+ * A handler that answers GET/HEAD for files under `root`, and index.html for paths `isClientRoute`
+ * accepts (default: any path without an extension); returns false for anything else.
+ */
+export function staticFiles(
+  root: string,
+  isClientRoute: (pathname: string) => boolean = (pathname) => !path.extname(pathname),
+): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   const base = path.resolve(root);
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
@@ -36,8 +45,8 @@ export function staticFiles(root: string): (req: http.IncomingMessage, res: http
     let file = path.resolve(base, `.${pathname}`);
     if (file !== base && !file.startsWith(base + path.sep)) return false;
     if (!isFile(file)) {
-      // A missing asset is a 404; any other path is a client route.
-      if (path.extname(pathname)) return false;
+      // A missing asset, or a path that is no client route, is a 404.
+      if (!isClientRoute(pathname)) return false;
       file = path.join(base, 'index.html');
       if (!isFile(file)) return false;
     }

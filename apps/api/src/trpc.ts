@@ -2,13 +2,15 @@
  * Context and base procedures. `createContextInner` takes what a request carries (the bearer
  * token) so tests and the in-process client build the same context as HTTP does.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { InvariantViolation, WalletError } from '@wallets/core';
 import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type Work } from '@wallets/db';
 import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
+import { createLogger, type Logger } from './observability/logger.js';
 import { transformer } from './transformer.js';
+import type { AllowedNetworks } from './webhook-targets.js';
 
 export interface Clock {
   now(): Date;
@@ -21,18 +23,52 @@ export interface AppServices {
   clock: Clock;
   adminToken?: string | undefined;
   jobs?: JobRunner | undefined;
-  logError?: (error: unknown) => void;
+  /** Request lines and errors (default: JSON on stdout at `info`). */
+  logger?: Logger;
   /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
   eventPollMs?: number;
+  /** Private networks webhook endpoints may point at (`WALLET_WEBHOOK_ALLOWED_NETWORKS`; default none). */
+  webhookAllowedNetworks?: AllowedNetworks;
+}
+
+/** What the request's log line says beside its HTTP facts; filled in as the request goes. */
+export interface RequestRecord {
+  /** Names the request in its log line, its `x-request-id` and an internal error's answer. */
+  id: string;
+  organizationId: string | null;
+  walletErrorCodes: string[];
 }
 
 export interface Context {
   services: AppServices;
   token: string | null;
+  request: RequestRecord;
 }
 
-export function createContextInner(services: AppServices, token: string | null): Context {
-  return { services, token };
+export function createContextInner(services: AppServices, token: string | null, request?: RequestRecord): Context {
+  return { services, token, request: request ?? { id: randomUUID(), organizationId: null, walletErrorCodes: [] } };
+}
+
+let defaultLogger: Logger | null = null;
+
+export function loggerOf(services: AppServices | undefined): Logger {
+  if (services?.logger) return services.logger;
+  defaultLogger ??= createLogger();
+  return defaultLogger;
+}
+
+const INTERNAL_MESSAGE = /^internal error \(request [^)]+\)$/;
+
+/**
+ * An internal error answers `internal error (request <id>)` and nothing more (no SQL, no values,
+ * no database name); its detail goes to the log under that id, once.
+ */
+function maskInternal(error: TRPCError, ctx: Context | undefined): string {
+  if (INTERNAL_MESSAGE.test(error.message)) return error.message;
+  const requestId = ctx?.request.id ?? randomUUID();
+  const cause = error.cause ?? error;
+  loggerOf(ctx?.services).error({ requestId, err: cause }, cause instanceof InvariantViolation ? 'INVARIANT VIOLATION' : 'internal error');
+  return `internal error (request ${requestId})`;
 }
 
 export function bearerToken(header: string | string[] | undefined): string | null {
@@ -66,7 +102,14 @@ function wireDetails(details: Record<string, unknown>): Record<string, unknown> 
 
 const t = initTRPC.context<Context>().create({
   transformer,
-  errorFormatter({ shape, error }) {
+  errorFormatter({ shape, error, ctx }) {
+    if (error.code === 'INTERNAL_SERVER_ERROR') {
+      return {
+        ...shape,
+        message: maskInternal(error, ctx),
+        data: { ...shape.data, stack: undefined, walletErrorCode: null, details: null, issues: null },
+      };
+    }
     const cause = error.cause;
     let walletErrorCode: string | null = null;
     let details: Record<string, unknown> | null = null;
@@ -76,6 +119,7 @@ const t = initTRPC.context<Context>().create({
     } else if (error.code === 'BAD_REQUEST' && issuesOf(cause)) {
       walletErrorCode = 'VALIDATION_FAILED';
     }
+    if (walletErrorCode) ctx?.request.walletErrorCodes.push(walletErrorCode);
     const issues = walletErrorCode === 'VALIDATION_FAILED' ? issuesOf(cause) : null;
     return {
       ...shape,
@@ -91,18 +135,13 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Domain errors become TRPCErrors with their mapped code; invariant breaks are logged loudly. */
-const domainErrors = t.middleware(async ({ ctx, next }) => {
+/** Domain errors become TRPCErrors with their mapped code; anything else is an internal error (see maskInternal). */
+const domainErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
     if (cause instanceof WalletError) {
       throw new TRPCError({ code: WALLET_ERROR_HTTP[cause.code], message: cause.message, cause });
-    }
-    if (result.error.code === 'INTERNAL_SERVER_ERROR') {
-      const log =
-        ctx.services.logError ?? ((e: unknown) => console.error(cause instanceof InvariantViolation ? 'INVARIANT VIOLATION' : 'internal error', e));
-      log(cause ?? result.error);
     }
   }
   return result;
@@ -151,6 +190,7 @@ export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
   const em = services.orm.em.fork() as EntityManager;
   const organization = await organizationOfKey(em, token);
   if (!organization) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown API key' });
+  ctx.request.organizationId = organization.id;
   const now = services.clock.now();
   const org: OrgContext = {
     organizationId: organization.id,

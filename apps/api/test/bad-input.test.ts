@@ -98,11 +98,15 @@ function wrongType(...accepted: JsonKind[]): fc.Arbitrary<unknown> {
   return fc.oneof(...(Object.keys(all) as JsonKind[]).filter((k) => !accepted.includes(k)).map((k) => all[k]));
 }
 
+/** NUL and unpaired UTF-16 surrogates, alone or inside otherwise valid strings: every string input refuses them. */
+const HOSTILE_STRINGS = ['\u0000', 'cus_a\u0000', 'a\u0000b', '\ud800', '\udbff', 'x\udc00y', 'ok\ud83d', '\udfff\ud800'];
+const hostile = fc.constantFrom(...HOSTILE_STRINGS);
+
 /** At least `min` characters even after trimming. */
 const longString = (min: number) => fc.string({ maxLength: 40 }).map((tail) => 'x'.repeat(min) + tail);
 
 function text(max: number, options: { min?: number; trim?: boolean; nullable?: boolean } = {}): fc.Arbitrary<unknown> {
-  const bad: fc.Arbitrary<unknown>[] = [options.nullable ? wrongType('string', 'null') : wrongType('string'), longString(max + 1)];
+  const bad: fc.Arbitrary<unknown>[] = [options.nullable ? wrongType('string', 'null') : wrongType('string'), longString(max + 1), hostile];
   if ((options.min ?? 0) > 0) bad.push(fc.constant(''));
   if (options.trim) bad.push(fc.constantFrom(' ', '   ', '\t\n'));
   return fc.oneof(...bad);
@@ -142,9 +146,9 @@ const enumOf = (...values: string[]) =>
     wrongType('string'),
     fc.string({ maxLength: 12 }).filter((s) => !values.includes(s)),
   );
-const currency = fc.oneof(wrongType('string'), fc.constantFrom('XXX', 'eur', 'EURO', '', '€', 'EUR '));
-const timezone = fc.oneof(wrongType('string'), fc.constantFrom('Mars/Olympus', '', 'UTC+99', 'Europe/Nowhere'));
-const metric = fc.oneof(wrongType('string', 'null'), fc.constantFrom('', 'bad code!', '-x', 'x'.repeat(300), 'drop table;'));
+const currency = fc.oneof(wrongType('string'), fc.constantFrom('XXX', 'eur', 'EURO', '', '€', 'EUR ', 'EUR\u0000', '\ud800'));
+const timezone = fc.oneof(wrongType('string'), fc.constantFrom('Mars/Olympus', '', 'UTC+99', 'Europe/Nowhere', 'UTC\u0000', '\udc00'));
+const metric = fc.oneof(wrongType('string', 'null'), fc.constantFrom('', 'bad code!', '-x', 'x'.repeat(300), 'drop table;', 'api\u0000', 'm\ud800'));
 
 function metadata(maxKeys: number): fc.Arbitrary<unknown> {
   const item = (i: number) => ({ key: `k${i}`, value: 'v' });
@@ -158,6 +162,8 @@ function metadata(maxKeys: number): fc.Arbitrary<unknown> {
       [{ key: 'k', value: '' }],
       [{ key: 'k', value: 'v'.repeat(101) }],
     ),
+    hostile.map((bad) => [{ key: bad, value: 'v' }]),
+    hostile.map((bad) => [{ key: 'k', value: bad }]),
     fc.array(wrongType('object'), { minLength: 1, maxLength: 2 }),
   );
 }
@@ -179,7 +185,7 @@ const rules = fc.oneof(
 );
 const idempotencyKey = text(255, { min: 1 });
 const listLimit = integer(1, 100);
-const cursor = fc.oneof(wrongType('string', 'null'), longString(513));
+const cursor = fc.oneof(wrongType('string', 'null'), longString(513), hostile);
 
 // ---------------------------------------------------------------------------------------------
 // Procedures: a valid input of organization A and the fields to break (paths into it).
@@ -220,7 +226,15 @@ const usageFields = (prefix: Path): [Path, fc.Arbitrary<unknown>][] => [
   [[...prefix, 'fees', 0, 'feeType'], enumOf('subscription', 'charge')],
   [[...prefix, 'fees', 0, 'amountCents'], preciseCents],
   [[...prefix, 'fees', 0, 'billableMetricCode'], metric],
-  [[...prefix, 'draftInvoices'], fc.oneof(wrongType('array'), fc.constant([{ id: '', fees: [] }]), fc.constant([{ id: 'd', fees: 'x' }]))],
+  [
+    [...prefix, 'draftInvoices'],
+    fc.oneof(
+      wrongType('array'),
+      fc.constant([{ id: '', fees: [] }]),
+      fc.constant([{ id: 'd', fees: 'x' }]),
+      hostile.map((id) => [{ id, fees: [] }]),
+    ),
+  ],
   [[...prefix, 'billedFees'], fc.oneof(wrongType('array'), fc.constant([{ feeType: 'charge', amountCents: -1 }]))],
 ];
 
@@ -359,7 +373,7 @@ const procedures: Procedure[] = [
     type: 'query',
     base: () => ({}),
     fields: [
-      [['after'], fc.oneof(wrongType('string', 'null'), longString(129))],
+      [['after'], fc.oneof(wrongType('string', 'null'), longString(129), hostile)],
       [['limit'], listLimit],
     ],
   },
@@ -382,6 +396,23 @@ const procedures: Procedure[] = [
     fields: [
       [['invoiceId'], text(255, { min: 1 })],
       [['idempotencyKey'], idempotencyKey],
+    ],
+  },
+  {
+    path: 'webhooks.createEndpoint',
+    type: 'mutation',
+    base: () => ({ url: 'https://hooks.example.com/wallets' }),
+    fields: [[['url'], fc.oneof(text(2048, { min: 1 }), fc.constantFrom('ftp://hooks.example.com/', 'not a url', 'https://'))]],
+  },
+  { path: 'webhooks.delete', type: 'mutation', base: () => ({ id: ids.walletA }), fields: [[['id'], reference(ids.walletB)]] },
+  {
+    path: 'webhooks.deliveries',
+    type: 'query',
+    base: () => ({ endpointId: ids.walletA }),
+    fields: [
+      [['endpointId'], reference(ids.walletB)],
+      [['cursor'], cursor],
+      [['limit'], listLimit],
     ],
   },
   {
@@ -641,6 +672,38 @@ describe('bad input over HTTP', () => {
     expect(await fingerprint()).toEqual(before);
     expect(await auditLedger(harness.app.databaseUrl)).toEqual([]);
   }, 300_000);
+
+  it('refuses NUL and unpaired surrogates in every field of every procedure with VALIDATION_FAILED and its path', async () => {
+    const before = await fingerprint();
+    const problems: string[] = [];
+    let strings = 0;
+    for (const procedure of procedures) {
+      for (const [path] of procedure.fields) {
+        for (const bad of HOSTILE_STRINGS) {
+          const input = procedure.base();
+          const wasString =
+            typeof path.reduce<unknown>((node, key) => (node as Record<string | number, unknown> | undefined)?.[key], input) === 'string';
+          setAt(input, path, bad);
+          const answer = await send({ procedure, input, auth: 'own', batch: false });
+          const error = (answer.body as { error?: { json?: { data?: ErrorData & { issues?: { path: Path; message: string }[] } } } }).error;
+          const data = error?.json?.data;
+          const issue = data?.issues?.find((i) => JSON.stringify(i.path) === JSON.stringify(path));
+          const label = `${procedure.path} ${path.join('.')} ${JSON.stringify(bad)}`;
+          if (answer.status !== 400 || data?.walletErrorCode !== 'VALIDATION_FAILED')
+            problems.push(`${label}: ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`);
+          else if (!issue) problems.push(`${label}: no issue at the field's path: ${JSON.stringify(data.issues)}`);
+          // Free text goes through the shared string type; enums and unions refuse any string not theirs.
+          else if (wasString && !/NUL characters or unpaired UTF-16 surrogates|^Invalid option|^Invalid input$/.test(issue.message)) {
+            problems.push(`${label}: ${issue.message}`);
+          }
+          if (wasString) strings++;
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(strings).toBeGreaterThan(100);
+    expect(await fingerprint()).toEqual(before);
+  });
 
   it('answers malformed and oversized bodies with 4xx codes, reading no more than the limit', async () => {
     const before = await fingerprint();

@@ -8,6 +8,7 @@ import { inject } from 'vitest';
 import { type RunningApp, startApp } from '../src/app.js';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
 import { readEnv } from '../src/env.js';
+import { createLogger, type Logger } from '../src/observability/logger.js';
 import type { Clock } from '../src/trpc.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -39,7 +40,9 @@ export interface Harness {
  * `ownDatabase`: a fresh database for this file alone, for tests of global sweeps
  * (`admin.runScheduledJobs` sees every organization of its database).
  */
-export async function startHarness(options: { workerConcurrency?: number; ownDatabase?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { workerConcurrency?: number; ownDatabase?: boolean; webhookAllowedNetworks?: string; logger?: Logger; consoleDir?: string | null } = {},
+): Promise<Harness> {
   const clock = new TestClock();
   const env = readEnv({
     DATABASE_URL: options.ownDatabase ? await createMigratedDatabase(inject('serverUrl'), 'wallets_own') : inject('databaseUrl'),
@@ -48,8 +51,15 @@ export async function startHarness(options: { workerConcurrency?: number; ownDat
     WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
     WALLET_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 0),
     WALLET_DB_POOL_MAX: '20',
+    // Test receivers listen on this machine: let loopback through on purpose.
+    WALLET_WEBHOOK_ALLOWED_NETWORKS: options.webhookAllowedNetworks ?? '127.0.0.0/8,::1/128',
   });
-  const app = await startApp(env, { clock, log: () => undefined });
+  const app = await startApp(env, {
+    clock,
+    log: () => undefined,
+    logger: options.logger ?? createLogger({ level: 'error' }),
+    ...(options.consoleDir !== undefined ? { consoleDir: options.consoleDir } : {}),
+  });
   const client = (apiKey: string) => createWalletClient({ url: app.url, apiKey });
   const admin = client(ADMIN_TOKEN);
   return {

@@ -45,7 +45,8 @@ function baseEnv(): NodeJS.ProcessEnv {
 export function spawnProcess(name: string, command: string, args: string[], options: { cwd: string; env: Record<string, string> }): ProcessHandle {
   const child = spawn(command, args, {
     cwd: options.cwd,
-    env: { ...baseEnv(), ...options.env },
+    // Request lines would fill the captured output; warnings and errors still show.
+    env: { ...baseEnv(), LOG_LEVEL: 'warn', ...options.env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -19,6 +19,8 @@ export interface ReceivedWebhook {
   event: { id: string; type: string; createdAt: string; data: Record<string, unknown> };
   /** What the receiver answered: a status, or 'hung'. */
   answer: number | 'hung';
+  /** Wall-clock time of arrival (ms since the epoch). */
+  receivedAtMs: number;
 }
 
 export type Answer = number | 'hang';
@@ -111,6 +113,7 @@ export class WebhookReceiver {
         body,
         event,
         answer: answer === 'hang' ? 'hung' : answer,
+        receivedAtMs: Date.now(),
       });
       if (answer === 'hang') {
         res.on('close', () => this.inFlight.delete(key));

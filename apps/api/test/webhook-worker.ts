@@ -1,8 +1,9 @@
 /**
  * A webhook worker process for the crash test: the real JobRunner (its periodic
- * `webhook-deliveries` job every 100 ms, one job at a time), one lane unless WEBHOOK_LANES says
- * otherwise, and a long timeout (so a hung receiver holds the send until the process is killed).
- * Prints READY.
+ * `webhook-deliveries` job every 100 ms), one lane unless WEBHOOK_LANES says otherwise, a 4 s
+ * timeout (a hung receiver holds the send until the process is killed, well before) and a 5 s
+ * lease (a killed worker's delivery is taken again 5 s after its claim). Loopback receivers are
+ * allowed. Prints READY.
  *
  * Run: DATABASE_URL=... [WEBHOOK_LANES=n] node --import tsx test/webhook-worker.ts
  */
@@ -19,7 +20,9 @@ const runner = new JobRunner({
   concurrency: 1,
   webhookIntervalMs: 100,
   webhookLanes: Number(process.env.WEBHOOK_LANES ?? '1'),
-  webhookTimeoutMs: 60_000,
+  webhookTimeoutMs: 4_000,
+  webhookLeaseMs: 5_000,
+  webhookAllowedNetworks: ['127.0.0.0/8'],
 });
 await runner.start(3600);
 console.log('READY');

@@ -191,7 +191,8 @@ describe('webhook delivery', () => {
     let deliveries = await allDeliveries(client, e.id);
     for (const d of deliveries) {
       expect(d).toMatchObject({ status: 'pending', attemptCount: 1, nextAttemptAt: new Date(t0.getTime() + 30 * second) });
-      expect(d.attempts[0]).toMatchObject({ statusCode: null, error: expect.stringContaining('ECONNREFUSED') });
+      // Coarse: no socket code reaches the tenant.
+      expect(d.attempts[0]).toMatchObject({ statusCode: null, error: 'connection failed' });
     }
     expect(receiver.arrivals('/down')).toEqual([]);
 
@@ -242,13 +243,13 @@ describe('webhook delivery', () => {
     const event = (await listAllEvents(client)).at(-1);
     expect(event).toMatchObject({ type: 'wallet.updated', data: { name: 'renamed' } });
     // A runner of its own with a short timeout, on the same database.
-    const runner = new JobRunner({ orm: h.app.orm, databaseUrl: h.app.databaseUrl, webhookTimeoutMs: 200 });
+    const runner = new JobRunner({ orm: h.app.orm, databaseUrl: h.app.databaseUrl, webhookTimeoutMs: 200, webhookAllowedNetworks: ['127.0.0.0/8'] });
     try {
       receiver.answer = () => 'hang';
       let asOf = new Date('2026-03-01T00:00:00Z');
       expect(await runner.deliverWebhooks(asOf)).toBe(1);
       let [delivery] = await allDeliveries(client, e.id);
-      expect(delivery?.attempts[0]).toMatchObject({ statusCode: null, error: 'timed out after 200 ms' });
+      expect(delivery?.attempts[0]).toMatchObject({ statusCode: null, error: 'timeout' });
 
       receiver.answer = () => 500;
       while (delivery?.status === 'pending') {

@@ -3,12 +3,12 @@
  * organizations with two endpoints each have their events owed to a real receiver (verifying every
  * POST with `standardwebhooks`). A real worker process (test/webhook-worker.ts, one lane) delivers
  * them one at a time; the receiver never answers its 15th POST, and the worker is killed while it
- * waits, holding that delivery's row lock inside an open transaction. Then two workers start at once.
- * Afterwards: every event arrived at every endpoint of its organization with a valid signature,
- * exactly once, except the one in flight at the kill, which arrived twice (at least once, same
- * `webhook-id`); no event was ever sent to one endpoint by two workers at the same time; every
- * delivery is delivered with one recorded attempt (the killed one rolled back), and the workers keep
- * delivering new events.
+ * waits, holding that delivery's lease (no transaction is open during a send). Then two workers start
+ * at once. Afterwards: every event arrived at every endpoint of its organization with a valid
+ * signature, exactly once, except the one in flight at the kill, which arrived twice (at least once,
+ * same `webhook-id`), the second time only after the killed worker's lease ended; no event was ever
+ * sent to one endpoint by two workers at the same time; every delivery is delivered with one
+ * recorded attempt (the killed one recorded nothing), and the workers keep delivering new events.
  */
 import { createMigratedDatabase, dropDatabase } from '@wallets/db/testing';
 import pg from 'pg';
@@ -33,7 +33,14 @@ beforeAll(async () => {
   databaseUrl = await createMigratedDatabase(inject('serverUrl'), 'wallets_webhook_crash');
   pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
   app = await startApp(
-    readEnv({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', WALLET_ADMIN_TOKEN: ADMIN_TOKEN, WALLET_WORKER_CONCURRENCY: '0' }),
+    readEnv({
+      DATABASE_URL: databaseUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
+      WALLET_WORKER_CONCURRENCY: '0',
+      WALLET_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8',
+    }),
     { clock: new TestClock(), log: () => undefined },
   );
   await receiver.start();
@@ -113,14 +120,16 @@ describe('webhook worker killed mid-delivery', () => {
     expect(await deliveryCounts()).toEqual({ delivered: HOLD_AT - 1, pending: expected.length - (HOLD_AT - 1) });
     await worker1.kill();
     expect(worker1.exitStatus()).toEqual({ code: null, signal: 'SIGKILL' });
-    // Its open transaction rolled back: the held delivery is pending, with no attempt recorded.
+    // The held delivery is pending under the dead worker's lease, with no attempt recorded.
     const [endpointOfHeld, eventOfHeld] = held.split(' ');
-    const heldRow = await sql<{ status: string; attempts: number; recorded: string }>(
-      `select d.status, d.attempts, (select count(*)::text from webhook_attempts a where a.delivery_id = d.id) as recorded
+    const heldRow = await sql<{ status: string; attempts: number; recorded: string; lease_until: Date | null; leased: boolean }>(
+      `select d.status, d.attempts, (select count(*)::text from webhook_attempts a where a.delivery_id = d.id) as recorded,
+              d.lease_until, d.lease_until > now() as leased
          from webhook_deliveries d where d.event_id = $1 and d.endpoint_id = (select id from webhook_endpoints where url like '%' || $2)`,
       [eventOfHeld, endpointOfHeld],
     );
-    expect(heldRow).toEqual([{ status: 'pending', attempts: 0, recorded: '0' }]);
+    expect(heldRow).toEqual([{ status: 'pending', attempts: 0, recorded: '0', lease_until: expect.any(Date), leased: true }]);
+    const leaseEndMs = heldRow[0]?.lease_until?.getTime() ?? 0;
 
     // Two workers at once finish the job.
     receiver.answer = () => 204;
@@ -134,6 +143,10 @@ describe('webhook worker killed mid-delivery', () => {
     expect([...new Set(arrivals)].sort()).toEqual(expected);
     const twice = arrivals.filter((key, i) => arrivals.indexOf(key) !== i);
     expect(twice).toEqual([held]);
+    // Sent again only once the lease had ended (same clock: database and test run on this machine;
+    // the lease end is stored to the millisecond).
+    const resent = receiver.received.filter((r) => `${r.path} ${r.webhookId}` === held)[1];
+    expect(resent?.receivedAtMs).toBeGreaterThanOrEqual(leaseEndMs - 1);
     for (const r of receiver.received) expect(r.event.id).toBe(r.webhookId);
     expect(await deliveryCounts()).toEqual({ delivered: expected.length });
     const attempts = await sql<{ n: string; ok: string }>(

@@ -22,6 +22,8 @@ export const WALLET_ERROR_CODES = [
   'INVOICE_ALREADY_APPLIED',
   'INVOICE_VOIDED',
   'INSUFFICIENT_CREDITS',
+  'WEBHOOK_URL_NOT_ALLOWED',
+  'WEBHOOK_ENDPOINT_LIMIT_REACHED',
 ] as const;
 
 export type WalletErrorCode = (typeof WALLET_ERROR_CODES)[number];

@@ -60,4 +60,44 @@ describe('embedded PostgreSQL', () => {
     expect(postmasterPid()).not.toBe(stalePid);
     expect(await query(await ensureDatabase(next.url, 'kept'), 'select n from kept_rows')).toEqual([{ n: 42 }]);
   });
+
+  it('asks for a password kept beside the cluster (mode 0600), on 127.0.0.1 only', async () => {
+    const server = started[started.length - 1] as EmbeddedPostgres;
+    const url = new URL(server.url);
+    expect(url.password).toMatch(/^[0-9a-f]{48}$/);
+    expect(fs.readFileSync(`${dataDir}.password`, 'utf8').trim()).toBe(url.password);
+    expect(fs.statSync(`${dataDir}.password`).mode & 0o777).toBe(0o600);
+    await expect(query(withoutPassword(server.url), 'select 1')).rejects.toThrow();
+    await expect(query(withPassword(server.url, 'wrong'), 'select 1')).rejects.toThrow(/password authentication failed/);
+    expect(await query(server.url, 'select 1 as one')).toEqual([{ one: 1 }]);
+  });
+
+  it('switches a folder that trusts local connections to a password at its next start, keeping its data', async () => {
+    const running = started[started.length - 1] as EmbeddedPostgres;
+    const oldPassword = new URL(running.url).password;
+    await running.stop();
+    // As an older version left it: initdb's trust rules, no password file.
+    fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n');
+    fs.rmSync(`${dataDir}.password`);
+    const lines: string[] = [];
+    const converted = await startEmbeddedPostgres({ dataDir, ephemeral: true, log: (line) => lines.push(line) });
+    started.push(converted);
+    expect(lines.join('\n')).toContain('switching the embedded PostgreSQL to password authentication');
+    const password = new URL(converted.url).password;
+    expect(password).toMatch(/^[0-9a-f]{48}$/);
+    expect(password).not.toBe(oldPassword);
+    expect(await query(await ensureDatabase(converted.url, 'kept'), 'select n from kept_rows')).toEqual([{ n: 42 }]);
+    await expect(query(withoutPassword(converted.url), 'select 1')).rejects.toThrow();
+    await expect(query(withPassword(converted.url, oldPassword), 'select 1')).rejects.toThrow(/password authentication failed/);
+  });
 });
+
+function withPassword(url: string, password: string): string {
+  const parsed = new URL(url);
+  parsed.password = password;
+  return parsed.toString();
+}
+
+function withoutPassword(url: string): string {
+  return withPassword(url, '');
+}

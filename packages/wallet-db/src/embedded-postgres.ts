@@ -4,10 +4,15 @@
  * - as root, PostgreSQL runs as the `postgres` user (created when missing), and the binaries are
  *   copied to a folder that user can enter (a checkout under /root is private);
  * - a stale server left by a crash (its postmaster.pid) is stopped before the next start;
- * - the port is chosen free at each start, so it never collides with a system PostgreSQL.
+ * - the port is chosen free at each start, so it never collides with a system PostgreSQL;
+ * - connections need a password (scram-sha-256), on 127.0.0.1 only: the password is generated once
+ *   and kept beside the cluster (`<dataDir>.password`, mode 0600). A cluster that still trusts
+ *   local connections (made by an older version, or whose password file is gone) is switched over
+ *   at start, without losing data: it starts accepting only its owner on its private socket, gets a
+ *   password, then the password rules.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -24,7 +29,7 @@ export interface EmbeddedPostgresOptions {
 }
 
 export interface EmbeddedPostgres {
-  /** postgres://postgres@127.0.0.1:<port>/postgres */
+  /** postgres://postgres:<password>@127.0.0.1:<port>/postgres */
   url: string;
   port: number;
   stop(): Promise<void>;
@@ -132,10 +137,10 @@ function run(command: string, args: string[], ids: { uid: number; gid: number } 
   });
 }
 
-async function waitReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
+async function waitReady(connection: string | pg.ClientConfig, child: ChildProcess, output: () => string): Promise<void> {
   for (let attempt = 0; attempt < 600; attempt++) {
     if (child.exitCode !== null) throw new Error(`PostgreSQL exited during start: ${output()}`);
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client(typeof connection === 'string' ? { connectionString: connection } : connection);
     try {
       await client.connect();
       await client.query('select 1');
@@ -147,6 +152,43 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
     }
   }
   throw new Error(`PostgreSQL did not become ready: ${output()}`);
+}
+
+const HBA_PASSWORD = [
+  '# wallets-plugin: password authentication (scram-sha-256), TCP on 127.0.0.1 only',
+  'local all all scram-sha-256',
+  'host all all 127.0.0.1/32 scram-sha-256',
+  '',
+].join('\n');
+/** While switching over: only the postgres role, only on the private socket folder (mode 0700). */
+const HBA_SWITCHING = ['# wallets-plugin: switching to password authentication', 'local all postgres trust', ''].join('\n');
+
+/** The cluster's password, made (mode 0600) when missing; `created` says whether it was just made. */
+function clusterPassword(dataDir: string): { password: string; created: boolean } {
+  const file = `${dataDir}.password`;
+  try {
+    const password = fs.readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{48}$/.test(password)) return { password, created: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const password = randomBytes(24).toString('hex');
+  fs.writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  return { password, created: true };
+}
+
+/** Sets the role's password over the private socket, then lets the password rule (reloaded, no restart). */
+async function switchToPassword(dataDir: string, socketDir: string, port: number, password: string): Promise<void> {
+  const client = new pg.Client({ host: socketDir, port, user: 'postgres', database: 'postgres' });
+  await client.connect();
+  try {
+    await client.query(`alter role postgres password ${client.escapeLiteral(password)}`);
+    fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), HBA_PASSWORD);
+    await client.query('select pg_reload_conf()');
+  } finally {
+    await client.end();
+  }
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
@@ -162,6 +204,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     log(`initialising a PostgreSQL cluster in ${dataDir}`);
     await run(path.join(bin, 'initdb'), ['-D', dataDir, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C'], ids);
   }
+  const { password, created } = clusterPassword(dataDir);
+  const hbaFile = path.join(dataDir, 'pg_hba.conf');
+  const switching = created || fs.readFileSync(hbaFile, 'utf8') !== HBA_PASSWORD;
+  if (switching) {
+    log('switching the embedded PostgreSQL to password authentication');
+    fs.writeFileSync(hbaFile, HBA_SWITCHING);
+  }
   const port = await freePort();
   const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wallets-pg-sock-'));
   if (ids) fs.chownSync(socketDir, ids.uid, ids.gid);
@@ -171,7 +220,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const child = spawn(path.join(bin, 'postgres'), flags, { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
   child.stdout?.on('data', (chunk) => (output += chunk));
   child.stderr?.on('data', (chunk) => (output = (output + chunk).slice(-4000)));
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+  if (switching) {
+    await waitReady({ host: socketDir, port, user: 'postgres', database: 'postgres' }, child, () => output);
+    await switchToPassword(dataDir, socketDir, port, password);
+  }
   await waitReady(url, child, () => output);
   log(`embedded PostgreSQL listening on 127.0.0.1:${port}`);
   return {

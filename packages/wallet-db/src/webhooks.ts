@@ -7,12 +7,21 @@
  *   every event after the cursor was created after the endpoint (writers hold the shared lock while
  *   they draw positions). Fan-out reads under the same lock, so a late commit with an earlier
  *   position is never skipped.
- * - Sending: a delivery due at the given time (the injected clock) is claimed with
- *   `FOR UPDATE SKIP LOCKED` and kept locked until its attempt is recorded, so two processes never
- *   send one attempt at once; a process killed mid-send leaves the row pending (PostgreSQL drops the
- *   lock) and another process sends it again: at least once.
+ * - Sending: a delivery due at the given time (the injected clock) is claimed with a lease, in one
+ *   short statement (a token and an end time, in database time); the POST runs with no transaction
+ *   and no pooled connection held; the attempt is then recorded in one short transaction, only if
+ *   the lease is still the sender's. A sender that dies mid-send leaves its lease to expire, and
+ *   another sender then sends the delivery again: at least once. A live sender's lease outlasts its
+ *   POST's timeout, so one attempt is never sent twice at once.
+ * - Fairness: claims are made per organization (the caller goes round the organizations); within
+ *   one, the endpoint whose delivery was claimed longest ago goes first, an endpoint has at most one
+ *   delivery in flight, and an organization at most `maxInFlight`, across every process (counted
+ *   from live leases; an organization's claims take turns on an advisory lock, so the limits hold
+ *   exactly). So dead endpoints of one
+ *   organization hold at most its share of the senders and never delay another's.
  * - Retries: a failed attempt is retried after 30 s, doubling, capped at 4 h, until the delays add
  *   up to a day; then the delivery is failed. Every attempt is a row.
+ * - At most WEBHOOK_ENDPOINT_LIMIT live endpoints per organization.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -23,6 +32,12 @@ import { isUuid } from './repositories.js';
 const FIRST_RETRY_MS = 30_000;
 const MAX_RETRY_MS = 4 * 3_600_000;
 const RETRY_WINDOW_MS = 24 * 3_600_000;
+
+/** Advisory lock class of webhook claims (the object is the organization): claims of one organization take turns. */
+export const WEBHOOK_CLAIM_LOCK_CLASS = 7247;
+
+/** Live endpoints one organization may have. */
+export const WEBHOOK_ENDPOINT_LIMIT = 20;
 
 /** Delay before retry n+1 (index n = after attempt n+1 failed); their sum is at least a day. */
 export const WEBHOOK_RETRY_DELAYS_MS: readonly number[] = (() => {
@@ -77,7 +92,14 @@ export async function createWebhookEndpoint(
   const id = randomUUID();
   const secret = newWebhookSecret();
   await inTransaction(em, async (sql) => {
+    // The outbox reader lock is exclusive per organization: concurrent creations count in turn.
     await lockOutboxForReading(sql, organizationId);
+    const [live] = await sql('select count(*)::int as n from webhook_endpoints where organization_id = ? and deleted_at is null', [organizationId]);
+    if (Number(live?.n) >= WEBHOOK_ENDPOINT_LIMIT) {
+      throw new WalletError('WEBHOOK_ENDPOINT_LIMIT_REACHED', `an organization has at most ${WEBHOOK_ENDPOINT_LIMIT} webhook endpoints`, {
+        limit: WEBHOOK_ENDPOINT_LIMIT,
+      });
+    }
     await sql(
       `insert into webhook_endpoints (id, organization_id, url, secret, event_cursor, created_at)
        select ?, ?, ?, ?, coalesce(max(position), 0), ? from events where organization_id = ?`,
@@ -123,8 +145,19 @@ export interface WebhookAttemptDto {
   attemptedAt: Date;
   /** The receiver's HTTP status, null when no answer came (network error or timeout). */
   statusCode: number | null;
-  error: string | null;
+  /** Coarse, never a socket code: `HTTP <status>`, `timeout`, `connection failed` or `address not allowed`. */
+  error: WebhookAttemptError | null;
   durationMs: number;
+}
+
+/** What tenants see of a failed attempt: enough to act on, too little to map a network with. */
+export type WebhookAttemptError = `HTTP ${number}` | 'timeout' | 'connection failed' | 'address not allowed';
+
+/** Rows written before errors were coarse may hold socket codes: those read as `connection failed`. */
+function coarseAttemptError(error: string | null): WebhookAttemptError | null {
+  if (error === null) return null;
+  if (/^HTTP \d{3}$/.test(error) || error === 'timeout' || error === 'address not allowed') return error as WebhookAttemptError;
+  return /^timed out/.test(error) ? 'timeout' : 'connection failed';
 }
 
 export interface WebhookDeliveryDto {
@@ -182,10 +215,9 @@ export async function listWebhookDeliveries(
       nextAttemptAt: row.next_attempt_at ? new Date(row.next_attempt_at as string) : null,
       lastAttemptAt: row.last_attempt_at ? new Date(row.last_attempt_at as string) : null,
       createdAt: new Date(row.created_at as string),
-      attempts: (row.attempt_log as (Omit<WebhookAttemptDto, 'attemptedAt'> & { attemptedAt: string })[]).map((a) => ({
-        ...a,
-        attemptedAt: new Date(a.attemptedAt),
-      })),
+      attempts: (row.attempt_log as (Omit<WebhookAttemptDto, 'attemptedAt' | 'error'> & { attemptedAt: string; error: string | null })[]).map(
+        (a) => ({ ...a, attemptedAt: new Date(a.attemptedAt), error: coarseAttemptError(a.error) }),
+      ),
     }),
   );
   const last = rows[limit - 1];
@@ -240,60 +272,123 @@ export interface WebhookSend {
 
 export interface WebhookAttemptResult {
   statusCode: number | null;
-  error: string | null;
+  error: WebhookAttemptError | null;
   durationMs: number;
 }
 
 export type WebhookOutcome = 'delivered' | 'retrying' | 'failed';
 
+/** A delivery claimed by one sender: what to send, and the lease to record the attempt under. */
+export interface ClaimedWebhookDelivery extends WebhookSend {
+  deliveryId: string;
+  organizationId: string;
+  endpointId: string;
+  leaseToken: string;
+  leaseUntil: Date;
+}
+
+/** Organizations with a delivery due at `asOf` that no live lease holds. */
+export async function findOrganizationsWithDueWebhooks(em: EntityManager, asOf: Date): Promise<string[]> {
+  const rows = await rawSql(em)(
+    `select distinct d.organization_id from webhook_deliveries d
+      where d.status = 'pending' and d.next_attempt_at <= ? and (d.lease_until is null or d.lease_until < now())`,
+    [asOf],
+  );
+  return rows.map((row) => String(row.organization_id));
+}
+
 /**
- * Claims one delivery due at `asOf` that no other process holds, sends it with `send` while keeping
- * the row locked, records the attempt and the next due time. Null when nothing is due.
+ * Claims one delivery of the organization due at `asOf`, for `leaseMs` of database time, in one
+ * short transaction (the organization's claim lock, then one statement): from the endpoint whose
+ * delivery was claimed longest ago, among endpoints with no delivery in flight, while the
+ * organization has fewer than `maxInFlight` in flight. Null when none can be claimed now.
  */
-export async function attemptNextWebhookDelivery(
+export async function claimWebhookDelivery(
   em: EntityManager,
+  organizationId: string,
   asOf: Date,
-  send: (request: WebhookSend) => Promise<WebhookAttemptResult>,
-): Promise<WebhookOutcome | null> {
-  return inTransaction(em, async (sql) => {
-    const [row] = await sql(
-      `select d.id, d.organization_id, d.attempts, d.event_id, p.url, p.secret, ev.type, ev.data, ev.created_at
-         from webhook_deliveries d
+  { leaseMs, maxInFlight }: { leaseMs: number; maxInFlight: number },
+): Promise<ClaimedWebhookDelivery | null> {
+  const leaseToken = randomUUID();
+  const [row] = await inTransaction(em, async (sql) => {
+    await sql('select pg_advisory_xact_lock(?, hashtext(?))', [WEBHOOK_CLAIM_LOCK_CLASS, organizationId]);
+    return sql(
+      `with candidate as (
+       select d.id, d.endpoint_id from webhook_deliveries d
          join webhook_endpoints p on p.organization_id = d.organization_id and p.id = d.endpoint_id
-         join events ev on ev.organization_id = d.organization_id and ev.position = d.event_position
-        where d.status = 'pending' and d.next_attempt_at <= ? and p.deleted_at is null
-        order by d.next_attempt_at, d.event_position
+        where d.organization_id = ? and d.status = 'pending' and d.next_attempt_at <= ? and p.deleted_at is null
+          and (d.lease_until is null or d.lease_until < now())
+          and not exists (select 1 from webhook_deliveries x
+                           where x.organization_id = d.organization_id and x.endpoint_id = d.endpoint_id
+                             and x.status = 'pending' and x.lease_until >= now())
+          and (select count(*) from webhook_deliveries x
+                where x.organization_id = d.organization_id and x.status = 'pending' and x.lease_until >= now()) < ?::int
+        order by p.last_claimed_at nulls first, d.next_attempt_at, d.event_position
         limit 1
-        for update of d skip locked`,
-      [asOf],
+        for update of d skip locked
+     ), claimed as (
+       update webhook_deliveries d set lease_token = ?, lease_until = now() + ?::int * interval '1 millisecond'
+         from candidate where d.id = candidate.id
+       returning d.id, d.organization_id, d.endpoint_id, d.event_position, d.attempts, d.event_id, d.lease_until
+     ), touched as (
+       update webhook_endpoints p set last_claimed_at = now() from claimed where p.id = claimed.endpoint_id
+     )
+     select c.id, c.organization_id, c.endpoint_id, c.attempts, c.event_id, c.lease_until, p.url, p.secret, ev.type, ev.data, ev.created_at
+       from claimed c
+       join webhook_endpoints p on p.id = c.endpoint_id
+       join events ev on ev.organization_id = c.organization_id and ev.position = c.event_position`,
+      [organizationId, asOf, maxInFlight, leaseToken, leaseMs],
     );
-    if (!row) return null;
-    const attemptNumber = Number(row.attempts) + 1;
-    const result = await send({
-      url: String(row.url),
-      secret: String(row.secret),
-      event: { id: String(row.event_id), type: String(row.type), createdAt: new Date(row.created_at as string).toISOString(), data: row.data },
-      attemptNumber,
-    });
-    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
-    const outcome: WebhookOutcome = ok ? 'delivered' : attemptNumber >= WEBHOOK_MAX_ATTEMPTS ? 'failed' : 'retrying';
-    const delay = WEBHOOK_RETRY_DELAYS_MS[attemptNumber - 1] ?? 0;
-    await sql(
-      `insert into webhook_attempts (id, organization_id, delivery_id, attempt_number, attempted_at, status_code, error, duration_ms)
-       values (?, ?, ?, ?, ?, ?, ?, ?)`,
-      [randomUUID(), row.organization_id, row.id, attemptNumber, asOf, result.statusCode, result.error?.slice(0, 1000) ?? null, result.durationMs],
-    );
-    await sql(
-      `update webhook_deliveries set attempts = ?, last_attempt_at = ?, status = ?, next_attempt_at = ?
-        where organization_id = ? and id = ?`,
+  });
+  if (!row) return null;
+  return {
+    deliveryId: String(row.id),
+    organizationId: String(row.organization_id),
+    endpointId: String(row.endpoint_id),
+    leaseToken,
+    leaseUntil: new Date(row.lease_until as string),
+    url: String(row.url),
+    secret: String(row.secret),
+    event: { id: String(row.event_id), type: String(row.type), createdAt: new Date(row.created_at as string).toISOString(), data: row.data },
+    attemptNumber: Number(row.attempts) + 1,
+  };
+}
+
+/**
+ * Records the attempt made on a claimed delivery and its next due time (after `asOf`), and ends
+ * the lease, in one short transaction. Null, recording nothing, when the lease was lost (it ran
+ * out and another sender took the delivery).
+ */
+export async function recordWebhookAttempt(
+  em: EntityManager,
+  claim: ClaimedWebhookDelivery,
+  result: WebhookAttemptResult,
+  asOf: Date,
+): Promise<WebhookOutcome | null> {
+  const { attemptNumber } = claim;
+  const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+  const outcome: WebhookOutcome = ok ? 'delivered' : attemptNumber >= WEBHOOK_MAX_ATTEMPTS ? 'failed' : 'retrying';
+  const delay = WEBHOOK_RETRY_DELAYS_MS[attemptNumber - 1] ?? 0;
+  return inTransaction(em, async (sql) => {
+    const updated = await sql(
+      `update webhook_deliveries set attempts = ?, last_attempt_at = ?, status = ?, next_attempt_at = ?, lease_token = null, lease_until = null
+        where organization_id = ? and id = ? and lease_token = ? and status = 'pending'
+        returning 1`,
       [
         attemptNumber,
         asOf,
         outcome === 'retrying' ? 'pending' : outcome,
         outcome === 'retrying' ? new Date(asOf.getTime() + delay) : null,
-        row.organization_id,
-        row.id,
+        claim.organizationId,
+        claim.deliveryId,
+        claim.leaseToken,
       ],
+    );
+    if (updated.length === 0) return null;
+    await sql(
+      `insert into webhook_attempts (id, organization_id, delivery_id, attempt_number, attempted_at, status_code, error, duration_ms)
+       values (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [randomUUID(), claim.organizationId, claim.deliveryId, attemptNumber, asOf, result.statusCode, result.error, result.durationMs],
     );
     return outcome;
   });

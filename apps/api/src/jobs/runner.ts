@@ -9,12 +9,15 @@
  * instead (`expire-wallets`, a few hundred per job and transaction, keyed by the batch's contents),
  * with the same guarantees; a wallet a batch defers is expired one by one within that job.
  *
- * Webhooks: a keyed `webhook-deliveries` job, queued every few seconds, fans new events out to
- * delivery rows and sends whatever is due at its time, in a few parallel lanes; each delivery is
- * claimed with `FOR UPDATE SKIP LOCKED`, so any number of processes can run it at once.
+ * Webhooks: a keyed `webhook-deliveries` job, queued every few seconds, starts a drain of the
+ * webhook dispatcher in the background (webhook-dispatcher.ts) and returns at once, so slow
+ * receivers never hold the job worker's slots: the drain fans new events out to delivery rows and
+ * sends whatever is due, fairly across organizations, each delivery claimed with a lease, so any
+ * number of processes can run it at once.
  */
+
+import type { LookupFunction } from 'node:net';
 import {
-  attemptNextWebhookDelivery,
   type BatchExpirationOutcome,
   type DueIntervalRule,
   type DueWallet,
@@ -25,7 +28,6 @@ import {
   expireDueRules,
   expireWallet,
   expireWalletBatch,
-  fanOutWebhookEvents,
   findDueIntervalRules,
   findWalletsDueForBatchExpiration,
   findWalletsDueOneByOne,
@@ -34,7 +36,9 @@ import {
   toExpirationBatches,
 } from '@wallets/db';
 import { type Logger, makeWorkerUtils, type Runner, run, runOnce, type TaskList, type WorkerUtils } from 'graphile-worker';
-import { sendWebhook } from './webhook-sender.js';
+import type { AllowedNetworks } from '../webhook-targets.js';
+import { WebhookDispatcher } from './webhook-dispatcher.js';
+import { createWebhookSender } from './webhook-sender.js';
 
 export interface ScheduledJobsResult {
   asOf: Date;
@@ -99,8 +103,16 @@ export interface JobRunnerOptions {
   webhookTimeoutMs?: number;
   /** How often the worker looks for webhook deliveries (default 5 s). */
   webhookIntervalMs?: number;
-  /** Webhook POSTs in flight at once per run (default 4); each holds a database connection. */
+  /** Webhook POSTs in flight at once in this process (default 16); none holds a database connection. */
   webhookLanes?: number;
+  /** Webhook POSTs of one organization in flight at once, across processes (default 4). */
+  webhookLanesPerOrganization?: number;
+  /** How long a sender's claim on a delivery lasts (default the timeout + 30 s; must exceed the timeout). */
+  webhookLeaseMs?: number;
+  /** Private networks webhooks may reach on purpose (`WALLET_WEBHOOK_ALLOWED_NETWORKS`; default none). */
+  webhookAllowedNetworks?: AllowedNetworks;
+  /** The resolver webhook sends use (default the system's); tests inject one. */
+  webhookLookup?: LookupFunction;
 }
 
 export class JobRunner {
@@ -108,11 +120,22 @@ export class JobRunner {
   private runner: Runner | null = null;
   private timer: NodeJS.Timeout | null = null;
   private webhookTimer: NodeJS.Timeout | null = null;
-  private delivering = false;
+  private readonly webhooks: WebhookDispatcher;
   readonly taskList: TaskList;
 
   constructor(private readonly options: JobRunnerOptions) {
     const em = () => options.orm.em as EntityManager;
+    const timeoutMs = options.webhookTimeoutMs ?? 10_000;
+    const leaseMs = options.webhookLeaseMs ?? timeoutMs + 30_000;
+    if (leaseMs <= timeoutMs) throw new Error('webhookLeaseMs must exceed webhookTimeoutMs, or a live send could be sent again alongside');
+    this.webhooks = new WebhookDispatcher({
+      em,
+      send: createWebhookSender({ timeoutMs, allowedNetworks: options.webhookAllowedNetworks ?? [], lookup: options.webhookLookup }),
+      lanes: options.webhookLanes ?? 16,
+      lanesPerOrganization: options.webhookLanesPerOrganization ?? 4,
+      leaseMs,
+      onError: (error) => console.error('[jobs] webhook delivery failed', error),
+    });
     this.taskList = {
       // The periodic sweep: rule expiry now, then keyed jobs for the wallets to expire (batched or one each) and per rule anniversary.
       'expiration-sweep': async (payload) => {
@@ -126,16 +149,10 @@ export class JobRunner {
         await options.beforeJob?.('interval-top-up', job);
         await runIntervalRule(em(), job, new Date(job.asOf));
       },
-      // One periodic run at a time per process (a new keyed job may start while one runs); other
-      // processes and runScheduledJobs may run alongside: deliveries are claimed row by row.
+      // Starts a background drain when a lane is free; other drains, processes and
+      // runScheduledJobs may run alongside: deliveries are claimed with leases.
       'webhook-deliveries': async () => {
-        if (this.delivering) return;
-        this.delivering = true;
-        try {
-          await this.deliverWebhooks(options.now?.() ?? new Date());
-        } finally {
-          this.delivering = false;
-        }
+        this.webhooks.kick(options.now?.() ?? new Date());
       },
       'expire-wallet': async (payload) => {
         const job = payload as ExpireWalletPayload;
@@ -231,19 +248,11 @@ export class JobRunner {
   }
 
   /**
-   * Fans new events out to delivery rows, then sends every delivery due at `asOf` (several lanes,
-   * each claiming one delivery at a time) until none is left. Returns the number of attempts made.
+   * Fans new events out to delivery rows, then sends every delivery due at `asOf` that this process
+   * can claim, until none is left. Returns the number of attempts recorded.
    */
-  async deliverWebhooks(asOf: Date): Promise<number> {
-    const em = this.options.orm.em as EntityManager;
-    await fanOutWebhookEvents(em, asOf);
-    const timeoutMs = this.options.webhookTimeoutMs ?? 10_000;
-    let attempts = 0;
-    const lane = async () => {
-      while (await attemptNextWebhookDelivery(em, asOf, (request) => sendWebhook(request, timeoutMs))) attempts++;
-    };
-    await Promise.all(Array.from({ length: this.options.webhookLanes ?? 4 }, lane));
-    return attempts;
+  deliverWebhooks(asOf: Date): Promise<number> {
+    return this.webhooks.drain(asOf);
   }
 
   /** Sweeps as of `asOf`, drains the queue, waits for work other processes took, sums outcomes. */
@@ -308,6 +317,7 @@ export class JobRunner {
     if (this.timer) clearInterval(this.timer);
     if (this.webhookTimer) clearInterval(this.webhookTimer);
     await this.runner?.stop();
+    await this.webhooks.stop();
     await this.utils?.release();
     this.runner = null;
     this.utils = null;

@@ -7,45 +7,107 @@
  * The timestamp is wall-clock time, not the injected clock: receivers reject stale timestamps
  * (replay protection), so it must be the real moment of sending. Redirects are not followed (a 3xx
  * is a failed attempt), and the answer's body is discarded.
+ *
+ * Where it may connect: the URL is checked again as at creation (webhook-targets.ts), which covers
+ * a literal address host (connected to as it is, without DNS). A name is resolved through a
+ * guarding `lookup` given to the request: every address the resolver answers is classified with
+ * `ipaddr.js` (same policy as at creation: ordinary unicast, or an allowed network), and one inside
+ * answer refuses the connection before it is made. The socket connects only to the addresses that
+ * lookup returned, so what is checked is what is connected to: a name resolving, or rebound, to an
+ * inside address never gets through. (`request-filtering-agent` does the same, but warns on the
+ * console at every send when the allow-list mixes IPv4 and IPv6 networks, and reads IPv4-mapped
+ * addresses differently from the creation check.)
+ * Tenants see coarse errors only (`timeout`, `connection failed`, `address not allowed`, or the
+ * status), never socket codes or timings of refused addresses that would map the network.
  */
 import { createHmac } from 'node:crypto';
+import dns, { type LookupAddress } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import type { WebhookAttemptResult, WebhookSend } from '@wallets/db';
+import { type AllowedNetworks, isAllowedAddress, webhookUrlRefusal } from '../webhook-targets.js';
 
 export function signWebhook(secret: string, id: string, timestampSeconds: number, body: string): string {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   return `v1,${createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64')}`;
 }
 
-function describeError(error: unknown, timeoutMs: number): string {
-  if (error instanceof DOMException && error.name === 'TimeoutError') return `timed out after ${timeoutMs} ms`;
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  const message = error instanceof Error ? error.message : String(error);
-  return cause?.code ? `${message}: ${cause.code}` : cause?.message ? `${message}: ${cause.message}` : message;
+export interface WebhookSenderOptions {
+  /** Per POST, from the first byte sent to the answer's status line. */
+  timeoutMs: number;
+  /** Private networks that may be reached on purpose (`WALLET_WEBHOOK_ALLOWED_NETWORKS`). */
+  allowedNetworks: AllowedNetworks;
+  /** The resolver (default: the system's); tests inject one. Its answers are checked like DNS's. */
+  lookup?: LookupFunction;
 }
 
-export async function sendWebhook({ url, secret, event }: WebhookSend, timeoutMs: number): Promise<WebhookAttemptResult> {
-  const body = JSON.stringify(event);
-  const timestamp = Math.floor(Date.now() / 1000);
-  const started = performance.now();
-  const elapsed = () => Math.round(performance.now() - started);
-  try {
-    const response = await fetch(url, {
-      method: 'POST',
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'wallets-webhooks/1',
-        'webhook-id': event.id,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': signWebhook(secret, event.id, timestamp, body),
-      },
-      body,
+export type WebhookSender = (request: WebhookSend) => Promise<WebhookAttemptResult>;
+
+class AddressNotAllowedError extends Error {}
+
+/** A resolver that answers only when every address it found may be reached. */
+export function guardedLookup(allowedNetworks: AllowedNetworks, resolve: LookupFunction = dns.lookup): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, { ...options, all: true }, (error, answer) => {
+      const addresses = (Array.isArray(answer) ? answer : []) as LookupAddress[];
+      if (error) {
+        callback(error, '', 0);
+      } else if (addresses.length === 0 || addresses.some((a) => !isAllowedAddress(a.address, allowedNetworks))) {
+        callback(new AddressNotAllowedError(`${hostname} resolves to an address webhooks may not reach`), '', 0);
+      } else if (options.all) {
+        (callback as unknown as (error: null, addresses: LookupAddress[]) => void)(null, addresses);
+      } else {
+        callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4);
+      }
     });
-    await response.body?.cancel().catch(() => undefined);
-    const ok = response.status >= 200 && response.status < 300;
-    return { statusCode: response.status, error: ok ? null : `HTTP ${response.status}`, durationMs: elapsed() };
-  } catch (error) {
-    return { statusCode: null, error: describeError(error, timeoutMs), durationMs: elapsed() };
-  }
+  };
+}
+
+export function createWebhookSender({ timeoutMs, allowedNetworks, lookup }: WebhookSenderOptions): WebhookSender {
+  // No kept-alive sockets: each send connects, through the guarded lookup, anew.
+  const agents = { 'http:': new http.Agent({ keepAlive: false }), 'https:': new https.Agent({ keepAlive: false }) };
+  const guarded = guardedLookup(allowedNetworks, lookup);
+  return async ({ url, secret, event }) => {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    if (webhookUrlRefusal(url, allowedNetworks)) return { statusCode: null, error: 'address not allowed', durationMs: 0 };
+    const target = new URL(url);
+    const body = JSON.stringify(event);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const statusCode = await new Promise<number>((resolve, reject) => {
+        const request = (target.protocol === 'https:' ? https : http).request(
+          target,
+          {
+            method: 'POST',
+            agent: agents[target.protocol as 'http:' | 'https:'],
+            signal,
+            lookup: guarded,
+            headers: {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(body),
+              'user-agent': 'wallets-webhooks/1',
+              'webhook-id': event.id,
+              'webhook-timestamp': String(timestamp),
+              'webhook-signature': signWebhook(secret, event.id, timestamp, body),
+            },
+          },
+          (response) => {
+            // The status is all we keep: the body is never read.
+            response.destroy();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.end(body);
+      });
+      const ok = statusCode >= 200 && statusCode < 300;
+      return { statusCode, error: ok ? null : `HTTP ${statusCode}`, durationMs: elapsed() };
+    } catch (error) {
+      if (error instanceof AddressNotAllowedError) return { statusCode: null, error: 'address not allowed', durationMs: 0 };
+      return { statusCode: null, error: signal.aborted ? 'timeout' : 'connection failed', durationMs: elapsed() };
+    }
+  };
 }

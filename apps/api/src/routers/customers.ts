@@ -1,6 +1,6 @@
 import { getCustomer, listCustomers, upsertCustomer } from '@wallets/db';
 import { z } from 'zod';
-import { currencyInput, externalIdInput, idempotencyKeyInput, listInput, timezoneInput } from '../schemas.js';
+import { currencyInput, externalIdInput, idempotencyKeyInput, listInput, text, timezoneInput } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
 
 export const customersRouter = router({
@@ -18,6 +18,6 @@ export const customersRouter = router({
     .input(z.object({ externalId: externalIdInput }))
     .query(({ ctx, input }) => getCustomer(ctx.org.em, ctx.org.organizationId, input.externalId)),
   list: orgProcedure
-    .input(z.object({ search: z.string().max(255).optional(), ...listInput }).default({ limit: 20 }))
+    .input(z.object({ search: text().max(255).optional(), ...listInput }).default({ limit: 20 }))
     .query(({ ctx, input }) => listCustomers(ctx.org.em, ctx.org.organizationId, input)),
 });

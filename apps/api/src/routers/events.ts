@@ -6,6 +6,7 @@
 import { tracked } from '@trpc/server';
 import { listEvents, openEventStream, type StreamedEvent } from '@wallets/db';
 import { z } from 'zod';
+import { text } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
 
 async function* trackedEvents(events: AsyncIterable<StreamedEvent>) {
@@ -14,9 +15,9 @@ async function* trackedEvents(events: AsyncIterable<StreamedEvent>) {
 
 export const eventsRouter = router({
   list: orgProcedure
-    .input(z.object({ after: z.string().max(128).nullish(), limit: z.number().int().min(1).max(100).default(20) }).default({ limit: 20 }))
+    .input(z.object({ after: text().max(128).nullish(), limit: z.number().int().min(1).max(100).default(20) }).default({ limit: 20 }))
     .query(({ ctx, input }) => listEvents(ctx.org.em, ctx.org.organizationId, input)),
-  onEvent: orgProcedure.input(z.object({ lastEventId: z.string().max(64).nullish() }).default({})).subscription(async ({ ctx, input, signal }) => {
+  onEvent: orgProcedure.input(z.object({ lastEventId: text().max(64).nullish() }).default({})).subscription(async ({ ctx, input, signal }) => {
     const events = await openEventStream(ctx.org.em, ctx.org.organizationId, {
       lastEventId: input.lastEventId ?? null,
       signal,

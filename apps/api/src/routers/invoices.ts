@@ -1,6 +1,6 @@
 import { applyPrepaidCredits, previewPrepaidCredits, voidInvoice } from '@wallets/db';
 import { z } from 'zod';
-import { idempotencyKeyInput, invoiceInput, usageSyncInput } from '../schemas.js';
+import { idempotencyKeyInput, invoiceInput, text, usageSyncInput } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
 
 export const invoicesRouter = router({
@@ -11,6 +11,6 @@ export const invoicesRouter = router({
     .input(z.object({ invoice: invoiceInput, usage: usageSyncInput.optional(), idempotencyKey: idempotencyKeyInput }))
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => applyPrepaidCredits(work, input.invoice, input.usage))),
   void: orgProcedure
-    .input(z.object({ invoiceId: z.string().min(1).max(255), idempotencyKey: idempotencyKeyInput }))
+    .input(z.object({ invoiceId: text().min(1).max(255), idempotencyKey: idempotencyKeyInput }))
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => voidInvoice(work, input.invoiceId))),
 });

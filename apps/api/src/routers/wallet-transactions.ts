@@ -1,6 +1,6 @@
 import { createWalletTransactions, getWalletTransaction, listWalletTransactions, recordPayment } from '@wallets/db';
 import { z } from 'zod';
-import { creditsInput, dateInput, idempotencyKeyInput, idInput, listInput, metadataInput, nameInput } from '../schemas.js';
+import { creditsInput, dateInput, idempotencyKeyInput, idInput, listInput, metadataInput, nameInput, text } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
 
 export const walletTransactionsRouter = router({
@@ -38,7 +38,7 @@ export const walletTransactionsRouter = router({
       z.object({
         id: idInput,
         status: z.enum(['succeeded', 'failed']),
-        invoiceId: z.string().min(1).max(255).optional(),
+        invoiceId: text().min(1).max(255).optional(),
         idempotencyKey: idempotencyKeyInput,
       }),
     )

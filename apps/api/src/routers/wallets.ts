@@ -14,10 +14,11 @@ import {
   positiveCents,
   rateInput,
   ruleInput,
+  text,
 } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
 
-const codeInput = z.string().trim().min(1).max(255);
+const codeInput = text().trim().min(1).max(255);
 const priorityInput = z.number().int().min(1).max(50);
 
 export const walletsRouter = router({

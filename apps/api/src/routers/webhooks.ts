@@ -1,23 +1,31 @@
 /**
  * Webhook endpoints of the calling organization (CONTRACT.md "Events"). The signing secret is
- * returned by `createEndpoint` only; `list` and `deliveries` never show it.
+ * returned by `createEndpoint` only; `list` and `deliveries` never show it. A URL pointing inside
+ * (see webhook-targets.ts) is WEBHOOK_URL_NOT_ALLOWED; at most WEBHOOK_ENDPOINT_LIMIT live
+ * endpoints per organization.
  */
+import { WalletError } from '@wallets/core';
 import { createWebhookEndpoint, deleteWebhookEndpoint, listWebhookDeliveries, listWebhookEndpoints } from '@wallets/db';
 import { z } from 'zod';
-import { idInput } from '../schemas.js';
+import { idInput, text } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
+import { webhookUrlRefusal } from '../webhook-targets.js';
 
-const endpointUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2048);
+const endpointUrl = text()
+  .max(2048)
+  .pipe(z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }));
 
 export const webhooksRouter = router({
-  createEndpoint: orgProcedure
-    .input(z.object({ url: endpointUrl }))
-    .mutation(({ ctx, input }) => createWebhookEndpoint(ctx.org.em, ctx.org.organizationId, input.url, ctx.org.now)),
+  createEndpoint: orgProcedure.input(z.object({ url: endpointUrl })).mutation(({ ctx, input }) => {
+    const reason = webhookUrlRefusal(input.url, ctx.services.webhookAllowedNetworks ?? []);
+    if (reason) throw new WalletError('WEBHOOK_URL_NOT_ALLOWED', `url is not allowed: ${reason}`, { field: 'url', reason });
+    return createWebhookEndpoint(ctx.org.em, ctx.org.organizationId, input.url, ctx.org.now);
+  }),
   list: orgProcedure.query(({ ctx }) => listWebhookEndpoints(ctx.org.em, ctx.org.organizationId)),
   delete: orgProcedure
     .input(z.object({ id: idInput }))
     .mutation(({ ctx, input }) => deleteWebhookEndpoint(ctx.org.em, ctx.org.organizationId, input.id, ctx.org.now)),
   deliveries: orgProcedure
-    .input(z.object({ endpointId: idInput, cursor: z.string().max(128).nullish(), limit: z.number().int().min(1).max(100).default(20) }))
+    .input(z.object({ endpointId: idInput, cursor: text().max(128).nullish(), limit: z.number().int().min(1).max(100).default(20) }))
     .query(({ ctx, input }) => listWebhookDeliveries(ctx.org.em, ctx.org.organizationId, input)),
 });

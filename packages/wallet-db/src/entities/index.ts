@@ -485,6 +485,8 @@ export class WebhookEndpoint {
   eventCursor!: bigint;
   createdAt: Date = new Date();
   deletedAt: Date | null = null;
+  /** When one of its deliveries was last claimed (database time): senders serve the longest-waiting endpoint first. */
+  lastClaimedAt: Date | null = null;
 }
 
 export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
@@ -504,6 +506,7 @@ export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
     eventCursor: { type: new BigIntType('bigint'), fieldName: 'event_cursor' },
     createdAt,
     deletedAt: timestamp(),
+    lastClaimedAt: timestamp(),
   },
 });
 
@@ -521,6 +524,9 @@ export class WebhookDelivery {
   /** Due time of the next attempt (compared with the injected clock); null once settled. */
   nextAttemptAt: Date | null = null;
   lastAttemptAt: Date | null = null;
+  /** The sender holding the delivery and until when (database time); another may take it after. */
+  leaseToken: string | null = null;
+  leaseUntil: Date | null = null;
   createdAt: Date = new Date();
 }
 
@@ -540,6 +546,11 @@ export const WebhookDeliverySchema = new EntitySchema<WebhookDelivery>({
       name: 'webhook_deliveries_due_idx',
       expression: 'create index "webhook_deliveries_due_idx" on "webhook_deliveries" ("next_attempt_at") where "status" = \'pending\'',
     },
+    {
+      name: 'webhook_deliveries_leased_idx',
+      expression:
+        'create index "webhook_deliveries_leased_idx" on "webhook_deliveries" ("organization_id", "endpoint_id") where "status" = \'pending\' and "lease_until" is not null',
+    },
   ],
   properties: {
     id,
@@ -551,6 +562,8 @@ export const WebhookDeliverySchema = new EntitySchema<WebhookDelivery>({
     attempts: { type: 'integer', default: 0 },
     nextAttemptAt: timestamp(),
     lastAttemptAt: timestamp(),
+    leaseToken: { type: 'uuid', nullable: true },
+    leaseUntil: timestamp(),
     createdAt,
   },
 });

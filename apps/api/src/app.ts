@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
+  type ApiKeyRevocationListener,
   countOrganizations,
   countPlainWebhookSecrets,
   createOrganization,
@@ -14,6 +15,7 @@ import {
   type EmbeddedPostgres,
   type EntityManager,
   ensureDatabase,
+  listenForApiKeyRevocations,
   migrate,
   newSecretKey,
   type Orm,
@@ -23,6 +25,7 @@ import {
   SecretBox,
   startEmbeddedPostgres,
 } from '@wallets/db';
+import { ApiKeyCache } from './api-key-cache.js';
 import type { Env } from './env.js';
 import { repositoryRoot } from './env.js';
 import { JobRunner } from './jobs/runner.js';
@@ -64,8 +67,12 @@ export interface RunningApp {
   databaseUrl: string;
   orm: Orm;
   jobs: JobRunner;
+  /** The LISTEN connection that drops revoked keys from this process's cache. */
+  apiKeyListener: ApiKeyRevocationListener;
   stop(): Promise<void>;
 }
+
+let listenerCount = 0;
 
 /** Where `pnpm start` builds the console (apps/console/dist); served when it exists. */
 export function defaultConsoleDir(): string | null {
@@ -95,6 +102,7 @@ export async function startApp(
     log(`Created organization "${organization.name}" (${organization.id}).`);
     log(`Its API key, shown once: ${apiKey}`);
   }
+  const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const jobs = new JobRunner({
     orm,
     databaseUrl,
@@ -103,12 +111,24 @@ export async function startApp(
     webhookTimeoutMs: env.WALLET_WEBHOOK_TIMEOUT_MS,
     webhookIntervalMs: env.WALLET_WEBHOOK_INTERVAL_SECONDS * 1000,
     webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS,
+    secrets,
+    logger,
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
+  const apiKeys = new ApiKeyCache();
+  listenerCount += 1;
+  const apiKeyListener = listenForApiKeyRevocations({
+    databaseUrl: env.WALLET_DIRECT_DATABASE_URL ?? databaseUrl,
+    applicationName: `wallets-api-keys-${process.pid}-${listenerCount}`,
+    onRevoked: (keyId) => apiKeys.revoked(keyId),
+    onLiveChange: (live) => apiKeys.setLive(live),
+    log,
+  });
+  // Until it listens, keys are cached for a few seconds only; it keeps trying if this attempt failed.
+  await apiKeyListener.firstAttempt;
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
-  const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const server = createServer(
-    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
+    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, secrets, apiKeys, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
     { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm) },
   );
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
@@ -121,9 +141,11 @@ export async function startApp(
     databaseUrl,
     orm,
     jobs,
+    apiKeyListener,
     async stop() {
       server.closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await apiKeyListener.stop();
       await jobs.stop();
       await orm.close(true);
       await embedded?.stop();

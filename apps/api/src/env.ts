@@ -26,6 +26,8 @@ const validNetworks = (text: string) => {
 
 const schema = z.object({
   DATABASE_URL: z.string().url().optional(),
+  /** A connection straight to PostgreSQL, for session state (LISTEN); default DATABASE_URL. */
+  WALLET_DIRECT_DATABASE_URL: z.string().url().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
   WALLET_ADMIN_TOKEN: z.string().min(16, 'WALLET_ADMIN_TOKEN must be at least 16 characters').optional(),

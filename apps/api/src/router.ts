@@ -1,4 +1,5 @@
 import { adminRouter } from './routers/admin.js';
+import { apiKeysRouter } from './routers/api-keys.js';
 import { customersRouter } from './routers/customers.js';
 import { eventsRouter } from './routers/events.js';
 import { invoicesRouter } from './routers/invoices.js';
@@ -10,6 +11,7 @@ import { router } from './trpc.js';
 
 export const appRouter = router({
   admin: adminRouter,
+  apiKeys: apiKeysRouter,
   customers: customersRouter,
   wallets: walletsRouter,
   walletTransactions: walletTransactionsRouter,

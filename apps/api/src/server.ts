@@ -73,7 +73,10 @@ export function createServer(services: AppServices, options: ServerOptions = {})
     basePath: '/trpc/',
     maxBodySize: options.maxBodyBytes ?? MAX_BODY_BYTES,
     createContext: ({ req, info }) => {
-      const token = bearerToken(req.headers.authorization) ?? (info.connectionParams?.apiKey as string | undefined) ?? null;
+      // connectionParams travel in the URL (where proxies log them): only subscriptions, which a
+      // browser's EventSource opens without headers, may carry the key there.
+      const fromParams = info.type === 'subscription' ? (info.connectionParams?.apiKey as string | undefined) : undefined;
+      const token = bearerToken(req.headers.authorization) ?? fromParams ?? null;
       return createContextInner(services, token, records.get(req));
     },
   });

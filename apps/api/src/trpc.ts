@@ -5,7 +5,8 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { InvariantViolation, WalletError } from '@wallets/core';
-import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type Work } from '@wallets/db';
+import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type SecretBox, type Work } from '@wallets/db';
+import { ApiKeyCache } from './api-key-cache.js';
 import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -25,10 +26,19 @@ export interface AppServices {
   jobs?: JobRunner | undefined;
   /** Request lines and errors (default: JSON on stdout at `info`). */
   logger?: Logger;
+  /** Seals webhook secrets at rest (`WALLET_SECRET_KEY`); without it they are stored plain. */
+  secrets?: SecretBox;
   /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
   eventPollMs?: number;
   /** Private networks webhook endpoints may point at (`WALLET_WEBHOOK_ALLOWED_NETWORKS`; default none). */
   webhookAllowedNetworks?: AllowedNetworks;
+  /**
+   * The process's API key cache, fed by its revocation listener (`startApp`). Without one (an
+   * in-process client), keys are cached for a few seconds per ORM.
+   */
+  apiKeys?: ApiKeyCache | undefined;
+  /** How often a subscription checks that its key is still active (default 2 s). */
+  keyRecheckMs?: number;
 }
 
 /** What the request's log line says beside its HTTP facts; filled in as the request goes. */
@@ -157,28 +167,72 @@ function sameSecret(a: string, b: string): boolean {
 
 export interface OrgContext {
   organizationId: string;
+  /** The id of the API key the request came with. */
+  apiKeyId: string;
   em: EntityManager;
   now: Date;
+  /** For subscriptions: a signal that also aborts once the key is revoked (stop the watch when done). */
+  watchKey(requestSignal: AbortSignal | undefined): KeyWatch;
   /** Runs one mutation in its own transaction, idempotent when the input carries a key. */
   mutate<T>(input: { idempotencyKey?: string | undefined }, fn: (work: Work) => Promise<T>): Promise<T>;
 }
 
-/**
- * API keys resolved in the last minute, per process (keys are never rotated in place: a new
- * organization key is a new key). Saves a query per request on the hot paths.
- */
-const KEY_CACHE_MS = 60_000;
-const keyCache = new Map<string, { organization: { id: string; name: string }; until: number }>();
+/** Caches for services that bring none (in-process clients): no listener, so the short lifetime. */
+const fallbackCaches = new WeakMap<Orm, ApiKeyCache>();
 
-async function organizationOfKey(em: EntityManager, token: string): Promise<{ id: string; name: string } | null> {
-  const cached = keyCache.get(token);
-  if (cached && cached.until > Date.now()) return cached.organization;
-  const organization = await findOrganizationByApiKey(em, token);
-  if (organization) {
-    if (keyCache.size > 10_000) keyCache.clear();
-    keyCache.set(token, { organization, until: Date.now() + KEY_CACHE_MS });
+function apiKeyCacheOf(services: AppServices): ApiKeyCache {
+  if (services.apiKeys) return services.apiKeys;
+  let cache = fallbackCaches.get(services.orm);
+  if (!cache) {
+    cache = new ApiKeyCache();
+    fallbackCaches.set(services.orm, cache);
   }
-  return organization;
+  return cache;
+}
+
+/** Drops a key this process just revoked at once (other processes hear of it by NOTIFY). */
+export function forgetApiKey(services: AppServices, keyId: string): void {
+  apiKeyCacheOf(services).revoked(keyId);
+}
+
+/** A subscription's watch on its key: `signal` aborts when the request ends or the key is revoked. */
+export interface KeyWatch {
+  signal: AbortSignal;
+  revoked(): boolean;
+  stop(): void;
+}
+
+/**
+ * Checks every `keyRecheckMs` that the key is still active, through the cache: a revocation heard
+ * by this process empties the key's entry, so the next check reads the database and sees it.
+ */
+function watchKey(services: AppServices, secret: string, requestSignal: AbortSignal | undefined): KeyWatch {
+  const cache = apiKeyCacheOf(services);
+  const controller = new AbortController();
+  let revoked = false;
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    const em = services.orm.em.fork() as EntityManager;
+    cache
+      .resolve(em, secret)
+      .then(async (key) => {
+        if (key) return cache.recordUse(em, key, services.clock.now());
+        revoked = true;
+        controller.abort();
+      })
+      // A failed check (database briefly away) is tried again at the next tick.
+      .catch(() => undefined)
+      .finally(() => {
+        checking = false;
+      });
+  }, services.keyRecheckMs ?? 2_000);
+  const stop = () => clearInterval(timer);
+  controller.signal.addEventListener('abort', stop, { once: true });
+  if (requestSignal?.aborted) controller.abort();
+  else requestSignal?.addEventListener('abort', () => controller.abort(), { once: true });
+  return { signal: controller.signal, revoked: () => revoked, stop };
 }
 
 export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
@@ -188,14 +242,19 @@ export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'the admin token only opens admin procedures' });
   }
   const em = services.orm.em.fork() as EntityManager;
-  const organization = await organizationOfKey(em, token);
-  if (!organization) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown API key' });
+  const cache = apiKeyCacheOf(services);
+  const key = await cache.resolve(em, token);
+  if (!key) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked API key' });
+  const organization = key.organization;
   ctx.request.organizationId = organization.id;
   const now = services.clock.now();
+  await cache.recordUse(em, key, now);
   const org: OrgContext = {
     organizationId: organization.id,
+    apiKeyId: key.keyId,
     em,
     now,
+    watchKey: (signal) => watchKey(services, token, signal),
     mutate: (input, fn) => {
       const { idempotencyKey, ...request } = input;
       return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure: path, idempotencyKey, request, now }, fn);

@@ -20,6 +20,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WALLET_ERROR_HTTP } from '../src/errors.js';
+import { appRouter } from '../src/router.js';
 import { MAX_BODY_BYTES } from '../src/server.js';
 import { ADMIN_TOKEN, type Harness, startHarness } from './harness.js';
 
@@ -38,6 +39,8 @@ const ids = {
   transactionB: '',
   customerB: 'cus_b_only',
   invoiceB: 'inv_b_only',
+  organizationA: '',
+  apiKeyB: '',
 };
 
 beforeAll(async () => {
@@ -46,6 +49,8 @@ beforeAll(async () => {
   const a = await harness.newTenant('caller');
   const b = await harness.newTenant('victim');
   keyA = a.apiKey;
+  ids.organizationA = a.organizationId;
+  ids.apiKeyB = (await b.client.apiKeys.list.query()).items[0]?.id ?? '';
   await a.client.customers.upsert.mutate({ externalId: 'cus_a', currency: 'EUR' });
   const walletA = await a.client.wallets.create.mutate({ externalCustomerId: 'cus_a', rateAmount: '1', grantedCredits: '100', paidCredits: '5' });
   ids.walletA = walletA.id;
@@ -247,6 +252,18 @@ const procedures: Procedure[] = [
     fields: [[['name'], text(255, { min: 1, trim: true })]],
   },
   { path: 'admin.runScheduledJobs', type: 'mutation', admin: true, base: () => ({}), fields: [[['asOf'], requiredDate]] },
+  {
+    path: 'admin.createApiKey',
+    type: 'mutation',
+    admin: true,
+    base: () => ({ organizationId: ids.organizationA, name: 'x' }),
+    fields: [
+      [['organizationId'], reference()],
+      [['name'], text(255, { min: 1, trim: true, nullable: true })],
+    ],
+  },
+  { path: 'apiKeys.create', type: 'mutation', base: () => ({ name: 'x' }), fields: [[['name'], text(255, { min: 1, trim: true, nullable: true })]] },
+  { path: 'apiKeys.revoke', type: 'mutation', base: () => ({ id: ids.apiKeyB }), fields: [[['id'], reference(ids.apiKeyB)]] },
   {
     path: 'customers.upsert',
     type: 'mutation',
@@ -479,7 +496,7 @@ function attemptFor(procedure: Procedure): fc.Arbitrary<Attempt> {
         'org-on-admin',
         'none',
         'garbage',
-        ...(procedure.path === 'admin.createOrganization' ? (['own'] as Auth[]) : []),
+        ...(['admin.createOrganization', 'admin.createApiKey'].includes(procedure.path) ? (['own'] as Auth[]) : []),
       )
     : fc.oneof(
         { weight: 8, arbitrary: fc.constant<Auth>('own') },
@@ -652,6 +669,11 @@ describe('bad input over HTTP', () => {
     );
     expect(failures, `seed ${SEED} (BAD_INPUT_SEED=${SEED} replays it)`).toEqual([]);
     expect([...covered.keys()].sort()).toEqual(procedures.map((p) => p.path).sort());
+    // Every query and mutation of the router that takes input is in the list (a new one cannot slip past).
+    const routed = Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string; inputs: unknown[] } }>)
+      .filter(([, procedure]) => procedure._def.type !== 'subscription' && procedure._def.inputs.length > 0)
+      .map(([path]) => path);
+    expect(procedures.map((p) => p.path).sort()).toEqual(routed.sort());
     console.log(
       `bad input: ${RUNS} requests, seed ${SEED}; answers: ${[...codes]
         .sort()

@@ -1,5 +1,7 @@
 export type { EntityManager } from '@mikro-orm/postgresql';
+export * from './api-key-revocations.js';
 export * from './audit.js';
+export * from './commands/api-keys.js';
 export * from './commands/customers.js';
 export * from './commands/expiration.js';
 export * from './commands/expiration-batch.js';

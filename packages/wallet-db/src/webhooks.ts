@@ -88,6 +88,8 @@ export async function createWebhookEndpoint(
   organizationId: string,
   url: string,
   now: Date,
+  /** How the secret is stored (sealed under the key-encryption key when one is configured). */
+  seal: (secret: string) => string = (secret) => secret,
 ): Promise<WebhookEndpointDto & { secret: string }> {
   const id = randomUUID();
   const secret = newWebhookSecret();
@@ -103,7 +105,7 @@ export async function createWebhookEndpoint(
     await sql(
       `insert into webhook_endpoints (id, organization_id, url, secret, event_cursor, created_at)
        select ?, ?, ?, ?, coalesce(max(position), 0), ? from events where organization_id = ?`,
-      [id, organizationId, url, secret, now, organizationId],
+      [id, organizationId, url, seal(secret), now, organizationId],
     );
   });
   return { id, url, secret, createdAt: now };

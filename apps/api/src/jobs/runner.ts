@@ -33,9 +33,11 @@ import {
   findWalletsDueOneByOne,
   type Orm,
   runIntervalRule,
+  SecretBox,
   toExpirationBatches,
 } from '@wallets/db';
-import { type Logger, makeWorkerUtils, type Runner, run, runOnce, type TaskList, type WorkerUtils } from 'graphile-worker';
+import { type JobHelpers, type Logger, makeWorkerUtils, type Runner, run, runOnce, type TaskList, type WorkerUtils } from 'graphile-worker';
+import { createLogger, type Logger as PinoLogger } from '../observability/logger.js';
 import type { AllowedNetworks } from '../webhook-targets.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
 import { createWebhookSender } from './webhook-sender.js';
@@ -64,14 +66,17 @@ interface DueExpirations {
   wallets: DueWallet[];
 }
 
-const silentLogger: Logger = {
-  // graphile-worker's Logger is a class; a structural stand-in that drops debug chatter.
-  scope: () => silentLogger,
-  error: (message: string) => console.error(`[jobs] ${message}`),
-  warn: (message: string) => console.warn(`[jobs] ${message}`),
-  info: () => undefined,
-  debug: () => undefined,
-} as unknown as Logger;
+/** graphile-worker's Logger is a class; a structural stand-in that writes its errors and warnings to ours. */
+function workerLogger(log: PinoLogger): Logger {
+  const logger = {
+    scope: () => logger,
+    error: (message: string) => log.error({ component: 'job-queue' }, message),
+    warn: (message: string) => log.warn({ component: 'job-queue' }, message),
+    info: () => undefined,
+    debug: () => undefined,
+  };
+  return logger as unknown as Logger;
+}
 
 const expirationKey = (walletId: string, asOf: string) => `${walletId}@${asOf}`;
 const batchKey = (batch: ExpirationBatch, asOf: string) => `${expirationBatchId(batch)}@${asOf}`;
@@ -113,6 +118,35 @@ export interface JobRunnerOptions {
   webhookAllowedNetworks?: AllowedNetworks;
   /** The resolver webhook sends use (default the system's); tests inject one. */
   webhookLookup?: LookupFunction;
+  /** Opens webhook secrets sealed at rest (default: secrets are plain). */
+  secrets?: SecretBox;
+  /** Job runs and webhook attempts, one JSON line each (default: the service's logger). */
+  logger?: PinoLogger;
+}
+
+/** Each job run is one log line: its name and id, how long it took, and its error if it failed. */
+function loggedTasks(log: PinoLogger, tasks: TaskList): TaskList {
+  return Object.fromEntries(
+    Object.entries(tasks).map(([name, task]) => [
+      name,
+      async (payload: unknown, helpers: JobHelpers) => {
+        const started = performance.now();
+        const fields = () => ({
+          job: name,
+          jobId: helpers.job.id,
+          attempt: helpers.job.attempts,
+          durationMs: Math.round(performance.now() - started),
+        });
+        try {
+          await task?.(payload, helpers);
+          log.info(fields(), 'job run');
+        } catch (error) {
+          log.error({ ...fields(), err: error }, 'job failed');
+          throw error;
+        }
+      },
+    ]),
+  );
 }
 
 export class JobRunner {
@@ -121,6 +155,7 @@ export class JobRunner {
   private timer: NodeJS.Timeout | null = null;
   private webhookTimer: NodeJS.Timeout | null = null;
   private readonly webhooks: WebhookDispatcher;
+  private readonly log: PinoLogger;
   readonly taskList: TaskList;
 
   constructor(private readonly options: JobRunnerOptions) {
@@ -128,15 +163,22 @@ export class JobRunner {
     const timeoutMs = options.webhookTimeoutMs ?? 10_000;
     const leaseMs = options.webhookLeaseMs ?? timeoutMs + 30_000;
     if (leaseMs <= timeoutMs) throw new Error('webhookLeaseMs must exceed webhookTimeoutMs, or a live send could be sent again alongside');
+    const log = (this.log = options.logger ?? createLogger());
+    const secrets = options.secrets ?? new SecretBox(null);
+    const send = createWebhookSender({ timeoutMs, allowedNetworks: options.webhookAllowedNetworks ?? [], lookup: options.webhookLookup });
     this.webhooks = new WebhookDispatcher({
       em,
-      send: createWebhookSender({ timeoutMs, allowedNetworks: options.webhookAllowedNetworks ?? [], lookup: options.webhookLookup }),
+      send: async (request) => {
+        const result = await send({ ...request, secret: secrets.open(request.secret) });
+        log.info({ eventId: request.event.id, eventType: request.event.type, attemptNumber: request.attemptNumber, ...result }, 'webhook attempt');
+        return result;
+      },
       lanes: options.webhookLanes ?? 16,
       lanesPerOrganization: options.webhookLanesPerOrganization ?? 4,
       leaseMs,
-      onError: (error) => console.error('[jobs] webhook delivery failed', error),
+      onError: (error) => log.error({ err: error }, 'webhook delivery failed'),
     });
-    this.taskList = {
+    this.taskList = loggedTasks(log, {
       // The periodic sweep: rule expiry now, then keyed jobs for the wallets to expire (batched or one each) and per rule anniversary.
       'expiration-sweep': async (payload) => {
         const asOf = new Date((payload as { asOf: string }).asOf);
@@ -168,12 +210,12 @@ export class JobRunner {
           await expireWallet(em(), { organizationId: job.organizationId, walletId }, new Date(job.asOf), expirationKey(walletId, job.asOf));
         }
       },
-    };
+    });
   }
 
   private async workerUtils(): Promise<WorkerUtils> {
     if (!this.utils) {
-      this.utils = await makeWorkerUtils({ connectionString: this.options.databaseUrl, logger: silentLogger });
+      this.utils = await makeWorkerUtils({ connectionString: this.options.databaseUrl, logger: workerLogger(this.log) });
       await this.utils.migrate();
     }
     return this.utils;
@@ -229,19 +271,19 @@ export class JobRunner {
       taskList: this.taskList,
       noHandleSignals: true,
       pollInterval: 1000,
-      logger: silentLogger,
+      logger: workerLogger(this.log),
     });
     const sweep = () =>
       utils
         .addJob('expiration-sweep', { asOf: (this.options.now?.() ?? new Date()).toISOString() }, { jobKey: 'expiration-sweep', maxAttempts: 3 })
-        .catch((error) => console.error('[jobs] could not enqueue the sweep', error));
+        .catch((error) => this.log.error({ err: error }, 'could not enqueue the sweep'));
     void sweep();
     this.timer = setInterval(sweep, intervalSeconds * 1000);
     this.timer.unref();
     const webhooks = () =>
       utils
         .addJob('webhook-deliveries', {}, { jobKey: 'webhook-deliveries', maxAttempts: 1 })
-        .catch((error) => console.error('[jobs] could not enqueue webhook deliveries', error));
+        .catch((error) => this.log.error({ err: error }, 'could not enqueue webhook deliveries'));
     void webhooks();
     this.webhookTimer = setInterval(webhooks, this.options.webhookIntervalMs ?? 5000);
     this.webhookTimer.unref();
@@ -263,7 +305,7 @@ export class JobRunner {
     await this.enqueueExpirations(due, asOf);
     const dueRules = await this.newIntervalRules(em, asOf);
     await this.enqueueIntervalRules(dueRules, asOf);
-    await runOnce({ connectionString: this.options.databaseUrl, taskList: this.taskList, logger: silentLogger });
+    await runOnce({ connectionString: this.options.databaseUrl, taskList: this.taskList, logger: workerLogger(this.log) });
     await this.waitForJobs(em, [
       ...due.batches.map(batchJobKey),
       ...due.wallets.map((d) => `expire-wallet:${d.walletId}`),

@@ -1,13 +1,20 @@
 import { TRPCError } from '@trpc/server';
-import { createOrganization, type EntityManager } from '@wallets/db';
+import { createApiKey, createOrganization, type EntityManager } from '@wallets/db';
 import { z } from 'zod';
-import { text } from '../schemas.js';
+import { idInput, text } from '../schemas.js';
 import { adminProcedure, router } from '../trpc.js';
+import { apiKeyName } from './api-keys.js';
 
 export const adminRouter = router({
   createOrganization: adminProcedure
     .input(z.object({ name: text().trim().min(1).max(255) }))
-    .mutation(({ ctx, input }) => createOrganization(ctx.services.orm.em as EntityManager, input.name)),
+    .mutation(({ ctx, input }) => createOrganization(ctx.services.orm.em as EntityManager, input.name, ctx.services.clock.now())),
+  /** A new key for any organization (an operator replacing a lost key); the secret is shown once. */
+  createApiKey: adminProcedure
+    .input(z.object({ organizationId: idInput, name: apiKeyName.nullish() }))
+    .mutation(({ ctx, input }) =>
+      createApiKey(ctx.services.orm.em as EntityManager, input.organizationId, { name: input.name }, ctx.services.clock.now()),
+    ),
   runScheduledJobs: adminProcedure.input(z.object({ asOf: z.date().optional() }).default({})).mutation(async ({ ctx, input }) => {
     const jobs = ctx.services.jobs;
     if (!jobs) throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'this process runs no job queue' });

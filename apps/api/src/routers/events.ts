@@ -1,16 +1,23 @@
 /**
  * The outbox for sibling apps: `list` pages it, `onEvent` streams it over SSE. Each message is the
  * event `{ id, type, createdAt, data }`, tracked by its id, so a reconnecting EventSource (or a
- * caller passing `lastEventId`) resumes right after the last event it got, without gaps.
+ * caller passing `lastEventId`) resumes right after the last event it got, without gaps. A
+ * subscription ends with UNAUTHORIZED within seconds of its API key being revoked.
  */
-import { tracked } from '@trpc/server';
+import { TRPCError, tracked } from '@trpc/server';
 import { listEvents, openEventStream, type StreamedEvent } from '@wallets/db';
 import { z } from 'zod';
 import { text } from '../schemas.js';
-import { orgProcedure, router } from '../trpc.js';
+import { type KeyWatch, orgProcedure, router } from '../trpc.js';
 
-async function* trackedEvents(events: AsyncIterable<StreamedEvent>) {
-  for await (const event of events) yield tracked(event.id, event);
+/** The stream ends when the client goes or the key is revoked; the latter as UNAUTHORIZED. */
+async function* trackedEvents(events: AsyncIterable<StreamedEvent>, watch: KeyWatch) {
+  try {
+    for await (const event of events) yield tracked(event.id, event);
+  } finally {
+    watch.stop();
+  }
+  if (watch.revoked()) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the API key of this subscription was revoked' });
 }
 
 export const eventsRouter = router({
@@ -18,11 +25,17 @@ export const eventsRouter = router({
     .input(z.object({ after: text().max(128).nullish(), limit: z.number().int().min(1).max(100).default(20) }).default({ limit: 20 }))
     .query(({ ctx, input }) => listEvents(ctx.org.em, ctx.org.organizationId, input)),
   onEvent: orgProcedure.input(z.object({ lastEventId: text().max(64).nullish() }).default({})).subscription(async ({ ctx, input, signal }) => {
-    const events = await openEventStream(ctx.org.em, ctx.org.organizationId, {
-      lastEventId: input.lastEventId ?? null,
-      signal,
-      pollMs: ctx.services.eventPollMs ?? 500,
-    });
-    return trackedEvents(events);
+    const watch = ctx.org.watchKey(signal);
+    try {
+      const events = await openEventStream(ctx.org.em, ctx.org.organizationId, {
+        lastEventId: input.lastEventId ?? null,
+        signal: watch.signal,
+        pollMs: ctx.services.eventPollMs ?? 500,
+      });
+      return trackedEvents(events, watch);
+    } catch (error) {
+      watch.stop();
+      throw error;
+    }
   }),
 });

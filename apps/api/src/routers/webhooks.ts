@@ -19,7 +19,8 @@ export const webhooksRouter = router({
   createEndpoint: orgProcedure.input(z.object({ url: endpointUrl })).mutation(({ ctx, input }) => {
     const reason = webhookUrlRefusal(input.url, ctx.services.webhookAllowedNetworks ?? []);
     if (reason) throw new WalletError('WEBHOOK_URL_NOT_ALLOWED', `url is not allowed: ${reason}`, { field: 'url', reason });
-    return createWebhookEndpoint(ctx.org.em, ctx.org.organizationId, input.url, ctx.org.now);
+    const secrets = ctx.services.secrets;
+    return createWebhookEndpoint(ctx.org.em, ctx.org.organizationId, input.url, ctx.org.now, secrets ? (secret) => secrets.seal(secret) : undefined);
   }),
   list: orgProcedure.query(({ ctx }) => listWebhookEndpoints(ctx.org.em, ctx.org.organizationId)),
   delete: orgProcedure

@@ -3,6 +3,7 @@ import { Migration20261125172404_initial } from './migration-20261125172404-init
 import { Migration20261125174206_invoice_applications } from './migration-20261125174206-invoice-applications.js';
 import { Migration20261125174944_usage_snapshots } from './migration-20261125174944-usage-snapshots.js';
 import { Migration20261125200746_webhooks } from './migration-20261125200746-webhooks.js';
+import { Migration20261207173243_api_key_rotation } from './migration-20261207173243-api-key-rotation.js';
 import { Migration20261207180000_webhook_leases } from './migration-20261207180000-webhook-leases.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
@@ -11,5 +12,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261125174206-invoice-applications', class: Migration20261125174206_invoice_applications },
   { name: 'migration-20261125174944-usage-snapshots', class: Migration20261125174944_usage_snapshots },
   { name: 'migration-20261125200746-webhooks', class: Migration20261125200746_webhooks },
+  { name: 'migration-20261207173243-api-key-rotation', class: Migration20261207173243_api_key_rotation },
   { name: 'migration-20261207180000-webhook-leases', class: Migration20261207180000_webhook_leases },
 ];

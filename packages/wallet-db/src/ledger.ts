@@ -7,7 +7,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type Amount, invariant, type Lot, type LotConsumption, MAX_AMOUNT_CENTS, planConsumption, sumLots, WalletError } from '@wallets/core';
+import {
+  type Amount,
+  invariant,
+  isLotExpired,
+  type Lot,
+  type LotConsumption,
+  MAX_AMOUNT_CENTS,
+  planConsumption,
+  sumLots,
+  WalletError,
+} from '@wallets/core';
 import type { CommandContext } from './context.js';
 import {
   type MetadataItem,
@@ -342,7 +352,7 @@ export class Ledger {
   private async voidExpiredLots(wallet: Wallet, lots: WalletTransaction[]): Promise<WalletTransaction[]> {
     const live: WalletTransaction[] = [];
     for (const lot of lots) {
-      if (lot.expirationAt && lot.expirationAt <= this.ctx.now) {
+      if (isLotExpired(lot, this.ctx.now)) {
         await this.voidRemainder(wallet, [lot], { source: 'expiration', voidedTransactionId: lot.id, name: lot.name });
       } else {
         live.push(lot);

@@ -8,7 +8,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { centsToCredits, parseDecimal, planOngoingUsage, type UsageFee, type UsageSnapshotInput } from '@wallets/core';
 import { RecurringTransactionRule, type UsageFeeRecord, type UsageSnapshot, Wallet } from './entities/index.js';
 import type { EventRecorder } from './events.js';
-import { isRuleLive, walletConversion } from './wallet-facts.js';
+import { isPastExpiration, isRuleLive, walletConversion } from './wallet-facts.js';
 
 function toUsageFee(record: UsageFeeRecord): UsageFee {
   const parse = (text: string) => {
@@ -76,7 +76,7 @@ export async function recomputeOngoingBalances(
     rules,
   );
   // Only rules that can still fire absorb usage: not past their own expiry, on a wallet not past its expiry.
-  const live = new Set(wallets.filter((w) => w.expirationAt === null || w.expirationAt > ctx.now).map((w) => w.id));
+  const live = new Set(wallets.filter((w) => !isPastExpiration(w, ctx.now)).map((w) => w.id));
   const withRule = new Set(rules.filter((r) => r.trigger === 'threshold' && live.has(r.wallet.id) && isRuleLive(r, ctx.now)).map((r) => r.wallet.id));
   const usage = planOngoingUsage(
     snapshotInput(snapshot),

@@ -10,7 +10,7 @@ import type { CommandContext } from './context.js';
 import { type RecurringTransactionRule, type Wallet, WalletTransaction } from './entities/index.js';
 import type { Ledger } from './ledger.js';
 import { createRuleTopUp } from './rule-top-up.js';
-import { isRuleLive, walletConversion } from './wallet-facts.js';
+import { isPastExpiration, isRuleLive, walletConversion } from './wallet-facts.js';
 
 const BACKOFF_MS = 60 * 60 * 1000;
 
@@ -24,7 +24,7 @@ export async function fireThresholdRules(
   fired: Set<string>,
 ): Promise<boolean> {
   // A wallet past its expiry is expired even before the job has run: its rules do not fire.
-  const active = wallets.filter((w) => w.status === 'active' && (w.expirationAt === null || w.expirationAt > ctx.now));
+  const active = wallets.filter((w) => w.status === 'active' && !isPastExpiration(w, ctx.now));
   if (active.length === 0) return false;
   const walletIds = new Set(active.map((w) => w.id));
   const rules = activeRules.filter((r) => r.trigger === 'threshold' && walletIds.has(r.wallet.id) && isRuleLive(r, ctx.now));

@@ -1,5 +1,5 @@
 /** Facts about a wallet that every command reads the same way. */
-import { type Conversion, currencyExponent } from '@wallets/core';
+import { type Conversion, currencyExponent, isRuleLive as isRuleLiveNow, isWalletExpired } from '@wallets/core';
 import type { RecurringTransactionRule, Wallet } from './entities/index.js';
 
 /** Credits <-> money for this wallet (its rate and currency exponent). */
@@ -9,10 +9,10 @@ export function walletConversion(wallet: Wallet): Conversion {
 
 /** A wallet whose expiry has passed counts as expired even before the job has run. */
 export function isPastExpiration(wallet: Wallet, now: Date): boolean {
-  return wallet.expirationAt !== null && wallet.expirationAt <= now;
+  return isWalletExpired(wallet, now);
 }
 
 /** A rule that can still fire: active and not past its own expiry (even before the job ends it). */
 export function isRuleLive(rule: RecurringTransactionRule, now: Date): boolean {
-  return rule.status === 'active' && (rule.expirationAt === null || rule.expirationAt > now);
+  return isRuleLiveNow(rule, now);
 }

@@ -10,7 +10,7 @@ import { formatLocalDate, isAnniversary, localDate, planThresholdTopUp, type Rul
 import { RecurringTransactionRule } from '../entities/index.js';
 import { createRuleTopUp } from '../rule-top-up.js';
 import { runMutation } from '../unit-of-work.js';
-import { isRuleLive, walletConversion } from '../wallet-facts.js';
+import { isPastExpiration, isRuleLive, walletConversion } from '../wallet-facts.js';
 import { lockWallet } from './wallets.js';
 
 export interface DueIntervalRule {
@@ -59,7 +59,7 @@ export async function runIntervalRule(em: EntityManager, due: DueIntervalRule, a
     async ({ em: tx, ctx, ledger }) => {
       const wallet = await lockWallet(tx, ctx.organizationId, due.walletId);
       const rule = await tx.findOne(RecurringTransactionRule, { id: due.ruleId, organization: ctx.organizationId, status: 'active' });
-      if (!rule || wallet.status !== 'active' || (wallet.expirationAt && wallet.expirationAt <= ctx.now)) return { intervalTopUps: 0 };
+      if (!rule || wallet.status !== 'active' || isPastExpiration(wallet, ctx.now)) return { intervalTopUps: 0 };
       if (!isRuleLive(rule, ctx.now)) return { intervalTopUps: 0 };
       const conversion = walletConversion(wallet);
       const plan =

@@ -16,11 +16,13 @@ import {
   type Allocation,
   type AllocationFee,
   type Amount,
-  amountFromCents,
+  allocateInvoice,
   formatDecimal,
-  minBig,
-  planAllocation,
+  isCreditableInvoice,
+  isLotExpired,
+  lotKind,
   planConsumption,
+  shareAmount,
   sumLots,
   WalletError,
 } from '@wallets/core';
@@ -38,10 +40,10 @@ import {
 } from '../repositories.js';
 import type { SqlStatement } from '../sql-statements.js';
 import { requestHash, type Work } from '../unit-of-work.js';
-import { isPastExpiration, walletConversion } from '../wallet-facts.js';
+import { isPastExpiration } from '../wallet-facts.js';
 import { dropDraftInvoice, storeUsageSnapshot, type UsageSyncInput } from './usage.js';
 
-export const CREDITABLE_INVOICE_TYPES = ['subscription', 'progressive_billing', 'pay_in_advance'] as const;
+export { CREDITABLE_INVOICE_TYPES } from '@wallets/core';
 
 export interface InvoiceFeeInput {
   id: string;
@@ -91,17 +93,6 @@ function emptyAllocation(invoice: InvoiceInput): AllocationDto {
   };
 }
 
-/** What one wallet's share is worth in credits: the round trip, never more than the wallet holds. */
-function shareAmount(
-  wallet: Wallet,
-  amountCents: bigint,
-  balance: Amount = { amountCents: wallet.balanceCents, creditAmount: wallet.creditsBalance },
-): Amount {
-  if (amountCents === balance.amountCents) return { amountCents, creditAmount: balance.creditAmount };
-  const { creditAmount } = amountFromCents(amountCents, walletConversion(wallet));
-  return { amountCents, creditAmount: minBig(creditAmount, balance.creditAmount) };
-}
-
 async function eligibleWallets(em: EntityManager, organizationId: string, customerId: string, currency: string, now: Date): Promise<Wallet[]> {
   const wallets = await findActiveWallets(em, organizationId, customerId);
   return wallets.filter((w) => w.currency === currency && !isPastExpiration(w, now));
@@ -116,18 +107,7 @@ function planFor(invoice: InvoiceInput, wallets: Wallet[], balances?: Map<string
     taxes: fee.taxes,
     creditNotes: fee.creditNotes,
   }));
-  return planAllocation({
-    totalAmountCents: invoice.totalAmountCents,
-    fees,
-    wallets: wallets
-      .map((w) => ({
-        id: w.id,
-        balanceCents: balances?.get(w.id)?.amountCents ?? w.balanceCents,
-        feeTypes: w.appliesToFeeTypes,
-        billableMetricCodes: w.appliesToBillableMetricCodes,
-      }))
-      .filter((w) => w.balanceCents > 0n),
-  });
+  return allocateInvoice({ totalAmountCents: invoice.totalAmountCents, fees }, wallets, balances);
 }
 
 function summarise(
@@ -159,7 +139,7 @@ function summarise(
   };
 }
 
-const kindOf = (lot: WalletTransaction): 'granted' | 'purchased' => (lot.transactionStatus === 'granted' ? 'granted' : 'purchased');
+const kindOf = (lot: WalletTransaction) => lotKind(lot);
 
 /** The allocation an apply would make now, with no side effect. */
 export async function previewPrepaidCredits(em: EntityManager, organizationId: string, invoice: InvoiceInput, now: Date): Promise<AllocationDto> {
@@ -172,7 +152,7 @@ export async function previewPrepaidCredits(em: EntityManager, organizationId: s
     }
     return existing.allocation as AllocationDto;
   }
-  if (!(CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) return emptyAllocation(invoice);
+  if (!isCreditableInvoice(invoice.invoiceType)) return emptyAllocation(invoice);
   const customer = await findCustomerByExternalId(em, organizationId, invoice.externalCustomerId);
   if (!customer) return emptyAllocation(invoice);
   const wallets = await eligibleWallets(em, organizationId, customer.id, invoice.currency, now);
@@ -184,7 +164,7 @@ export async function previewPrepaidCredits(em: EntityManager, organizationId: s
   );
   const balances = new Map<string, Amount>();
   for (const [walletId, lots] of lotsByWallet) {
-    const live = lots.filter((lot) => !lot.expirationAt || lot.expirationAt > now);
+    const live = lots.filter((lot) => !isLotExpired(lot, now));
     lotsByWallet.set(walletId, live);
     balances.set(walletId, sumLots(live.map(toLot)));
   }
@@ -299,7 +279,7 @@ export async function applyPrepaidCredits(
   const journaled = state !== null && options.journal !== false;
   if (journaled) ledger.useJournal();
   const group = state && ledgerObjects(em, state, journaled);
-  if (state && group && (CREDITABLE_INVOICE_TYPES as readonly string[]).includes(invoice.invoiceType)) {
+  if (state && group && isCreditableInvoice(invoice.invoiceType)) {
     wallets = group.wallets.filter((w) => !isPastExpiration(w, ctx.now));
     const lots = await ledger.liveLots(wallets, group.lots);
     const plan = planFor(invoice, wallets);

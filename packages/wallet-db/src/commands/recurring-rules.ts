@@ -5,7 +5,7 @@
  * top-up scheduler; this module only keeps them valid.
  */
 import { randomUUID } from 'node:crypto';
-import { checkPaidTopUpLimits, creditsToCents, MAX_AMOUNT_CENTS, WalletError } from '@wallets/core';
+import { checkPaidTopUpLimits, creditsToCents, isDue, MAX_AMOUNT_CENTS, WalletError } from '@wallets/core';
 import { type MetadataItem, RecurringTransactionRule, type RuleInterval, type RuleMethod, type RuleTrigger, type Wallet } from '../entities/index.js';
 import type { Work } from '../unit-of-work.js';
 import { walletConversion } from '../wallet-facts.js';
@@ -79,7 +79,7 @@ function assign(rule: RecurringTransactionRule, input: RuleInput, work: Work): v
   if (input.invoiceRequiresSuccessfulPayment !== undefined) rule.invoiceRequiresSuccessfulPayment = input.invoiceRequiresSuccessfulPayment;
   if (input.startedAt !== undefined) rule.startedAt = input.startedAt;
   if (input.expirationAt !== undefined) {
-    if (input.expirationAt && input.expirationAt <= work.ctx.now) {
+    if (isDue(input.expirationAt, work.ctx.now)) {
       throw new WalletError('INVALID_EXPIRATION_DATE', 'a rule expirationAt must be in the future', {
         field: 'recurringTransactionRules.expirationAt',
       });

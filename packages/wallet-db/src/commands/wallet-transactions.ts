@@ -5,7 +5,7 @@
  * was already applied returns the transaction unchanged, so no purchase ever settles twice.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { checkPaidTopUpLimits, planAmount, WalletError } from '@wallets/core';
+import { checkPaidTopUpLimits, endedWalletSource, planAmount, planPaymentTransition, WalletError } from '@wallets/core';
 import { transactionDto } from '../dto.js';
 import { type MetadataItem, WalletTransaction } from '../entities/index.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
@@ -97,9 +97,10 @@ export async function recordPayment(work: Work, input: RecordPaymentInput) {
   // A wallet past its expiry is expired now, before the payment is looked at (its pending top-ups fail).
   if (wallet.status === 'active' && isPastExpiration(wallet, ctx.now)) await ledger.terminate(wallet, 'expiration');
 
-  const settles = input.status === 'succeeded' && tx.status !== 'settled';
-  const fails = input.status === 'failed' && (tx.status === 'pending' || (statusBefore === 'pending' && tx.status === 'failed'));
-  const clawsBack = input.status === 'failed' && tx.status === 'settled' && tx.clawedBackAt === null;
+  const transition = planPaymentTransition(tx, statusBefore, input.status);
+  const settles = transition === 'settle';
+  const fails = transition === 'fail' || transition === 'report_failure';
+  const clawsBack = transition === 'claw_back';
   // The host's invoice id is recorded with the report that takes effect; a repeat changes nothing.
   if ((settles || fails || clawsBack) && input.invoiceId !== undefined && tx.invoiceId === null) tx.invoiceId = input.invoiceId;
 
@@ -108,7 +109,7 @@ export async function recordPayment(work: Work, input: RecordPaymentInput) {
     if (wallet.status === 'terminated') {
       // Money arrived for a wallet that no longer exists: settle and void at once, so the trail
       // shows what the host must refund.
-      const source = wallet.expirationAt && wallet.terminatedAt && wallet.expirationAt <= wallet.terminatedAt ? 'expiration' : 'termination';
+      const source = endedWalletSource(wallet);
       await ledger.voidRemainder(wallet, [tx], { source, voidedTransactionId: tx.id });
     } else {
       await ledger.expireDueLots(wallet);

@@ -4,7 +4,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { checkPaidTopUpLimits, currencyExponent, deriveWalletCode, planAmount, WalletError } from '@wallets/core';
+import {
+  assertWalletUsable,
+  checkFutureExpiration,
+  checkPaidTopUpLimits,
+  currencyExponent,
+  deriveWalletCode,
+  planAmount,
+  WalletError,
+} from '@wallets/core';
 import { walletDto } from '../dto.js';
 import { type MetadataItem, Wallet } from '../entities/index.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
@@ -49,11 +57,7 @@ export interface CreateWalletInput {
   recurringTransactionRules?: RuleInput[] | undefined;
 }
 
-export function checkFutureExpiration(expirationAt: Date | null | undefined, now: Date, field = 'expirationAt'): void {
-  if (expirationAt && expirationAt <= now) {
-    throw new WalletError('INVALID_EXPIRATION_DATE', `${field} must be in the future`, { field });
-  }
-}
+export { checkFutureExpiration } from '@wallets/core';
 
 function checkLimitsOrder(min: bigint | null, max: bigint | null): void {
   if (min !== null && max !== null && max < min) {
@@ -163,9 +167,7 @@ export async function lockWallet(em: EntityManager, organizationId: string, wall
 }
 
 export function assertUsable(wallet: Wallet, now: Date): void {
-  if (wallet.status === 'terminated' || isPastExpiration(wallet, now)) {
-    throw new WalletError('WALLET_TERMINATED', `wallet ${wallet.id} is terminated`, { walletId: wallet.id });
-  }
+  assertWalletUsable(wallet, now);
 }
 
 export interface UpdateWalletInput {

@@ -4,7 +4,7 @@
  * Every response carries the security headers and an `x-request-id` (the caller's when it sent a
  * well-formed one); every request is logged once, as JSON, and counted in the metrics.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from './observability/logger.js';
@@ -12,7 +12,7 @@ import type { Metrics } from './observability/metrics.js';
 import type { Readiness } from './observability/readiness.js';
 import { appRouter } from './router.js';
 import { isConsoleRoute, staticFiles } from './static-files.js';
-import { type AppServices, bearerToken, createContextInner, loggerOf, type RequestRecord } from './trpc.js';
+import { type AppServices, bearerToken, createContextInner, loggerOf, type RequestRecord, sameSecret } from './trpc.js';
 
 /**
  * Request bodies above this are refused with 413 PAYLOAD_TOO_LARGE: the adapter counts the bytes
@@ -53,12 +53,6 @@ function procedureOf(pathname: string): string {
   const name = pathname.slice('/trpc/'.length);
   if (name.includes(',')) return 'batch';
   return PROCEDURES.has(name) ? name : 'unknown';
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 const json = (res: http.ServerResponse, status: number, body: unknown) =>

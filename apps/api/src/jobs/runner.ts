@@ -16,6 +16,7 @@
  * number of processes can run it at once.
  */
 
+import { EventEmitter } from 'node:events';
 import type { LookupFunction } from 'node:net';
 import {
   type BatchExpirationOutcome,
@@ -36,7 +37,7 @@ import {
   SecretBox,
   toExpirationBatches,
 } from '@wallets/db';
-import { type JobHelpers, type Logger, makeWorkerUtils, type Runner, run, runOnce, type TaskList, type WorkerUtils } from 'graphile-worker';
+import { type Logger, makeWorkerUtils, type Runner, run, runOnce, type TaskList, type WorkerEvents, type WorkerUtils } from 'graphile-worker';
 import { createLogger, type Logger as PinoLogger } from '../observability/logger.js';
 import type { AllowedNetworks } from '../webhook-targets.js';
 import { WebhookDispatcher } from './webhook-dispatcher.js';
@@ -124,29 +125,24 @@ export interface JobRunnerOptions {
   logger?: PinoLogger;
 }
 
-/** Each job run is one log line: its name and id, how long it took, and its error if it failed. */
-function loggedTasks(log: PinoLogger, tasks: TaskList): TaskList {
-  return Object.fromEntries(
-    Object.entries(tasks).map(([name, task]) => [
-      name,
-      async (payload: unknown, helpers: JobHelpers) => {
-        const started = performance.now();
-        const fields = () => ({
-          job: name,
-          jobId: helpers?.job?.id ?? null,
-          attempt: helpers?.job?.attempts ?? null,
-          durationMs: Math.round(performance.now() - started),
-        });
-        try {
-          await task?.(payload, helpers);
-          log.info(fields(), 'job run');
-        } catch (error) {
-          log.error({ ...fields(), err: error }, 'job failed');
-          throw error;
-        }
-      },
-    ]),
-  );
+/** Each job run is one log line: its name and id, the attempt, how long it took, and its error if it failed. */
+function jobRunLog(log: PinoLogger): WorkerEvents {
+  const events: WorkerEvents = new EventEmitter();
+  const started = new Map<string, number>();
+  const fields = (job: { id: string; task_identifier: string; attempts: number }) => {
+    const since = started.get(job.id);
+    started.delete(job.id);
+    return {
+      job: job.task_identifier,
+      jobId: job.id,
+      attempt: job.attempts,
+      durationMs: since === undefined ? null : Math.round(performance.now() - since),
+    };
+  };
+  events.on('job:start', ({ job }) => started.set(job.id, performance.now()));
+  events.on('job:success', ({ job }) => log.info(fields(job), 'job run'));
+  events.on('job:error', ({ job, error }) => log.error({ ...fields(job), err: error }, 'job failed'));
+  return events;
 }
 
 export class JobRunner {
@@ -156,6 +152,8 @@ export class JobRunner {
   private webhookTimer: NodeJS.Timeout | null = null;
   private readonly webhooks: WebhookDispatcher;
   private readonly log: PinoLogger;
+  /** graphile-worker's events for the worker and for runOnce: each job run becomes one log line. */
+  private readonly jobEvents: WorkerEvents;
   readonly taskList: TaskList;
 
   constructor(private readonly options: JobRunnerOptions) {
@@ -178,7 +176,7 @@ export class JobRunner {
       leaseMs,
       onError: (error) => log.error({ err: error }, 'webhook delivery failed'),
     });
-    this.taskList = loggedTasks(log, {
+    this.taskList = {
       // The periodic sweep: rule expiry now, then keyed jobs for the wallets to expire (batched or one each) and per rule anniversary.
       'expiration-sweep': async (payload) => {
         const asOf = new Date((payload as { asOf: string }).asOf);
@@ -210,7 +208,8 @@ export class JobRunner {
           await expireWallet(em(), { organizationId: job.organizationId, walletId }, new Date(job.asOf), expirationKey(walletId, job.asOf));
         }
       },
-    });
+    };
+    this.jobEvents = jobRunLog(log);
   }
 
   private async workerUtils(): Promise<WorkerUtils> {
@@ -272,6 +271,7 @@ export class JobRunner {
       noHandleSignals: true,
       pollInterval: 1000,
       logger: workerLogger(this.log),
+      events: this.jobEvents,
     });
     const sweep = () =>
       utils
@@ -293,8 +293,15 @@ export class JobRunner {
    * Fans new events out to delivery rows, then sends every delivery due at `asOf` that this process
    * can claim, until none is left. Returns the number of attempts recorded.
    */
-  deliverWebhooks(asOf: Date): Promise<number> {
-    return this.webhooks.drain(asOf);
+  async deliverWebhooks(asOf: Date): Promise<number> {
+    // Under load a pass was seen to end with a delivery of a busy endpoint still due (cause not
+    // found yet); passes repeat until one sends nothing, so everything due at `asOf` is sent.
+    let attempts = 0;
+    for (;;) {
+      const sent = await this.webhooks.drain(asOf);
+      attempts += sent;
+      if (sent === 0) return attempts;
+    }
   }
 
   /** Sweeps as of `asOf`, drains the queue, waits for work other processes took, sums outcomes. */
@@ -305,7 +312,7 @@ export class JobRunner {
     await this.enqueueExpirations(due, asOf);
     const dueRules = await this.newIntervalRules(em, asOf);
     await this.enqueueIntervalRules(dueRules, asOf);
-    await runOnce({ connectionString: this.options.databaseUrl, taskList: this.taskList, logger: workerLogger(this.log) });
+    await runOnce({ connectionString: this.options.databaseUrl, taskList: this.taskList, logger: workerLogger(this.log), events: this.jobEvents });
     await this.waitForJobs(em, [
       ...due.batches.map(batchJobKey),
       ...due.wallets.map((d) => `expire-wallet:${d.walletId}`),

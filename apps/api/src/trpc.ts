@@ -4,7 +4,7 @@
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
-import { InvariantViolation, WalletError } from '@wallets/core';
+import { InvariantViolation, WalletError, type WalletErrorCode } from '@wallets/core';
 import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type SecretBox, type Work } from '@wallets/db';
 import { ApiKeyCache } from './api-key-cache.js';
 import { WALLET_ERROR_HTTP } from './errors.js';
@@ -121,7 +121,7 @@ const t = initTRPC.context<Context>().create({
       };
     }
     const cause = error.cause;
-    let walletErrorCode: string | null = null;
+    let walletErrorCode: WalletErrorCode | null = null;
     let details: Record<string, unknown> | null = null;
     if (cause instanceof WalletError) {
       walletErrorCode = cause.code;

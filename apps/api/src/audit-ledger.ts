@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   auditLedger,
+  type CurrencyBalance,
   defaultDataRoot,
   type EmbeddedPostgres,
   type LedgerMismatch,
@@ -63,6 +64,20 @@ function report(problems: LedgerMismatch[]): string {
   return lines.join('\n');
 }
 
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+/** Per currency, never added across currencies; credits per rate, never added across rates. */
+function describeBalances(balances: CurrencyBalance[]): string {
+  if (balances.length === 0) return 'No wallets, no balances.';
+  const parts = balances.map(
+    (b) =>
+      `${b.currency} ${b.balanceCents} cents in ${plural(b.wallets, 'wallet')} (` +
+      b.byRate.map((r) => `${r.creditsBalance} credits at ${r.rateAmount}`).join(', ') +
+      ')',
+  );
+  return `Balances: ${parts.join('; ')}.`;
+}
+
 async function main(): Promise<number> {
   const env = readEnv();
   const target = env.DATABASE_URL
@@ -79,7 +94,7 @@ async function main(): Promise<number> {
     const s = await ledgerSummary(target.url);
     console.log(
       `Ledger audit of ${name}: clean. ${s.organizations} organizations, ${s.wallets} wallets, ${s.transactions} transactions, ` +
-        `${s.consumptions} consumptions, ${s.events} events; balances ${s.balanceCents} cents, ${s.creditsBalance} credits.`,
+        `${s.consumptions} consumptions, ${s.events} events. ${describeBalances(s.balances)}`,
     );
     return 0;
   } finally {

@@ -1,7 +1,17 @@
 /** Public surface of the api package (the router type is what sibling apps compile against). */
 
 export { type RunningApp, startApp } from './app.js';
-export { createWalletClient, type RouterInputs, type RouterOutputs, type WalletClient } from './client/index.js';
+export {
+  createWalletClient,
+  isWalletError,
+  type RouterInputs,
+  type RouterOutputs,
+  WALLET_ERROR_CODES,
+  type WalletClient,
+  type WalletClientError,
+  type WalletCodedError,
+  type WalletErrorCode,
+} from './client/index.js';
 export { readEnv } from './env.js';
 export { createInProcessWalletClient } from './in-process.js';
 export { JobRunner } from './jobs/runner.js';

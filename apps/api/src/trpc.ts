@@ -4,7 +4,7 @@
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
-import { InvariantViolation, WalletError } from '@wallets/core';
+import { formatDecimal, InvariantViolation, WalletError, type WalletErrorCode } from '@wallets/core';
 import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type SecretBox, type Work } from '@wallets/db';
 import { ApiKeyCache } from './api-key-cache.js';
 import { WALLET_ERROR_HTTP } from './errors.js';
@@ -105,9 +105,18 @@ function issuesOf(cause: unknown): Issue[] | null {
   }));
 }
 
-/** Domain error details carry exact bigints; on the wire cents are numbers, converted like every DTO. */
-function wireDetails(details: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(details).map(([key, value]) => [key, typeof value === 'bigint' ? centsToNumber(value) : value]));
+/**
+ * Domain error details carry exact bigints, named with their unit last: `*Cents` are minor units,
+ * any other bigint is credits or a rate in 1e-5 units. On the wire they travel like every DTO:
+ * cents as numbers, credits and rates as decimal strings ("76", never "7600000").
+ */
+export function wireDetails(details: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(details).map(([key, value]) => [
+      key,
+      typeof value !== 'bigint' ? value : key.endsWith('Cents') ? centsToNumber(value) : formatDecimal(value),
+    ]),
+  );
 }
 
 const t = initTRPC.context<Context>().create({
@@ -121,7 +130,7 @@ const t = initTRPC.context<Context>().create({
       };
     }
     const cause = error.cause;
-    let walletErrorCode: string | null = null;
+    let walletErrorCode: WalletErrorCode | null = null;
     let details: Record<string, unknown> | null = null;
     if (cause instanceof WalletError) {
       walletErrorCode = cause.code;

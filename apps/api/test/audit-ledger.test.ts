@@ -68,9 +68,18 @@ describe('pnpm audit:ledger', () => {
     });
     expect(applied.wallets).toEqual([expect.objectContaining({ walletId: a, amountCents: 5_000 })]);
     await client.wallets.terminate.mutate({ id: c });
+    // Another rate in EUR, and another currency: the summary never adds them together.
+    await client.wallets.create.mutate({ externalCustomerId: 'cus_audit', code: 'half', rateAmount: '0.5', grantedCredits: '10' });
+    await client.customers.upsert.mutate({ externalId: 'cus_audit_usd', currency: 'USD' });
+    await client.wallets.create.mutate({ externalCustomerId: 'cus_audit_usd', rateAmount: '0.75', grantedCredits: '1500.5' });
 
     const clean = await runAudit({ DATABASE_URL: harness.app.databaseUrl });
-    expect(clean.output).toMatch(/clean\. 1 organizations, 3 wallets, \d+ transactions/);
+    expect(clean.output).toMatch(/clean\. 1 organizations, 5 wallets, \d+ transactions/);
+    // EUR at 1: a holds 100 + 20 - 50, b 100, c 0 (terminated); EUR at 0.5: 10 credits, 500 cents;
+    // USD at 0.75: 1500.5 credits are 112538 cents, stored as their round trip 1500.50667.
+    expect(clean.output).toContain(
+      'Balances: EUR 17500 cents in 4 wallets (10 credits at 0.5, 170 credits at 1); USD 112538 cents in 1 wallet (1500.50667 credits at 0.75).',
+    );
     expect(clean.code).toBe(0);
 
     const lot = await pool.query<{ id: string }>(

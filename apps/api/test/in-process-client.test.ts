@@ -3,8 +3,8 @@
  * for a host that runs it in its own process. Same results, same validation, same error codes and
  * the same idempotency records as over HTTP.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WalletClient } from '../src/client/index.js';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { isWalletError, type WalletClient, type WalletErrorCode } from '../src/client/index.js';
 import { createInProcessWalletClient } from '../src/in-process.js';
 import { ADMIN_TOKEN, errorOf, type Harness, startHarness } from './harness.js';
 
@@ -118,6 +118,42 @@ describe('createInProcessWalletClient', () => {
     expect(shape.issues?.map((i) => i.path.join('.')).sort()).toEqual(['currency', 'grantedCredits', 'priority', 'rateAmount']);
     // Nothing of the refused calls was written.
     expect((await local.wallets.list.query({})).items.map((w) => w.id)).toEqual([wallet.id]);
+  });
+
+  it('isWalletError narrows what either client throws to its wallet error code', async () => {
+    h.clock.set('2026-06-03T00:00:00.000Z');
+    const { client: http, apiKey } = await h.newTenant();
+    const local = inProcess(apiKey);
+    const thrown = async (promise: Promise<unknown>): Promise<unknown> => {
+      try {
+        await promise;
+      } catch (error) {
+        return error;
+      }
+      throw new Error('expected the call to fail');
+    };
+    for (const client of [http, local]) {
+      const missing = await thrown(client.wallets.get.query({ id: '00000000-0000-0000-0000-000000000000' }));
+      expect(isWalletError(missing)).toBe(true);
+      expect(isWalletError(missing, 'WALLET_NOT_FOUND')).toBe(true);
+      expect(isWalletError(missing, 'TRANSACTION_NOT_FOUND')).toBe(false);
+      if (!isWalletError(missing, 'WALLET_NOT_FOUND')) throw new Error('not narrowed');
+      expectTypeOf(missing.data.walletErrorCode).toEqualTypeOf<'WALLET_NOT_FOUND'>();
+      expect(missing.data).toMatchObject({ code: 'NOT_FOUND', walletErrorCode: 'WALLET_NOT_FOUND' });
+
+      const invalid = await thrown(client.wallets.list.query({ limit: 101 }));
+      expect(isWalletError(invalid, 'VALIDATION_FAILED')).toBe(true);
+      if (!isWalletError(invalid)) throw new Error('not narrowed');
+      expectTypeOf(invalid.data.walletErrorCode).toEqualTypeOf<WalletErrorCode>();
+      expect(invalid.data.issues?.map((i) => i.path.join('.'))).toEqual(['limit']);
+
+      // An error without a wallet code (authentication), and things that are no tRPC error at all.
+      const unauthorized = await thrown((client === http ? h.client('wk_unknown') : inProcess('wk_unknown')).wallets.list.query({}));
+      expect(isWalletError(unauthorized)).toBe(false);
+    }
+    expect(isWalletError(new Error('WALLET_NOT_FOUND'))).toBe(false);
+    expect(isWalletError({ data: { walletErrorCode: 'WALLET_NOT_FOUND' } })).toBe(false);
+    expect(isWalletError(null, 'WALLET_NOT_FOUND')).toBe(false);
   });
 
   it('shares idempotency records with HTTP: a key used over one transport replays over the other', async () => {

@@ -3,6 +3,7 @@
  * assertions prove the two transports behave the same).
  */
 import type { WalletClient } from '@wallets/api';
+import { isWalletError } from '@wallets/api/client';
 import { auditLedger } from '@wallets/db/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PRO_PLAN } from '../src/demo-month.js';
@@ -169,6 +170,9 @@ export function describeHostScenarios(start: () => Promise<Transport>) {
       expect((await voidInvoice(client, invoice.id)).creditedBackCents).toBe(0n);
       expect(await walletErrorCodeOf(finalizeInvoice(client, invoice))).toBe('INVOICE_VOIDED');
       expect(await walletErrorCodeOf(resumeFinalizeInvoice(client, invoice))).toBe('INVOICE_VOIDED');
+      const refused: unknown = await finalizeInvoice(client, invoice).catch((error: unknown) => error);
+      if (!isWalletError(refused, 'INVOICE_VOIDED')) throw new Error(`expected INVOICE_VOIDED, got ${String(refused)}`);
+      expect([refused.data.code, refused.data.details]).toEqual(['CONFLICT', { invoiceId: invoice.id }]);
     });
   });
 

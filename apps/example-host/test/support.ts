@@ -4,6 +4,7 @@
  * on an ORM of that database). Both share a settable clock and an admin token to create tenants.
  */
 import { type Clock, createInProcessWalletClient, createWalletClient, readEnv, startApp, type WalletClient } from '@wallets/api';
+import { isWalletError, type WalletErrorCode } from '@wallets/api/client';
 import { openOrm } from '@wallets/db';
 import { inject } from 'vitest';
 
@@ -68,12 +69,12 @@ export async function startInProcessTransport(): Promise<Transport> {
   };
 }
 
-/** The wallet error code of a failed call. */
-export async function walletErrorCodeOf(promise: Promise<unknown>): Promise<string | null> {
+/** The wallet error code of a failed call (null for an error without one), narrowed by the client's own guard. */
+export async function walletErrorCodeOf(promise: Promise<unknown>): Promise<WalletErrorCode | null> {
   try {
     await promise;
   } catch (error) {
-    return (error as { data?: { walletErrorCode?: string | null } }).data?.walletErrorCode ?? null;
+    return isWalletError(error) ? error.data.walletErrorCode : null;
   }
   throw new Error('expected the call to fail');
 }

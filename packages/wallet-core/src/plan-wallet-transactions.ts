@@ -57,7 +57,7 @@ export function planWalletTransactions(
   if (voided && (voided.creditAmount > wallet.creditsBalance || voided.amountCents > wallet.balanceCents)) {
     throw new WalletError('INSUFFICIENT_CREDITS', 'voidedCredits exceed the wallet balance', {
       field: 'voidedCredits',
-      creditsBalance: wallet.creditsBalance.toString(),
+      creditsBalance: wallet.creditsBalance,
     });
   }
   const details: EntryDetails = {

@@ -22,14 +22,31 @@ export interface LedgerMismatch {
   problem: string;
 }
 
+/**
+ * The balances of one currency. Cents add up within a currency only; credits add up within one
+ * currency and one rate only (a credit at 0.5 is not worth a credit at 1), so they are per rate.
+ */
+export interface CurrencyBalance {
+  currency: string;
+  wallets: number;
+  /** Minor units of the currency, exact (a bigint as a string). */
+  balanceCents: string;
+  byRate: { rateAmount: string; wallets: number; creditsBalance: string }[];
+}
+
 export interface LedgerSummary {
   organizations: number;
   wallets: number;
   transactions: number;
   consumptions: number;
   events: number;
-  balanceCents: string;
-  creditsBalance: string;
+  /** Per currency, in currency order; never summed across currencies. */
+  balances: CurrencyBalance[];
+}
+
+/** "170.00000" -> "170", "0.50000" -> "0.5" (numeric(30,5) as text). */
+function plainDecimal(text: string): string {
+  return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
 }
 
 /** Balances against the ledger, per wallet. */
@@ -158,19 +175,30 @@ export async function ledgerSummary(databaseUrl: string): Promise<LedgerSummary>
              (select count(*) from wallets) as wallets,
              (select count(*) from wallet_transactions) as transactions,
              (select count(*) from wallet_transaction_consumptions) as consumptions,
-             (select count(*) from events) as events,
-             (select coalesce(sum(balance_cents), 0) from wallets)::text as "balanceCents",
-             (select coalesce(sum(credits_balance), 0) from wallets)::text as "creditsBalance"`);
+             (select count(*) from events) as events`);
     const row = rows[0];
     if (!row) throw new Error('the summary query returned no row');
+    const groups = await client.query<{ currency: string; rate: string; wallets: string; cents: string; credits: string }>(`
+      select currency, rate_amount::text as rate, count(*)::text as wallets, sum(balance_cents)::text as cents, sum(credits_balance)::text as credits
+      from wallets group by currency, rate_amount order by currency, rate_amount`);
+    const balances: CurrencyBalance[] = [];
+    for (const group of groups.rows) {
+      let balance = balances[balances.length - 1];
+      if (balance?.currency !== group.currency) {
+        balance = { currency: group.currency, wallets: 0, balanceCents: '0', byRate: [] };
+        balances.push(balance);
+      }
+      balance.wallets += Number(group.wallets);
+      balance.balanceCents = String(BigInt(balance.balanceCents) + BigInt(group.cents));
+      balance.byRate.push({ rateAmount: plainDecimal(group.rate), wallets: Number(group.wallets), creditsBalance: plainDecimal(group.credits) });
+    }
     return {
       organizations: Number(row.organizations),
       wallets: Number(row.wallets),
       transactions: Number(row.transactions),
       consumptions: Number(row.consumptions),
       events: Number(row.events),
-      balanceCents: row.balanceCents,
-      creditsBalance: row.creditsBalance,
+      balances,
     };
   });
 }

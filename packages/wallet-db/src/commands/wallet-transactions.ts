@@ -50,7 +50,7 @@ export async function createWalletTransactions(work: Work, input: CreateTransact
   if (voided && (voided.creditAmount > wallet.creditsBalance || voided.amountCents > wallet.balanceCents)) {
     throw new WalletError('INSUFFICIENT_CREDITS', 'voidedCredits exceed the wallet balance', {
       field: 'voidedCredits',
-      creditsBalance: wallet.creditsBalance.toString(),
+      creditsBalance: wallet.creditsBalance,
     });
   }
   const details = {

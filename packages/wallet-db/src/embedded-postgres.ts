@@ -183,6 +183,7 @@ async function switchToPassword(dataDir: string, socketDir: string, port: number
   const client = new pg.Client({ host: socketDir, port, user: 'postgres', database: 'postgres' });
   await client.connect();
   try {
+    // ALTER ROLE takes no bind parameters; the password is our own 48 hex digits, quoted by pg.
     await client.query(`alter role postgres password ${client.escapeLiteral(password)}`);
     fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), HBA_PASSWORD);
     await client.query('select pg_reload_conf()');

@@ -36,6 +36,12 @@ export function parseScaled(value: unknown, field: string): bigint {
   return match[1] ? -scaled : scaled;
 }
 
+/** Cents for the wire (JSON numbers, as our server sends them); refuses what a number cannot hold exactly. */
+export function wireCents(value: bigint): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${value} cents exceed a safe integer`);
+  return Number(value);
+}
+
 export function formatScaled(value: bigint): string {
   const negative = value < 0n;
   const abs = negative ? -value : value;

@@ -44,6 +44,7 @@ import {
   minOf,
   parseScaled,
   type UsageFeeIn,
+  wireCents,
 } from './allocation.js';
 import { checkSchemaName, DEFAULT_SCHEMA } from './schema.js';
 
@@ -290,14 +291,14 @@ function walletJson(w: Wallet, updatedAt: Date | null = null) {
     currency: w.currency,
     rateAmount: formatScaled(w.rate),
     priority: w.priority,
-    balanceCents: Number(w.balanceCents),
+    balanceCents: wireCents(w.balanceCents),
     creditsBalance: formatScaled(w.credits),
-    ongoingBalanceCents: Number(w.ongoingCents),
+    ongoingBalanceCents: wireCents(w.ongoingCents),
     creditsOngoingBalance: formatScaled(w.ongoingCredits),
-    ongoingUsageBalanceCents: Number(w.usageCents),
+    ongoingUsageBalanceCents: wireCents(w.usageCents),
     creditsOngoingUsageBalance: formatScaled(w.usageCredits),
     consumedCredits: formatScaled(w.consumedCredits),
-    consumedAmountCents: Number(w.consumedCents),
+    consumedAmountCents: wireCents(w.consumedCents),
     appliesTo: { feeTypes: w.feeTypes, billableMetricCodes: w.billableMetricCodes },
     createdAt: w.createdAt,
     ...(updatedAt ? { updatedAt } : {}),
@@ -326,7 +327,7 @@ function transactionJson(t: {
     transactionStatus: t.kind,
     source: t.source,
     creditAmount: formatScaled(t.credits),
-    amountCents: Number(t.cents),
+    amountCents: wireCents(t.cents),
     remainingCreditAmount: t.remainingCredits === null ? null : formatScaled(t.remainingCredits),
     priority: 50,
     expirationAt: null,
@@ -430,7 +431,7 @@ export async function startYardstick(options: YardstickOptions): Promise<Yardsti
     const zero = {
       invoiceId,
       prepaidCreditAmountCents: 0,
-      totalAfterCreditsCents: Number(total),
+      totalAfterCreditsCents: wireCents(total),
       prepaidGrantedCreditAmountCents: 0,
       prepaidPurchasedCreditAmountCents: 0,
       wallets: [],
@@ -515,15 +516,15 @@ export async function startYardstick(options: YardstickOptions): Promise<Yardsti
           ),
           JSON.stringify(walletJson(wallet, now)),
         );
-        answerWallets.push({ walletId: wallet.id, amountCents: Number(amount), creditAmount: formatScaled(credits), transactionId: id });
+        answerWallets.push({ walletId: wallet.id, amountCents: wireCents(amount), creditAmount: formatScaled(credits), transactionId: id });
       }
       const applied = cents.reduce((a, b) => a + b, 0n);
       const answer = {
         invoiceId,
-        prepaidCreditAmountCents: Number(applied),
-        totalAfterCreditsCents: Number(total - applied),
-        prepaidGrantedCreditAmountCents: Number(granted),
-        prepaidPurchasedCreditAmountCents: Number(purchased),
+        prepaidCreditAmountCents: wireCents(applied),
+        totalAfterCreditsCents: wireCents(total - applied),
+        prepaidGrantedCreditAmountCents: wireCents(granted),
+        prepaidPurchasedCreditAmountCents: wireCents(purchased),
         wallets: answerWallets,
       };
       await send(client, trips, 'ys_write_apply', WRITE_APPLY, [

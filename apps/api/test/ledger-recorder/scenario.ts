@@ -345,7 +345,7 @@ class Generator {
     const pending = purchases.filter(([, t]) => t.status === 'pending');
     const failed = purchases.filter(([, t]) => t.status === 'failed');
     // Settled purchases with credits left: a failure report claws them back.
-    const settled = purchases.filter(([, t]) => t.status === 'settled' && Number(t.remaining_amount_cents) > 0);
+    const settled = purchases.filter(([, t]) => t.status === 'settled' && BigInt(String(t.remaining_amount_cents)) > 0n);
     const r = this.random();
     const pool = r < 0.6 && pending.length ? pending : r < 0.75 && failed.length ? failed : r < 0.95 && settled.length ? settled : null;
     let target: string;

@@ -23,7 +23,11 @@ export interface PageRequest {
 const window = ({ page, perPage }: PageRequest) => ({ offset: (page - 1) * perPage, limit: perPage });
 const newestFirst = { createdAt: 'desc', id: 'desc' } as const;
 
-export async function pageCustomers(em: EntityManager, organizationId: string, request: PageRequest): Promise<NumberedPage<ReturnType<typeof customerDto>>> {
+export async function pageCustomers(
+  em: EntityManager,
+  organizationId: string,
+  request: PageRequest,
+): Promise<NumberedPage<ReturnType<typeof customerDto>>> {
   const [rows, totalCount] = await em.findAndCount(Customer, { organization: organizationId }, { orderBy: newestFirst, ...window(request) });
   return { items: rows.map(customerDto), totalCount };
 }
@@ -62,7 +66,12 @@ export async function pageWallets(
 export async function pageWalletTransactions(
   em: EntityManager,
   organizationId: string,
-  input: PageRequest & { walletId: string; status?: string | undefined; transactionType?: string | undefined; transactionStatus?: string | undefined },
+  input: PageRequest & {
+    walletId: string;
+    status?: string | undefined;
+    transactionType?: string | undefined;
+    transactionStatus?: string | undefined;
+  },
 ): Promise<NumberedPage<ReturnType<typeof transactionDto>>> {
   const wallet = await getWalletOrFail(em, organizationId, input.walletId);
   const where: Record<string, unknown> = { organization: organizationId, wallet: wallet.id };
@@ -94,7 +103,11 @@ export async function findWalletIdByCode(em: EntityManager, organizationId: stri
 }
 
 /** Customer ids by external id, for answers that name both (one statement). */
-export async function customerIdsByExternalId(em: EntityManager, organizationId: string, externalIds: readonly string[]): Promise<Map<string, string>> {
+export async function customerIdsByExternalId(
+  em: EntityManager,
+  organizationId: string,
+  externalIds: readonly string[],
+): Promise<Map<string, string>> {
   const unique = [...new Set(externalIds)];
   if (unique.length === 0) return new Map();
   const rows = await em.find(Customer, { organization: organizationId, externalId: { $in: unique } }, { fields: ['id', 'externalId'] });

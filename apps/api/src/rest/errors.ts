@@ -153,7 +153,8 @@ export function mapError(error: unknown, requestId: string, asField: NotFoundAsF
   const fastifyError = error as { statusCode?: number; code?: string; message?: string };
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { body: { status: 413, error: REASONS[413] as string }, walletErrorCode: null, internal: null };
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return { body: { status: 413, error: REASONS[413] as string }, walletErrorCode: null, internal: null };
     if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return { body: { status: 415, error: 'Unsupported Media Type: send application/json' }, walletErrorCode: null, internal: null };
     }

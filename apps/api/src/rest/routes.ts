@@ -140,7 +140,11 @@ export const REST_ROUTES: RestRoute[] = [
     async handle(call) {
       const { customer } = bodyOf(call.body, 'customer', wire.customerInput);
       const upserted = await call.mutate((work) =>
-        upsertCustomer(work, { externalId: customer.external_id, currency: customer.currency ?? undefined, timezone: customer.timezone ?? undefined }),
+        upsertCustomer(work, {
+          externalId: customer.external_id,
+          currency: customer.currency ?? undefined,
+          timezone: customer.timezone ?? undefined,
+        }),
       );
       return { customer: wire.lagoCustomer(upserted) };
     },
@@ -335,7 +339,9 @@ export const REST_ROUTES: RestRoute[] = [
     response: wire.transactionResponse,
     errors: [404],
     async handle(call) {
-      return { wallet_transaction: wire.lagoTransaction(await getWalletTransaction(call.org.em, call.org.organizationId, call.params.lago_id as string)) };
+      return {
+        wallet_transaction: wire.lagoTransaction(await getWalletTransaction(call.org.em, call.org.organizationId, call.params.lago_id as string)),
+      };
     },
   },
   {

@@ -133,7 +133,9 @@ export const walletUpdateInput = z
       applies_to: appliesTo.nullish(),
       paid_top_up_min_amount_cents: positiveCents.nullish(),
       paid_top_up_max_amount_cents: positiveCents.nullish(),
-      recurring_transaction_rules: rules.nullish().meta({ description: 'Replaces the rules: listed with lago_id, changed; without, created; left out, ended.' }),
+      recurring_transaction_rules: rules
+        .nullish()
+        .meta({ description: 'Replaces the rules: listed with lago_id, changed; without, created; left out, ended.' }),
     }),
   })
   .meta({ id: 'WalletUpdateInput' });
@@ -185,9 +187,11 @@ const creditsOf = (value: string | null | undefined): bigint | undefined => {
   if (!parsed.ok) throw new Error(`credits ${value} passed validation but do not parse`);
   return parsed.value;
 };
-const dateOf = (value: string | null | undefined): Date | null | undefined => (value === null ? null : value === undefined ? undefined : new Date(value));
+const dateOf = (value: string | null | undefined): Date | null | undefined =>
+  value === null ? null : value === undefined ? undefined : new Date(value);
 const defined = <T>(value: T | null | undefined): T | undefined => (value === null ? undefined : value);
-const centsOf = (value: number | null | undefined): bigint | null | undefined => (value === null ? null : value === undefined ? undefined : BigInt(value));
+const centsOf = (value: number | null | undefined): bigint | null | undefined =>
+  value === null ? null : value === undefined ? undefined : BigInt(value);
 
 type RuleIn = z.infer<typeof ruleInput>;
 
@@ -274,7 +278,10 @@ export function createTransactionsInputOf(tx: z.infer<typeof walletTransactionIn
 
 // ---------------------------------------------------------------- answers
 
-const decimalString = z.string().regex(/^-?[0-9]+\.[0-9]+$/).meta({ description: 'A decimal as a string, e.g. "10.0"' });
+const decimalString = z
+  .string()
+  .regex(/^-?[0-9]+\.[0-9]+$/)
+  .meta({ description: 'A decimal as a string, e.g. "10.0"' });
 const time = z.string().meta({ format: 'date-time' });
 const uuid = z.string().meta({ format: 'uuid' });
 const metadataPairs = z.array(z.object({ key: z.string(), value: z.string() }));
@@ -349,7 +356,7 @@ export const transactionObject = z
     lago_invoice_id: z.string().nullable().meta({ description: "The host's invoice id (ours are the host's, not UUIDs)." }),
     lago_voided_invoice_id: z.string().nullable(),
     status: z.enum(['pending', 'settled', 'failed']),
-    source: z.string().meta({ description: "manual, interval, threshold, and ours: expiration, termination, invoice_void, payment_failure" }),
+    source: z.string().meta({ description: 'manual, interval, threshold, and ours: expiration, termination, invoice_void, payment_failure' }),
     transaction_status: z.enum(['purchased', 'granted', 'voided', 'invoiced']),
     transaction_type: z.enum(['inbound', 'outbound']),
     amount: decimalString,

@@ -176,7 +176,9 @@ describe('REST API with the Lago client', () => {
     const { data: byCode } = await lago.customers.findCustomerWallet(ext, 'prepaid');
     expect(byCode.wallet.lago_id).toBe(walletId);
     h.clock.advance(1000);
-    const { data: second2 } = await lago.customers.createCustomerWallet(ext, { wallet: { rate_amount: '1.0', currency: 'EUR', code: 'bonus' } } as never);
+    const { data: second2 } = await lago.customers.createCustomerWallet(ext, {
+      wallet: { rate_amount: '1.0', currency: 'EUR', code: 'bonus' },
+    } as never);
     const { data: list } = await lago.customers.findAllCustomerWallets(ext);
     expect(list.wallets.map((x) => x.code)).toEqual(['bonus', 'prepaid']);
     const { data: flatList } = await lago.wallets.findAllWallets({ external_customer_id: ext, per_page: 1 });

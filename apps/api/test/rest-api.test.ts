@@ -1,18 +1,40 @@
 /**
  * The Lago-compatible REST API (docs/rest-api.md), driven by Lago's own JavaScript client 1.53.0
  * against the running server: a wallet's whole life, idempotent replays, every error case the
- * issue lists; then every answer recorded on the way is validated against the OpenAPI document the
- * server serves (the contract test). One server for the file.
+ * issue lists; a Lago-format webhook endpoint receives that life, checked with our own HMAC over
+ * the raw body; then every answer recorded on the way is validated against the OpenAPI document
+ * the server serves (the contract test). One server for the file (its own database, as
+ * `runScheduledJobs` delivers for every organization).
  */
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { Client, getLagoError } from 'lago-javascript-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WalletClient } from '../src/client/index.js';
 import { type Harness, startHarness } from './harness.js';
 
 let h: Harness;
 let apiKey: string;
+let trpc: WalletClient;
+
+/** A Lago webhook receiver: keeps each POST's raw body and headers, answers as `answer` says. */
+interface Arrival {
+  raw: string;
+  headers: http.IncomingHttpHeaders;
+}
+const arrivals: Arrival[] = [];
+let answer = () => 200;
+const receiver = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    arrivals.push({ raw: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+    res.writeHead(answer()).end();
+  });
+});
 let base: string;
 
 interface Recorded {
@@ -59,13 +81,25 @@ async function rest(method: string, path: string, body?: unknown, headers: Recor
   return { status: response.status, headers: response.headers, body: (await response.json()) as Answer };
 }
 
+let secret = '';
+let organizationId = '';
+
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ ownDatabase: true });
   base = h.app.url.replace(/\/$/, '');
-  ({ apiKey } = await h.newTenant());
+  ({ apiKey, client: trpc, organizationId } = await h.newTenant());
   lago = lagoFor(apiKey);
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const port = (receiver.address() as AddressInfo).port;
+  const endpoint = await trpc.webhooks.createEndpoint.mutate({ url: `http://127.0.0.1:${port}/lago`, format: 'lago' });
+  expect(endpoint.format).toBe('lago');
+  secret = endpoint.secret;
 });
-afterAll(() => h.stop());
+afterAll(async () => {
+  receiver.closeAllConnections();
+  await new Promise((resolve) => receiver.close(resolve));
+  await h.stop();
+});
 
 const FUTURE = '2027-06-01T00:00:00Z';
 
@@ -281,6 +315,46 @@ describe('REST API with the Lago client', () => {
     expect(malformed.status).toBe(400);
     const unknownRoute = await rest('GET', '/nothing-here');
     expect(unknownRoute).toMatchObject({ status: 404, body: { code: 'route_not_found' } });
+  });
+});
+
+describe('Lago-format webhooks', () => {
+  it('deliver the life above in Lago envelopes, signed with X-Lago-Signature, the same key on a retry', async () => {
+    // The first delivery fails and is retried later.
+    let calls = 0;
+    answer = () => (++calls === 1 ? 503 : 200);
+    await h.admin.admin.runScheduledJobs.mutate({ asOf: h.clock.now() });
+    await h.admin.admin.runScheduledJobs.mutate({ asOf: new Date(h.clock.now().getTime() + 3_600_000) });
+    expect(arrivals.length).toBeGreaterThan(10);
+    for (const arrival of arrivals) {
+      const expected = createHmac('sha256', secret).update(arrival.raw).digest('base64');
+      expect(arrival.headers['x-lago-signature']).toBe(expected);
+      expect(arrival.headers['x-lago-signature-algorithm']).toBe('hmac');
+      expect(arrival.headers['x-lago-unique-key']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    const [failed, ...rest] = arrivals;
+    const retried = rest.filter((a) => a.headers['x-lago-unique-key'] === failed?.headers['x-lago-unique-key']);
+    expect(retried).toHaveLength(1);
+    expect(retried[0]?.raw).toBe(failed?.raw);
+
+    const bodies = rest.map((a) => JSON.parse(a.raw) as Record<string, Record<string, unknown> | string>);
+    const types = new Set(bodies.map((b) => b.webhook_type));
+    for (const type of ['wallet.created', 'wallet.updated', 'wallet.terminated', 'wallet_transaction.created', 'wallet_transaction.updated']) {
+      expect(types).toContain(type);
+    }
+    const created = bodies.find((b) => b.webhook_type === 'wallet.created' && (b.wallet as Record<string, unknown>).code === 'prepaid');
+    expect(created).toMatchObject({
+      object_type: 'wallet',
+      organization_id: organizationId,
+      wallet: { credits_balance: '10.0', rate_amount: '1.5' },
+    });
+    const customer = await lago.customers.findCustomer((created?.wallet as Record<string, string>).external_customer_id as string);
+    expect((created?.wallet as Record<string, string>).lago_customer_id).toBe(customer.data.customer.lago_id);
+    const settled = bodies.find((b) => b.webhook_type === 'wallet_transaction.updated');
+    expect(settled).toMatchObject({
+      object_type: 'wallet_transaction',
+      wallet_transaction: { status: 'settled', amount: '7.5', credit_amount: '5.0' },
+    });
   });
 });
 

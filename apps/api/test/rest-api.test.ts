@@ -348,8 +348,9 @@ describe('Lago-format webhooks', () => {
       organization_id: organizationId,
       wallet: { credits_balance: '10.0', rate_amount: '1.5' },
     });
-    const customer = await lago.customers.findCustomer((created?.wallet as Record<string, string>).external_customer_id as string);
-    expect((created?.wallet as Record<string, string>).lago_customer_id).toBe(customer.data.customer.lago_id);
+    const createdWallet = (created?.wallet ?? {}) as Record<string, string>;
+    const customer = await lago.customers.findCustomer(createdWallet.external_customer_id as string);
+    expect(createdWallet.lago_customer_id).toBe(customer.data.customer.lago_id);
     const settled = bodies.find((b) => b.webhook_type === 'wallet_transaction.updated');
     expect(settled).toMatchObject({
       object_type: 'wallet_transaction',

@@ -8,7 +8,8 @@ import { createContext, useContext } from 'react';
 
 export type { RouterInputs, RouterOutputs, WalletClient };
 export type Customer = RouterOutputs['customers']['get'];
-export type Wallet = RouterOutputs['wallets']['get'];
+/** A wallet as it is now (`wallets.list` items; `wallets.get` with `asOf` answers a past balance instead). */
+export type Wallet = RouterOutputs['wallets']['list']['items'][number];
 export type WalletTransaction = RouterOutputs['walletTransactions']['get'];
 export type CreateWalletInput = RouterInputs['wallets']['create'];
 export type UpdateWalletInput = RouterInputs['wallets']['update'];

@@ -64,7 +64,7 @@ export function createServer(services: AppServices, options: ServerOptions = {})
   const logger: Logger = loggerOf(services);
   const serveStatic = options.staticDir ? staticFiles(options.staticDir, isConsoleRoute) : null;
   const records = new WeakMap<http.IncomingMessage, RequestRecord>();
-  const rest = restHandler({ services, bodyLimit: options.maxBodyBytes ?? MAX_BODY_BYTES, recordOf: (raw) => records.get(raw) });
+  const rest = restHandler({ services, bodyLimit: options.maxBodyBytes ?? MAX_BODY_BYTES, recordOf: (request) => records.get(request.raw) });
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',

@@ -311,6 +311,8 @@ describe('REST API with the Lago client', () => {
       invalid({ wallet_id: ['wallet_is_terminated'] }),
     );
 
+    expect(await failure(lago.customers.findCustomer('cus%00x'))).toMatchObject({ status: 400 });
+    expect(await failure(lago.wallets.findAllWallets({ external_customer_id: 'a\u0000b' }))).toMatchObject({ status: 400 });
     const malformed = await rest('POST', '/wallets', '{"wallet":');
     expect(malformed.status).toBe(400);
     const unknownRoute = await rest('GET', '/nothing-here');

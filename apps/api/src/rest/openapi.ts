@@ -16,7 +16,7 @@ const errorBody = z
   .meta({ id: 'ApiError', description: "Lago's error envelope" });
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'Bad request: a missing root key, malformed JSON, or a malformed Idempotency-Key',
+  400: 'Bad request: a missing root key, malformed JSON, a malformed Idempotency-Key, or NUL in a path or query value',
   401: 'Missing or unknown API key',
   404: 'Not found (code: customer_not_found, wallet_not_found, wallet_transaction_not_found)',
   409: 'Conflict (code: idempotency_key_reused; ours)',
@@ -30,7 +30,7 @@ export function openApiDocument() {
     const responses: Record<string, ZodOpenApiResponseObject> = {
       '200': { description: 'Success', content: { 'application/json': { schema: route.response } } },
     };
-    for (const status of [401, ...route.errors]) {
+    for (const status of new Set([400, 401, ...route.errors])) {
       responses[String(status)] = { description: ERROR_TEXT[status] ?? 'Error', content: { 'application/json': { schema: errorBody } } };
     }
     const operation: ZodOpenApiOperationObject = {

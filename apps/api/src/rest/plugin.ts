@@ -15,7 +15,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type AppServices, bearerToken, loggerOf, openOrgContext, type RequestRecord } from '../trpc.js';
-import { LagoError, type MappedError, mapError, notFound } from './errors.js';
+import { text } from '../schemas.js';
+import { badRequest, LagoError, type MappedError, mapError, notFound } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { REST_ROUTES, type RestRoute } from './routes.js';
 
@@ -24,7 +25,7 @@ export const REST_PREFIX = '/api/v1';
 export interface RestPluginOptions {
   services: AppServices;
   /** The request's record (id, organization, error codes) kept by the server for its log line. */
-  recordOf?: (raw: http.IncomingMessage) => RequestRecord | undefined;
+  recordOf?: (request: FastifyRequest) => RequestRecord | undefined;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -64,11 +65,15 @@ const DOCS_PAGE = `<!doctype html>
 
 const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '${REST_PREFIX}/openapi.json', dom_id: '#swagger-ui', deepLinking: true });\n`;
 
+/**
+ * The API itself; register it with `{ prefix: REST_PREFIX }`. It answers its own 404s and errors
+ * in Lago's envelope.
+ */
 export async function restPlugin(app: FastifyInstance, options: RestPluginOptions): Promise<void> {
   const { services } = options;
   const logger = loggerOf(services);
   const recordOf = (request: FastifyRequest): RequestRecord =>
-    options.recordOf?.(request.raw) ?? { id: String(request.id), organizationId: null, walletErrorCodes: [] };
+    options.recordOf?.(request) ?? { id: String(request.id), organizationId: null, walletErrorCodes: [] };
 
   const send = (request: FastifyRequest, reply: FastifyReply, mapped: MappedError) => {
     const record = recordOf(request);
@@ -81,22 +86,15 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
   app.setNotFoundHandler((request, reply) => send(request, reply, mapError(notFound('route_not_found'), recordOf(request).id)));
 
   let document: unknown = null;
-  app.get(`${REST_PREFIX}/openapi.json`, async (_request, reply) => {
+  app.get('/openapi.json', async (_request, reply) => {
     document ??= openApiDocument();
     return reply.type('application/json').send(document);
-  });
-  app.get('/api/docs', async (_request, reply) => reply.type('text/html; charset=utf-8').send(DOCS_PAGE));
-  app.get('/api/docs/init.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(DOCS_INIT));
-  app.get<{ Params: { file: string } }>('/api/docs/:file', async (request, reply) => {
-    const entry = DOC_FILES[request.params.file];
-    if (!entry) throw notFound('route_not_found');
-    return reply.type(entry.type).header('cache-control', 'public, max-age=3600').send(fs.createReadStream(entry.file));
   });
 
   for (const route of REST_ROUTES) register(app, route);
 
   function register(instance: FastifyInstance, route: RestRoute): void {
-    const url = REST_PREFIX + route.path.replace(/\{(\w+)\}/g, ':$1');
+    const url = route.path.replace(/\{(\w+)\}/g, ':$1');
     const procedure = `rest:${route.method} ${REST_PREFIX}${route.path}`;
     instance.route({
       method: route.method,
@@ -107,11 +105,16 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
           const org = await openOrgContext(services, bearerToken(request.headers.authorization), record, procedure);
           const idempotencyKey = route.method === 'GET' ? undefined : idempotencyKeyOf(request);
           const params = request.params as Record<string, string>;
+          const query = request.query as Record<string, unknown>;
+          const hostile = [...Object.values(params), ...Object.values(query)].some(
+            (value) => typeof value === 'string' && !text().safeParse(value).success,
+          );
+          if (hostile) throw badRequest('path and query values must not contain NUL characters or unpaired UTF-16 surrogates');
           const body = request.body;
           const result = await route.handle({
             org,
             params,
-            query: request.query as Record<string, unknown>,
+            query,
             body,
             mutate: (fn) => org.mutate({ idempotencyKey, params, body: body ?? null }, fn),
           });
@@ -124,6 +127,19 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
   }
 }
 
+export const DOCS_PREFIX = '/api/docs';
+
+/** The reference page and its files; register it with `{ prefix: DOCS_PREFIX }`. No key needed. */
+export async function restDocsPlugin(app: FastifyInstance): Promise<void> {
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(DOCS_PAGE));
+  app.get('/init.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(DOCS_INIT));
+  app.get<{ Params: { file: string } }>('/:file', async (request, reply) => {
+    const entry = DOC_FILES[request.params.file];
+    if (!entry) return reply.code(404).type('application/json').send({ status: 404, error: 'Not Found', code: 'route_not_found' });
+    return reply.type(entry.type).header('cache-control', 'public, max-age=3600').send(fs.createReadStream(entry.file));
+  });
+}
+
 /**
  * Until the server itself runs on Fastify: a Fastify instance of this plugin alone, whose router
  * the node:http server hands the requests under /api/ (its security headers and x-request-id are
@@ -131,7 +147,11 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
  */
 export function restHandler(options: RestPluginOptions & { bodyLimit: number }): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimit });
-  app.register(restPlugin, options);
+  app.register(restPlugin, { ...options, prefix: REST_PREFIX });
+  app.register(restDocsPlugin, { prefix: DOCS_PREFIX });
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).type('application/json').send({ status: 404, error: 'Not Found', code: 'route_not_found' }),
+  );
   const ready = app.ready();
   return (req, res) => {
     ready.then(

@@ -1,7 +1,8 @@
 /**
  * The HTTP server, on Fastify: tRPC at /trpc (bodies up to MAX_BODY_BYTES), GET /health, GET /ready,
- * GET /metrics (admin token), the console's built files when given their folder, and whatever
- * Fastify plugins the caller registers (the REST API); anything else is a 404 JSON. Every response,
+ * GET /metrics (admin token), the Lago-compatible REST API at /api/v1 and its reference at /api/docs
+ * (rest/plugin.ts), the console's built files when given their folder, and whatever Fastify plugins
+ * the caller registers; anything else is a 404 JSON. Every response,
  * on every route, carries the security headers and an `x-request-id` (the caller's when it sent a
  * well-formed one); every request is logged once, as JSON, and counted in the metrics.
  *
@@ -21,6 +22,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReq
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Readiness } from './observability/readiness.js';
+import { DOCS_PREFIX, REST_PREFIX, restDocsPlugin, restPlugin } from './rest/plugin.js';
 import { appRouter } from './router.js';
 import { isConsoleRoute, staticFiles } from './static-files.js';
 import { transformer } from './transformer.js';
@@ -271,6 +273,10 @@ export function createServer(services: AppServices, options: ServerOptions = {})
     });
   }
 
+  const recordOf = (request: FastifyRequest) => states.get(request.raw)?.record;
+  app.register(restPlugin, { services, recordOf, prefix: REST_PREFIX });
+  app.register(restDocsPlugin, { prefix: DOCS_PREFIX });
+
   for (const entry of options.plugins ?? []) {
     if (typeof entry === 'function') app.register(entry);
     else app.register(entry.plugin, entry.prefix ? { prefix: entry.prefix } : {});
@@ -286,6 +292,10 @@ export function createServer(services: AppServices, options: ServerOptions = {})
       return;
     }
     setRouteLabel(request, 'not_found');
+    if (pathname.startsWith('/api/')) {
+      reply.code(404).send({ status: 404, error: 'Not Found', code: 'route_not_found' });
+      return;
+    }
     reply.code(404).send({ error: 'not found' });
   });
 

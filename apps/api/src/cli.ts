@@ -28,7 +28,7 @@ import {
   type Orm,
   openOrm,
   revokeApiKey,
-  SecretBox,
+  type SecretBox,
   withDatabase,
 } from '@wallets/db';
 import { Command, CommanderError, Option } from 'commander';
@@ -37,8 +37,8 @@ import { connectDatabase, type DatabaseTarget, embeddedDataRoot, openSecrets } f
 import { type Env, readEnv } from './env.js';
 import { JobRunner } from './jobs/runner.js';
 import { createLogger } from './observability/logger.js';
-import { apiKeyName } from './routers/api-keys.js';
 import { organizationName } from './routers/admin.js';
+import { apiKeyName } from './routers/api-keys.js';
 import { text } from './schemas.js';
 
 /** Exit 1: the command ran and found (or was refused for) a problem. */
@@ -67,7 +67,10 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, option: string): T {
 const log = (line: string) => console.error(line);
 
 /** Ids as the database keeps them (tRPC callers name only their own organization; operators type them). */
-const id = text().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an id (a UUID, as `org list` and `keys list` print)');
+const id = text().regex(
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+  'must be an id (a UUID, as `org list` and `keys list` print)',
+);
 
 /** Opens the database (see the module comment), runs `work` with an ORM, then lets everything go. */
 async function withOrm<T>(env: Env, work: (orm: Orm, target: DatabaseTarget) => Promise<T>): Promise<T> {
@@ -91,7 +94,8 @@ const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ?
 function describeBalances(balances: CurrencyBalance[]): string {
   if (balances.length === 0) return 'No wallets, no balances.';
   const parts = balances.map(
-    (b) => `${b.currency} ${b.balanceCents} cents in ${plural(b.wallets, 'wallet')} (${b.byRate.map((r) => `${r.creditsBalance} credits at ${r.rateAmount}`).join(', ')})`,
+    (b) =>
+      `${b.currency} ${b.balanceCents} cents in ${plural(b.wallets, 'wallet')} (${b.byRate.map((r) => `${r.creditsBalance} credits at ${r.rateAmount}`).join(', ')})`,
   );
   return `Balances: ${parts.join('; ')}.`;
 }
@@ -307,7 +311,9 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
         const organizationId = parse(id, options.org, '--org');
         const items = await withOrm(env(), (orm) => listWebhookEndpoints(em(orm), organizationId));
         print({ json: !!options.json }, { items }, () =>
-          items.length === 0 ? [`No webhook endpoints for organization ${organizationId}.`] : items.map((e) => `${e.id}  ${e.url}  created ${date(e.createdAt)}`),
+          items.length === 0
+            ? [`No webhook endpoints for organization ${organizationId}.`]
+            : items.map((e) => `${e.id}  ${e.url}  created ${date(e.createdAt)}`),
         );
         return 0;
       }),
@@ -331,7 +337,9 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
           ...(page.items.length === 0 ? ['No deliveries.'] : []),
           ...page.items.flatMap((d) => [
             `${d.eventId}  ${d.eventType}  ${d.status}  ${plural(d.attemptCount, 'attempt')}  next ${date(d.nextAttemptAt)}`,
-            ...d.attempts.map((a) => `  #${a.attemptNumber} ${a.attemptedAt.toISOString()} ${a.statusCode ?? '-'} ${a.error ?? 'ok'} ${a.durationMs} ms`),
+            ...d.attempts.map(
+              (a) => `  #${a.attemptNumber} ${a.attemptedAt.toISOString()} ${a.statusCode ?? '-'} ${a.error ?? 'ok'} ${a.durationMs} ms`,
+            ),
           ]),
           ...(page.nextCursor ? [`More: --cursor ${page.nextCursor}`] : []),
         ]);

@@ -120,14 +120,20 @@ describe('one embedded data folder: server, example host, CLI and audit', () => 
     // The first key of Acme works on the server; revoked by the CLI, every server refuses it within seconds.
     const first = createWalletClient({ url: server.url, apiKey: created.apiKey });
     await first.customers.upsert.mutate({ externalId: 'cus_cli', currency: 'EUR' });
-    const listed = json<{ items: { id: string; prefix: string; revokedAt: string | null }[] }>(await wallets('keys', 'list', '--org', organizationId, '--json'));
+    const listed = json<{ items: { id: string; prefix: string; revokedAt: string | null }[] }>(
+      await wallets('keys', 'list', '--org', organizationId, '--json'),
+    );
     const firstKey = listed.items.find((k) => k.prefix === created.apiKey.slice(0, 8));
     expect(listed.items).toHaveLength(2);
     const revoked = json<{ id: string; revokedAt: string | null }>(await wallets('keys', 'revoke', firstKey?.id ?? '', '--json'));
     expect(revoked.revokedAt).not.toBeNull();
     await pollUntil(
       'the server to refuse the revoked key',
-      () => first.customers.list.query({}).then(() => undefined, (error: Error) => (/UNAUTHORIZED|API key/i.test(error.message) ? true : undefined)),
+      () =>
+        first.customers.list.query({}).then(
+          () => undefined,
+          (error: Error) => (/UNAUTHORIZED|API key/i.test(error.message) ? true : undefined),
+        ),
       10_000,
       100,
     );
@@ -152,6 +158,7 @@ describe('one embedded data folder: server, example host, CLI and audit', () => 
     expect(audit.summary.organizations).toBeGreaterThanOrEqual(3); // default, Acme, the example host's
 
     // Nothing stopped or replaced the server's PostgreSQL, and the server answered /ready throughout.
+    expect((await createWalletClient({ url: server.url, apiKey: defaultKey }).customers.list.query({})).items).toEqual([]);
     expect(postmasterPid()).toBe(pid);
     expect(server.output()).not.toContain('does not answer');
     expect(readyChecks).toBeGreaterThan(10);

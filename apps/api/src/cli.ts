@@ -33,13 +33,9 @@ import {
 } from '@wallets/db';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
-import { connectDatabase, type DatabaseTarget, embeddedDataRoot, openSecrets } from './app.js';
+import { connectDatabase, type DatabaseTarget, embeddedDataRoot, openSecrets } from './database.js';
 import { type Env, readEnv } from './env.js';
-import { JobRunner } from './jobs/runner.js';
-import { createLogger } from './observability/logger.js';
-import { organizationName } from './routers/admin.js';
-import { apiKeyName } from './routers/api-keys.js';
-import { text } from './schemas.js';
+import { apiKeyName, organizationName, text } from './schemas.js';
 
 /** Exit 1: the command ran and found (or was refused for) a problem. */
 const PROBLEM = 1;
@@ -274,6 +270,8 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
         const runtime = env();
         const result = await withOrm(runtime, async (orm, target) => {
           const secrets: SecretBox = await openSecrets(runtime, target.dataRoot, orm, log);
+          // Loaded here only: the other commands need no job queue.
+          const [{ JobRunner }, { createLogger }] = await Promise.all([import('./jobs/runner.js'), import('./observability/logger.js')]);
           const runner = new JobRunner({
             orm,
             databaseUrl: target.databaseUrl,

@@ -1,11 +1,8 @@
 import { TRPCError } from '@trpc/server';
 import { createApiKey, createOrganization, type EntityManager } from '@wallets/db';
 import { z } from 'zod';
-import { idInput, text } from '../schemas.js';
+import { apiKeyName, idInput, organizationName } from '../schemas.js';
 import { adminProcedure, router } from '../trpc.js';
-import { apiKeyName } from './api-keys.js';
-
-export const organizationName = text().trim().min(1).max(255);
 
 export const adminRouter = router({
   createOrganization: adminProcedure

@@ -71,37 +71,69 @@ const dependenciesInPlace = {
   },
 };
 
+const LOCK = path.join(apiRoot, '.dist.lock');
+
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
+
+/** One build at a time per checkout (a start and a test run may ask at once); waits for another's. */
+async function withBuildLock(work) {
+  for (let waitedMs = 0; ; waitedMs += 100) {
+    try {
+      fs.writeFileSync(LOCK, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+      const holder = Number(fs.readFileSync(LOCK, 'utf8'));
+      if (!processAlive(holder) || waitedMs > 120_000) fs.rmSync(LOCK, { force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    fs.rmSync(LOCK, { force: true });
+  }
+}
+
 /** Logs to stderr: `pnpm wallets --json` keeps stdout for its document. */
 export async function buildApiIfStale(log = console.error) {
   if (!apiBuildIsStale()) return false;
-  log('Building the API (apps/api/dist)…');
-  const { build } = await import('esbuild');
-  // Built beside dist (same depth, so the same relative paths), then swapped in: a process starting
-  // meanwhile never sees half a build.
-  const staging = path.join(apiRoot, `.dist-${process.pid}`);
-  fs.rmSync(staging, { recursive: true, force: true });
-  await build({
-    entryPoints: ENTRY_POINTS,
-    outdir: staging,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    sourcemap: 'linked',
-    logLevel: 'warning',
-    plugins: [dependenciesInPlace],
-  });
-  fs.writeFileSync(path.join(staging, path.basename(STAMP)), `${new Date().toISOString()}\n`);
-  fs.rmSync(distDir, { recursive: true, force: true });
-  try {
-    fs.renameSync(staging, distDir);
-  } catch (error) {
-    // Another start built and swapped in its own at the same moment: keep that one.
+  return withBuildLock(async () => {
+    if (!apiBuildIsStale()) return false; // built by the process we waited for
+    log('Building the API (apps/api/dist)…');
+    const { build } = await import('esbuild');
+    // Built beside dist (same depth, so the same relative paths), then swapped in.
+    const staging = path.join(apiRoot, `.dist-${process.pid}`);
     fs.rmSync(staging, { recursive: true, force: true });
-    if (!fs.existsSync(STAMP)) throw error;
-  }
-  return true;
+    try {
+      await build({
+        entryPoints: ENTRY_POINTS,
+        outdir: staging,
+        bundle: true,
+        splitting: true,
+        format: 'esm',
+        platform: 'node',
+        target: 'node20',
+        sourcemap: 'linked',
+        logLevel: 'warning',
+        plugins: [dependenciesInPlace],
+      });
+    } catch (error) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw error;
+    }
+    fs.writeFileSync(path.join(staging, path.basename(STAMP)), `${new Date().toISOString()}\n`);
+    fs.rmSync(distDir, { recursive: true, force: true });
+    fs.renameSync(staging, distDir);
+    return true;
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

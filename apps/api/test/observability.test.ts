@@ -114,7 +114,7 @@ describe('GET /metrics', () => {
 });
 
 describe('paths nobody serves', () => {
-  it.each(['/ready2', '/metricsx', '/api/v1/wallets', '/api', '/whatever.png', '/wallets', '/customers/a/b', '/trpc/wallets.drop'])(
+  it.each(['/ready2', '/metricsx', '/api/v1/nothing', '/api', '/whatever.png', '/wallets', '/customers/a/b', '/trpc/wallets.drop'])(
     '%s is a 404 with JSON, not the console',
     async (pathname) => {
       const response = await get(pathname);
@@ -124,11 +124,14 @@ describe('paths nobody serves', () => {
     },
   );
 
-  it.each(['/', '/customers', '/customers/cus_1'])('%s is a console route', async (pathname) => {
-    const response = await get(pathname);
-    expect(response.status).toBe(200);
-    expect(await response.text()).toContain('<title>console</title>');
-  });
+  it.each(['/', '/customers', '/customers/cus_1', '/wallets/0b5a1c9e-8f43-4d2b-9a7e-1f2e3d4c5b6a', '/reports', '/operations'])(
+    '%s is a console route',
+    async (pathname) => {
+      const response = await get(pathname);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain('<title>console</title>');
+    },
+  );
 });
 
 describe('GET /ready', () => {

@@ -265,6 +265,9 @@ describe('REST API with the Lago client', () => {
   it('answers the errors in Lago envelopes with Lago codes', async () => {
     const owner = `cus_${randomUUID().slice(0, 8)}`;
     await lago.customers.createCustomer({ customer: { external_id: owner, currency: 'EUR' } });
+    // Lago's quirk: an empty list is on page 0.
+    const { data: none } = await lago.customers.findAllCustomerWallets(owner);
+    expect(none).toEqual({ wallets: [], meta: { current_page: 0, next_page: null, prev_page: null, total_pages: 0, total_count: 0 } });
     const newWallet = (wallet: Record<string, unknown>) =>
       lago.wallets.createWallet({ wallet: { external_customer_id: owner, currency: 'EUR', rate_amount: '1.0', ...wallet } as never });
     const invalid = (details: Record<string, string[]>) => ({

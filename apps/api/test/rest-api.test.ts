@@ -295,7 +295,13 @@ describe('REST API with the Lago client', () => {
     expect(await failure(newWallet({ expiration_at: 'tomorrow' }))).toEqual(invalid({ expiration_at: ['invalid_date'] }));
     expect(await failure(newWallet({ external_customer_id: 'cus_nobody' }))).toEqual(invalid({ customer: ['customer_not_found'] }));
 
-    const { data: first } = await newWallet({ code: 'main', granted_credits: '5.0' });
+    const { data: first } = await newWallet({
+      code: 'main',
+      granted_credits: '5.0',
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly' }],
+    });
+    // A rule naming no credits takes the wallet's (Lago).
+    expect(first.wallet.recurring_transaction_rules?.[0]).toMatchObject({ granted_credits: '5.0', paid_credits: '0.0' });
     expect(await failure(newWallet({ code: 'main' }))).toEqual(invalid({ code: ['value_already_exist'] }));
     expect(
       await failure(

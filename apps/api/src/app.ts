@@ -4,7 +4,6 @@
  * this and handles signals; tests call it to run a real server in-process.
  */
 import fs from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   type ApiKeyRevocationListener,
@@ -24,7 +23,7 @@ import { JobRunner } from './jobs/runner.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { checkReadiness } from './observability/readiness.js';
-import { createServer } from './server.js';
+import { createServer, drainServer, type ServerOptions } from './server.js';
 import { type Clock, systemClock } from './trpc.js';
 
 export interface RunningApp {
@@ -34,7 +33,13 @@ export interface RunningApp {
   jobs: JobRunner;
   /** The LISTEN connection that drops revoked keys from this process's cache. */
   apiKeyListener: ApiKeyRevocationListener;
+  /** Stops at once: open connections are cut (tests). */
   stop(): Promise<void>;
+  /**
+   * Stops gracefully (SIGTERM): stops accepting, answers every request already received within
+   * `graceMs`, ends event streams, lets the job worker finish its running jobs, then closes.
+   */
+  drain(graceMs: number): Promise<{ cut: number }>;
 }
 
 let listenerCount = 0;
@@ -48,7 +53,14 @@ export function defaultConsoleDir(): string | null {
 /** `consoleDir`: the built console to serve on the same port (default: apps/console/dist when built; null: none). */
 export async function startApp(
   env: Env,
-  options: { clock?: Clock; log?: (line: string) => void; logger?: Logger; consoleDir?: string | null } = {},
+  options: {
+    clock?: Clock;
+    log?: (line: string) => void;
+    logger?: Logger;
+    consoleDir?: string | null;
+    /** Fastify plugins to serve beside tRPC (see `createServer`). */
+    plugins?: ServerOptions['plugins'];
+  } = {},
 ): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? systemClock;
@@ -88,13 +100,20 @@ export async function startApp(
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
   const server = createServer(
     { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, secrets, apiKeys, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
-    { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm) },
+    { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm), plugins: options.plugins ?? [] },
   );
-  await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
-  const { port } = server.address() as AddressInfo;
+  await server.listen({ port: env.PORT, host: env.HOST });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
   const url = `http://${env.HOST}:${port}`;
   log(`Wallets API listening on ${url} (tRPC at ${url}/trpc)`);
   if (consoleDir) log(`Console at ${url}/`);
+  const closeRest = async () => {
+    await apiKeyListener.stop();
+    await jobs.stop();
+    await orm.close(true);
+    await embedded?.stop();
+  };
   return {
     url,
     databaseUrl,
@@ -102,12 +121,14 @@ export async function startApp(
     jobs,
     apiKeyListener,
     async stop() {
-      server.closeAllConnections?.();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await apiKeyListener.stop();
-      await jobs.stop();
-      await orm.close(true);
-      await embedded?.stop();
+      server.server.closeAllConnections();
+      await server.close();
+      await closeRest();
+    },
+    async drain(graceMs) {
+      const result = await drainServer(server, graceMs);
+      await closeRest();
+      return result;
     },
   };
 }

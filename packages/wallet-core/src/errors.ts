@@ -27,6 +27,7 @@ export const WALLET_ERROR_CODES = [
   'INSUFFICIENT_CREDITS',
   'WEBHOOK_URL_NOT_ALLOWED',
   'WEBHOOK_ENDPOINT_LIMIT_REACHED',
+  'BATCH_TOO_LARGE',
 ] as const;
 
 export type WalletErrorCode = (typeof WALLET_ERROR_CODES)[number];

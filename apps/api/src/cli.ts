@@ -302,7 +302,7 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
         print({ json: !!options.json }, { items }, () =>
           items.length === 0
             ? [`No webhook endpoints for organization ${organizationId}.`]
-            : items.map((e) => `${e.id}  ${e.url}  created ${date(e.createdAt)}`),
+            : items.map((e) => `${e.id}  ${e.url}  created ${date(e.createdAt)}  (${e.format})`),
         );
         return 0;
       }),

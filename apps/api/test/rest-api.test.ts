@@ -265,6 +265,9 @@ describe('REST API with the Lago client', () => {
   it('answers the errors in Lago envelopes with Lago codes', async () => {
     const owner = `cus_${randomUUID().slice(0, 8)}`;
     await lago.customers.createCustomer({ customer: { external_id: owner, currency: 'EUR' } });
+    // Lago's quirk: an empty list is on page 0.
+    const { data: none } = await lago.customers.findAllCustomerWallets(owner);
+    expect(none).toEqual({ wallets: [], meta: { current_page: 0, next_page: null, prev_page: null, total_pages: 0, total_count: 0 } });
     const newWallet = (wallet: Record<string, unknown>) =>
       lago.wallets.createWallet({ wallet: { external_customer_id: owner, currency: 'EUR', rate_amount: '1.0', ...wallet } as never });
     const invalid = (details: Record<string, string[]>) => ({
@@ -292,7 +295,13 @@ describe('REST API with the Lago client', () => {
     expect(await failure(newWallet({ expiration_at: 'tomorrow' }))).toEqual(invalid({ expiration_at: ['invalid_date'] }));
     expect(await failure(newWallet({ external_customer_id: 'cus_nobody' }))).toEqual(invalid({ customer: ['customer_not_found'] }));
 
-    const { data: first } = await newWallet({ code: 'main', granted_credits: '5.0' });
+    const { data: first } = await newWallet({
+      code: 'main',
+      granted_credits: '5.0',
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly' }],
+    });
+    // A rule naming no credits takes the wallet's (Lago).
+    expect(first.wallet.recurring_transaction_rules?.[0]).toMatchObject({ granted_credits: '5.0', paid_credits: '0.0' });
     expect(await failure(newWallet({ code: 'main' }))).toEqual(invalid({ code: ['value_already_exist'] }));
     expect(
       await failure(

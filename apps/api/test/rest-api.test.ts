@@ -192,6 +192,7 @@ describe('REST API with the Lago client', () => {
       wallet: { name: 'Renamed', priority: 10, recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '1.0' }] },
     });
     expect(updated.wallet).toMatchObject({ name: 'Renamed', priority: 10 });
+    expect((await rest('PATCH', `/wallets/${walletId}`, { wallet: { priority: 11 } })).body.wallet).toMatchObject({ name: 'Renamed', priority: 11 });
     expect(updated.wallet.recurring_transaction_rules).toHaveLength(1);
     expect(updated.wallet.recurring_transaction_rules?.[0]).toMatchObject({ trigger: 'interval', interval: 'monthly', granted_credits: '1.0' });
     expect(updated.wallet.recurring_transaction_rules?.[0]?.lago_id).not.toBe(oldRuleId);
@@ -219,6 +220,9 @@ describe('REST API with the Lago client', () => {
     expect(flatList.meta).toMatchObject({ total_count: 2, total_pages: 2, next_page: 2 });
     const { data: bonus } = await lago.customers.updateCustomerWallet(ext, 'bonus', { wallet: { name: 'Bonus' } });
     expect(bonus.wallet).toMatchObject({ lago_id: second2.wallet.lago_id, name: 'Bonus' });
+    // PATCH works wherever PUT does, as on Lago's server.
+    const patched = await rest('PATCH', `/customers/${ext}/wallets/bonus`, { wallet: { priority: 7 } });
+    expect(patched.body.wallet).toMatchObject({ name: 'Bonus', priority: 7 });
     const { data: bonusEnd } = await lago.customers.destroyCustomerWallet(ext, 'bonus');
     expect(bonusEnd.wallet.status).toBe('terminated');
     // A terminated wallet is still found by its code, and its settings are frozen.

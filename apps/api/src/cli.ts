@@ -4,7 +4,8 @@
  * the command and stopped after). Each command calls the same @wallets/db command (or job runner)
  * as the tRPC procedure that does the same thing, and validates its input with the same schemas.
  *
- * Output is text, or one JSON document with `--json`. Exit codes: 0 done; 1 a problem found (the
+ * Output is text, or one JSON document with `--json` (a failure too: `{ error: { walletErrorCode,
+ * message } }`; messages also go to stderr). Exit codes: 0 done; 1 a problem found (the
  * audit's mismatches, or a refusal with its wallet error code, e.g. ORGANIZATION_NOT_FOUND);
  * 2 a usage error or no database to work on.
  */
@@ -301,7 +302,7 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
         print({ json: !!options.json }, { items }, () =>
           items.length === 0
             ? [`No webhook endpoints for organization ${organizationId}.`]
-            : items.map((e) => `${e.id}  ${e.url}  created ${date(e.createdAt)}`),
+            : items.map((e) => `${e.id}  ${e.url}  created ${date(e.createdAt)}  (${e.format})`),
         );
         return 0;
       }),
@@ -361,11 +362,11 @@ export async function runCli(argv: string[]): Promise<number> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
       return error.exitCode === 0 ? 0 : UNUSABLE;
     }
-    if (error instanceof WalletError) {
-      console.error(`wallets: ${error.code}: ${error.message}`);
-      return PROBLEM;
-    }
-    console.error(`wallets: ${error instanceof Error ? error.message : String(error)}`);
-    return UNUSABLE;
+    const message = error instanceof Error ? error.message : String(error);
+    const walletErrorCode = error instanceof WalletError ? error.code : null;
+    console.error(walletErrorCode ? `wallets: ${walletErrorCode}: ${message}` : `wallets: ${message}`);
+    // With --json, scripts also get the failure as a document on stdout.
+    if (argv.includes('--json')) console.log(JSON.stringify({ error: { walletErrorCode, message } }, null, 2));
+    return walletErrorCode ? PROBLEM : UNUSABLE;
   }
 }

@@ -94,14 +94,16 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
 
   function register(instance: FastifyInstance, route: RestRoute): void {
     const url = route.path.replace(/\{(\w+)\}/g, ':$1');
-    const procedure = `rest:${route.method} ${REST_PREFIX}${route.path}`;
+    // Idempotency scope: the organization and the route, method (as sent) and path template.
+    const procedureOf = (method: string) => `rest:${method} ${REST_PREFIX}${route.path}`;
     instance.route({
-      method: route.method,
+      // Lago's server takes PATCH wherever it takes PUT.
+      method: route.method === 'PUT' ? ['PUT', 'PATCH'] : route.method,
       url,
       handler: async (request, reply) => {
         const record = recordOf(request);
         try {
-          const org = await openOrgContext(services, bearerToken(request.headers.authorization), record, procedure);
+          const org = await openOrgContext(services, bearerToken(request.headers.authorization), record, procedureOf(request.method));
           const idempotencyKey = route.method === 'GET' ? undefined : idempotencyKeyOf(request);
           const params = request.params as Record<string, string>;
           const query = request.query as Record<string, unknown>;

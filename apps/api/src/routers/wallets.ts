@@ -1,4 +1,4 @@
-import { createWallet, getWallet, listWallets, terminateWallet, updateWallet } from '@wallets/db';
+import { createWallet, readWallet, readWallets, terminateWallet, updateWallet } from '@wallets/db';
 import { z } from 'zod';
 import {
   appliesToInput,
@@ -46,14 +46,14 @@ export const walletsRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWallet(work, input))),
-  get: orgProcedure.input(z.object({ id: idInput })).query(({ ctx, input }) => getWallet(ctx.org.em, ctx.org.organizationId, input.id)),
+  get: orgProcedure.input(z.object({ id: idInput })).query(({ ctx, input }) => readWallet(ctx.org.em, ctx.org.organizationId, input.id)),
   list: orgProcedure
     .input(
       z
         .object({ externalCustomerId: externalIdInput.optional(), status: z.enum(['active', 'terminated']).optional(), ...listInput })
         .default({ limit: 20 }),
     )
-    .query(({ ctx, input }) => listWallets(ctx.org.em, ctx.org.organizationId, input)),
+    .query(({ ctx, input }) => readWallets(ctx.org.em, ctx.org.organizationId, input)),
   update: orgProcedure
     .input(
       z.object({

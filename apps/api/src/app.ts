@@ -10,6 +10,7 @@ import {
   countOrganizations,
   createOrganization,
   type EntityManager,
+  EventHub,
   listenForApiKeyRevocations,
   migrate,
   type Orm,
@@ -24,14 +25,16 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { checkReadiness } from './observability/readiness.js';
 import { createServer, drainServer, type ServerOptions } from './server.js';
-import { type Clock, systemClock } from './trpc.js';
+import { type Clock, streamSettings, systemClock } from './trpc.js';
 
 export interface RunningApp {
   url: string;
   databaseUrl: string;
   orm: Orm;
   jobs: JobRunner;
-  /** The LISTEN connection that drops revoked keys from this process's cache. */
+  /** The process's event fan-out (open streams, their caps). */
+  events: EventHub;
+  /** The LISTEN connection that drops revoked keys from this process's cache and wakes event streams. */
   apiKeyListener: ApiKeyRevocationListener;
   /** Stops at once: open connections are cut (tests). */
   stop(): Promise<void>;
@@ -87,19 +90,36 @@ export async function startApp(
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
   const apiKeys = new ApiKeyCache();
+  const events = new EventHub({ perProcess: env.WALLET_STREAMS_PER_PROCESS, perOrganization: env.WALLET_STREAMS_PER_ORGANIZATION });
+  streamSettings.maxDurationMs = env.WALLET_STREAM_MAX_SECONDS * 1000;
   listenerCount += 1;
   const apiKeyListener = listenForApiKeyRevocations({
     databaseUrl: env.WALLET_DIRECT_DATABASE_URL ?? databaseUrl,
     applicationName: `wallets-api-keys-${process.pid}-${listenerCount}`,
     onRevoked: (keyId) => apiKeys.revoked(keyId),
-    onLiveChange: (live) => apiKeys.setLive(live),
+    onEvents: (organizationId) => events.notify(organizationId),
+    onLiveChange: (live) => {
+      apiKeys.setLive(live);
+      // Notifications sent while it was not listening are lost: every stream reads once.
+      if (live) events.wakeAll();
+    },
     log,
   });
   // Until it listens, keys are cached for a few seconds only; it keeps trying if this attempt failed.
   await apiKeyListener.firstAttempt;
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
   const server = createServer(
-    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, secrets, apiKeys, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
+    {
+      orm,
+      clock,
+      adminToken: env.WALLET_ADMIN_TOKEN,
+      jobs,
+      logger,
+      secrets,
+      apiKeys,
+      events,
+      webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS,
+    },
     { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm), plugins: options.plugins ?? [] },
   );
   await server.listen({ port: env.PORT, host: env.HOST });
@@ -119,6 +139,7 @@ export async function startApp(
     databaseUrl,
     orm,
     jobs,
+    events,
     apiKeyListener,
     async stop() {
       server.server.closeAllConnections();

@@ -10,6 +10,7 @@ import { type AppRouter, isWalletError, WALLET_ERROR_CODES, type WalletClient, t
 import { MAX_BATCH_CALLS } from '../src/server.js';
 import { transformer } from '../src/transformer.js';
 import { type Harness, startHarness } from './harness.js';
+import { pollUntil } from './processes.js';
 
 let h: Harness;
 let client: WalletClient;
@@ -157,6 +158,29 @@ const CASES: Record<Exclude<WalletErrorCode, 'VALIDATION_FAILED'>, () => Promise
     const calls = batchOf(MAX_BATCH_CALLS + 1);
     for (const call of calls.slice(1)) call.catch(() => undefined);
     return [calls[0] as Promise<unknown>, { calls: MAX_BATCH_CALLS + 1, limit: MAX_BATCH_CALLS }];
+  },
+  STREAM_LIMIT_REACHED: async () => {
+    // One open stream is this organization's limit for the moment: the second is refused.
+    const { client: own, organizationId } = await h.newTenant('error-details-streams');
+    const limits = h.app.events.limits;
+    h.app.events.limits = { ...limits, perOrganization: 1 };
+    const first = own.events.onEvent.subscribe({}, { onData: () => undefined });
+    await pollUntil('the first stream to open', async () => (h.app.events.openStreams(organizationId) === 1 ? true : undefined), 10_000, 10);
+    const second = new Promise<unknown>((resolve, reject) => {
+      const subscription = own.events.onEvent.subscribe(
+        {},
+        {
+          onError: (error) => {
+            subscription.unsubscribe();
+            first.unsubscribe();
+            h.app.events.limits = limits;
+            reject(error);
+          },
+          onData: () => resolve(null),
+        },
+      );
+    });
+    return [second, { limit: 1, scope: 'organization' }];
   },
   LAST_ACTIVE_API_KEY: async () => {
     const { client: own } = await h.newTenant('error-details-keys');

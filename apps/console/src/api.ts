@@ -8,7 +8,7 @@ import { createContext, useContext } from 'react';
 
 export type { WalletClient };
 export type Customer = RouterOutputs['customers']['get'];
-export type Wallet = RouterOutputs['wallets']['get'];
+export type Wallet = RouterOutputs['wallets']['list']['items'][number];
 export type WalletTransaction = RouterOutputs['walletTransactions']['get'];
 export type CreateWalletInput = RouterInputs['wallets']['create'];
 export type UpdateWalletInput = RouterInputs['wallets']['update'];

@@ -24,6 +24,8 @@ const HISTORY = Number(process.env.FINANCE_BENCH_HISTORY ?? 100_000);
 const WALLETS = Number(process.env.FINANCE_BENCH_WALLETS ?? 10_000);
 const EXPORT_ROWS = Number(process.env.FINANCE_BENCH_EXPORT_ROWS ?? 1_000_000);
 const log = benchLog('finance');
+/** FINANCE_BENCH_ONLY=export: the export alone (its seed takes most of the time). */
+const ONLY_EXPORT = process.env.FINANCE_BENCH_ONLY === 'export';
 
 const TX_COLUMNS = `id, organization_id, wallet_id, customer_id, transaction_type, status, transaction_status, source, credit_amount, amount_cents,
   remaining_credit_amount, remaining_amount_cents, settled_at, created_at`;
@@ -198,6 +200,7 @@ async function main(): Promise<void> {
     const large = await tenant('report-large');
     const exporter = await tenant('export');
     const seeded = await timed(async () => {
+      if (ONLY_EXPORT) return '';
       const walletId = await seedHistory(db, history.organization.id, HISTORY);
       await seedReport(db, small.organization.id, 'small', Math.round(WALLETS / 10));
       await seedReport(db, large.organization.id, 'large', WALLETS);
@@ -210,43 +213,46 @@ async function main(): Promise<void> {
     await db.query('analyze');
 
     // 1. A year by day over 100,000 transactions.
-    const historyCaller = trpcCaller(server.url, history.apiKey, { maxSockets: 1, timeoutMs: 60_000 });
-    const year = { id: historyWallet, from: new Date('2024-12-31T23:00:00Z'), to: new Date('2025-12-31T23:00:00Z'), interval: 'day' };
-    const points = await historyCaller.query<{ points: { balanceCents: number }[] }>('wallets.balanceHistory', year);
-    const historySamples = await repeat(20, () => historyCaller.query('wallets.balanceHistory', year));
-    log(
-      `wallets.balanceHistory, a year by day (${points.points.length} points, last ${points.points.at(-1)?.balanceCents} cents) over ${HISTORY} transactions: ${summary(historySamples)}`,
-    );
-    // The floor on this machine, now: one plain statement that only reads the wallet's rows once.
-    const floor = await repeat(20, () =>
-      db.query('select count(*), sum(amount_cents) from wallet_transactions where organization_id = $1 and wallet_id = $2', [
-        history.organization.id,
-        historyWallet,
-      ]),
-    );
-    log(`floor: one plain scan of the wallet's ${HISTORY} rows (psql-like, no HTTP): ${summary(floor)}`);
-
-    // 2. A month over 1,000 and 10,000 wallets.
-    const december = { currency: 'EUR', from: new Date('2026-11-30T23:00:00Z'), to: new Date('2026-12-31T23:00:00Z') };
-    const medians: number[] = [];
-    for (const [label, org] of [
-      [`${WALLETS / 10} wallets`, small],
-      [`${WALLETS} wallets`, large],
-    ] as const) {
-      const caller = trpcCaller(server.url, org.apiKey, { maxSockets: 1, timeoutMs: 120_000 });
-      const report = await caller.query<{ closing: { purchasedCents: number; grantedCents: number }; consumed: unknown }>(
-        'reports.credits',
-        december,
-      );
-      const samples = await repeat(10, () => caller.query('reports.credits', december));
-      const sorted = [...samples].sort((a, b) => a - b);
-      medians.push(sorted[Math.floor(sorted.length / 2)] ?? 0);
+    if (!ONLY_EXPORT) {
+      const historyCaller = trpcCaller(server.url, history.apiKey, { maxSockets: 1, timeoutMs: 60_000 });
+      const year = { id: historyWallet, from: new Date('2024-12-31T23:00:00Z'), to: new Date('2025-12-31T23:00:00Z'), interval: 'day' };
+      const points = await historyCaller.query<{ points: { balanceCents: number }[] }>('wallets.balanceHistory', year);
+      const historySamples = await repeat(20, () => historyCaller.query('wallets.balanceHistory', year));
       log(
-        `reports.credits, December over ${label}: ${summary(samples)}; closing ${JSON.stringify(report.closing)}, consumed ${JSON.stringify(report.consumed)}`,
+        `wallets.balanceHistory, a year by day (${points.points.length} points, last ${points.points.at(-1)?.balanceCents} cents) over ${HISTORY} transactions: ${summary(historySamples)}`,
       );
-      caller.close();
+      // The floor on this machine, now: one plain statement that only reads the wallet's rows once.
+      const floor = await repeat(20, () =>
+        db.query('select count(*), sum(amount_cents) from wallet_transactions where organization_id = $1 and wallet_id = $2', [
+          history.organization.id,
+          historyWallet,
+        ]),
+      );
+      log(`floor: one plain scan of the wallet's ${HISTORY} rows (psql-like, no HTTP): ${summary(floor)}`);
+
+      // 2. A month over 1,000 and 10,000 wallets.
+      const december = { currency: 'EUR', from: new Date('2026-11-30T23:00:00Z'), to: new Date('2026-12-31T23:00:00Z') };
+      const medians: number[] = [];
+      for (const [label, org] of [
+        [`${WALLETS / 10} wallets`, small],
+        [`${WALLETS} wallets`, large],
+      ] as const) {
+        const caller = trpcCaller(server.url, org.apiKey, { maxSockets: 1, timeoutMs: 120_000 });
+        const report = await caller.query<{ closing: { purchasedCents: number; grantedCents: number }; consumed: unknown }>(
+          'reports.credits',
+          december,
+        );
+        const samples = await repeat(10, () => caller.query('reports.credits', december));
+        const sorted = [...samples].sort((a, b) => a - b);
+        medians.push(sorted[Math.floor(sorted.length / 2)] ?? 0);
+        log(
+          `reports.credits, December over ${label}: ${summary(samples)}; closing ${JSON.stringify(report.closing)}, consumed ${JSON.stringify(report.consumed)}`,
+        );
+        caller.close();
+      }
+      log(`reports.credits growth ratio (10x the wallets): ${((medians[1] ?? 0) / (medians[0] || 1)).toFixed(2)}`);
+      historyCaller.close();
     }
-    log(`reports.credits growth ratio (10x the wallets): ${((medians[1] ?? 0) / (medians[0] || 1)).toFixed(2)}`);
 
     // 3. A million-row export, the server's peak RSS growth.
     const pid = server.child.pid as number;
@@ -260,7 +266,6 @@ async function main(): Promise<void> {
         `${(exported.ms / 1000).toFixed(1)} s (${Math.round((exported.value.records - 1) / (exported.ms / 1000))} rows/s); server RSS before ${rssBefore.toFixed(1)} MiB, ` +
         `peak during ${peak.toFixed(1)} MiB: growth ${(peak - rssBefore).toFixed(1)} MiB`,
     );
-    historyCaller.close();
   } finally {
     admin.close();
     await server.stop();

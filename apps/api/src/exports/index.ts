@@ -4,7 +4,8 @@
  *
  * - `GET /exports/wallet-transactions.csv?walletId=&from=&to=`: one wallet's transactions created
  *   after `from` up to `to` (both optional, ISO 8601 with a zone), oldest first, streamed from a
- *   database cursor with backpressure, so memory stays flat for a million rows.
+ *   database cursor with backpressure (records formatted by the database, finance-export.ts), so
+ *   memory stays flat for a million rows.
  * - `GET /exports/credits-report.csv?currency=&from=&to=&externalCustomerId=`: `reports.credits` as
  *   one row per line (opening, the movements, closing, pending purchases).
  *
@@ -16,7 +17,7 @@ import type http from 'node:http';
 import { TRPCError } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import { WalletError } from '@wallets/core';
-import { creditsReport, type ExportedTransaction, exportWalletTransactions, REPORT_LINES } from '@wallets/db';
+import { creditsReport, exportWalletTransactions, REPORT_LINES, WALLET_TRANSACTION_EXPORT_COLUMNS } from '@wallets/db';
 import { z } from 'zod';
 import { WALLET_ERROR_HTTP } from '../errors.js';
 import { currencyInput, externalIdInput, idInput, text } from '../schemas.js';
@@ -37,63 +38,6 @@ const timeParam = text()
 
 const transactionsQuery = z.object({ walletId: idInput, from: timeParam.optional(), to: timeParam.optional() }).strict();
 const reportQuery = z.object({ currency: currencyInput, from: timeParam, to: timeParam, externalCustomerId: externalIdInput.optional() }).strict();
-
-export const WALLET_TRANSACTIONS_COLUMNS = [
-  'id',
-  'walletId',
-  'currency',
-  'createdAt',
-  'transactionType',
-  'status',
-  'transactionStatus',
-  'source',
-  'creditAmount',
-  'amount',
-  'amountCents',
-  'remainingCreditAmount',
-  'remainingAmount',
-  'remainingAmountCents',
-  'priority',
-  'expirationAt',
-  'name',
-  'metadata',
-  'invoiceId',
-  'voidedInvoiceId',
-  'voidedTransactionId',
-  'invoiceRequiresSuccessfulPayment',
-  'settledAt',
-  'failedAt',
-] as const;
-
-function transactionRecord(tx: ExportedTransaction): string {
-  const remaining = tx.remainingAmountCents;
-  return csvRecord([
-    tx.id,
-    tx.walletId,
-    tx.currency,
-    tx.createdAt,
-    tx.transactionType,
-    tx.status,
-    tx.transactionStatus,
-    tx.source,
-    tx.creditAmount,
-    unitsFromCents(tx.amountCents, tx.currency),
-    tx.amountCents,
-    tx.remainingCreditAmount,
-    remaining === null ? null : unitsFromCents(remaining, tx.currency),
-    remaining,
-    tx.priority,
-    tx.expirationAt,
-    tx.name,
-    JSON.stringify(tx.metadata),
-    tx.invoiceId,
-    tx.voidedInvoiceId,
-    tx.voidedTransactionId,
-    tx.invoiceRequiresSuccessfulPayment,
-    tx.settledAt,
-    tx.failedAt,
-  ]);
-}
 
 export const CREDITS_REPORT_COLUMNS = [
   'currency',
@@ -178,10 +122,8 @@ export async function serveExport(services: AppServices, req: http.IncomingMessa
         res.end();
         return;
       }
-      if (!(await write(res, csvRecord(WALLET_TRANSACTIONS_COLUMNS)))) return;
-      for await (const batch of exported.batches) {
-        let chunk = '';
-        for (const tx of batch) chunk += transactionRecord(tx);
+      if (!(await write(res, csvRecord(WALLET_TRANSACTION_EXPORT_COLUMNS.map(([name]) => name))))) return;
+      for await (const chunk of exported.chunks) {
         if (!(await write(res, chunk))) break; // the client left: leaving the loop closes the cursor
       }
       res.end();

@@ -5,8 +5,10 @@
  * One definition of time runs through all of them:
  * - a lot (a settled inbound transaction) counts from its `settled_at` (a paid top-up settled late
  *   counts from its payment, not from its creation);
- * - an outbound transaction counts from its `created_at`, and takes from the lots its consumption
- *   rows name, so every outbound cent has the kind (purchased or granted) of the lot it came from;
+ * - an outbound transaction counts from its `created_at` (which its consumption rows carry), and
+ *   takes from the lots its consumption rows name, so every outbound cent has the kind (purchased
+ *   or granted) of the lot it came from (each consumption row carries its wallet and its lot's kind,
+ *   copied from the lot as it is inserted: a wallet's past reads two index ranges);
  * - the balance "at t" counts every movement at or before t; a period (from, to] holds the movements
  *   after `from` up to `to` included, so its opening is the balance at `from`, its closing the
  *   balance at `to`, and one period's closing is the next one's opening, to the cent.
@@ -40,7 +42,7 @@ export type LotKind = 'purchased' | 'granted';
 
 /**
  * Every movement of one wallet up to a moment, each with the kind of the lot it adds to or takes
- * from: lots by settlement time, outbound consumptions by their outbound's creation time.
+ * from: lots by settlement time, consumptions by their time (their outbound's creation time).
  * $1 organization, $2 wallet, $3 up to (included).
  */
 const WALLET_MOVEMENTS = `
@@ -48,11 +50,9 @@ const WALLET_MOVEMENTS = `
     from wallet_transactions
    where organization_id = $1 and wallet_id = $2 and transaction_type = 'inbound' and status = 'settled' and settled_at <= $3
   union all
-  select i.transaction_status, o.created_at, -c.amount_cents, -c.credit_amount, true
-    from wallet_transactions o
-    join wallet_transaction_consumptions c on c.organization_id = o.organization_id and c.outbound_wallet_transaction_id = o.id
-    join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
-   where o.organization_id = $1 and o.wallet_id = $2 and o.transaction_type = 'outbound' and o.status = 'settled' and o.created_at <= $3`;
+  select lot_kind, created_at, -amount_cents, -credit_amount, true
+    from wallet_transaction_consumptions
+   where organization_id = $1 and wallet_id = $2 and created_at <= $3`;
 
 const BALANCE_AT: pg.QueryConfig = {
   name: 'finance_wallet_balance_at',

@@ -233,7 +233,7 @@ const CREDITS_REPORT: pg.QueryConfig = {
       from wallet_transactions t join scope w on w.id = t.wallet_id
      where t.organization_id = $1 and t.transaction_type = 'inbound' and t.status = 'settled' and t.settled_at <= $5
   ), outs as (
-    select i.transaction_status as kind, o.created_at as at, c.amount_cents,
+    select c.lot_kind as kind, o.created_at as at, c.amount_cents,
            case when o.transaction_status = 'invoiced' then 'consumed'
                 when o.source = 'expiration' then 'expired'
                 when o.source = 'termination' then 'terminated'
@@ -241,7 +241,6 @@ const CREDITS_REPORT: pg.QueryConfig = {
                 else 'voided' end as line
       from wallet_transactions o join scope w on w.id = o.wallet_id
       join wallet_transaction_consumptions c on c.organization_id = o.organization_id and c.outbound_wallet_transaction_id = o.id
-      join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
      where o.organization_id = $1 and o.transaction_type = 'outbound' and o.status = 'settled' and o.created_at <= $5
   )
   select kind, line, sum(cents)::text as cents from (

@@ -1,6 +1,6 @@
 /**
  * CSV exports over plain HTTP GET (Authorization: Bearer <apiKey>), framework-free: a handler over
- * Node's request and response, mounted by the HTTP server (`isExportPath` + `serveExport`).
+ * Node's request and response, mounted by the HTTP server (`EXPORT_PATHS` + `serveExport`).
  *
  * - `GET /exports/wallet-transactions.csv?walletId=&from=&to=`: one wallet's transactions created
  *   after `from` up to `to` (both optional, ISO 8601 with a zone), oldest first, streamed from a
@@ -27,9 +27,7 @@ import { csvRecord, unitsFromCents } from './csv.js';
 export const WALLET_TRANSACTIONS_CSV = '/exports/wallet-transactions.csv';
 export const CREDITS_REPORT_CSV = '/exports/credits-report.csv';
 
-export function isExportPath(pathname: string): boolean {
-  return pathname === WALLET_TRANSACTIONS_CSV || pathname === CREDITS_REPORT_CSV;
-}
+export const EXPORT_PATHS = [WALLET_TRANSACTIONS_CSV, CREDITS_REPORT_CSV] as const;
 
 /** A time with its zone, as ISO 8601 text ("2026-10-01T00:00:00Z", "2026-10-01T00:00:00+02:00"). */
 const timeParam = text()
@@ -103,7 +101,7 @@ function csvHeaders(filename: string): http.OutgoingHttpHeaders {
 
 /**
  * Serves one export. The caller has set the security headers and `x-request-id` (the handler keeps
- * them) and routes here only paths for which `isExportPath` holds.
+ * them) and routes here only the paths of `EXPORT_PATHS`.
  */
 export async function serveExport(services: AppServices, req: http.IncomingMessage, res: http.ServerResponse, record: RequestRecord): Promise<void> {
   try {

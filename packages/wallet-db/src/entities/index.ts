@@ -277,7 +277,7 @@ export class WalletTransactionConsumption {
   outbound!: WalletTransaction;
   creditAmount!: bigint;
   amountCents!: bigint;
-  /** Copied from the lot by a trigger on insert (migration 20261207220000): for reads of past balances. */
+  /** Copied from the lot by a trigger on insert (migration 20261207221500): for reads of past balances. */
   walletId?: string;
   lotKind?: 'purchased' | 'granted';
   createdAt: Date = new Date();

@@ -8,7 +8,7 @@ import { Migration } from '@mikro-orm/migrations';
  * The copies never change (the rows are append-only) and the ledger audit compares them with the
  * lot. Existing rows are filled in once, with the append-only guard set aside for that statement.
  */
-export class Migration20261207220000_consumption_wallet extends Migration {
+export class Migration20261207221500_consumption_wallet extends Migration {
 
   override async up(): Promise<void> {
     this.addSql(`alter table "wallet_transaction_consumptions" add column "wallet_id" uuid null, add column "lot_kind" varchar(16) null;`);

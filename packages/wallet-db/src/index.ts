@@ -25,6 +25,8 @@ export {
   type StreamLimits,
 } from './event-stream.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
+export * from './finance.js';
+export * from './finance-export.js';
 export { migrationsList } from './migrations/index.js';
 export * from './numbered-pages.js';
 export * from './orm.js';

@@ -277,6 +277,9 @@ export class WalletTransactionConsumption {
   outbound!: WalletTransaction;
   creditAmount!: bigint;
   amountCents!: bigint;
+  /** Copied from the lot by a trigger on insert (migration 20261207221500): for reads of past balances. */
+  walletId?: string;
+  lotKind?: 'purchased' | 'granted';
   createdAt: Date = new Date();
 }
 
@@ -290,7 +293,14 @@ export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransac
     },
   ],
   uniques: [{ name: 'consumptions_pair_unique', properties: ['organization', 'inbound', 'outbound'] }],
-  indexes: [{ name: 'consumptions_outbound_idx', properties: ['organization', 'outbound'] }],
+  indexes: [
+    { name: 'consumptions_outbound_idx', properties: ['organization', 'outbound'] },
+    {
+      name: 'consumptions_wallet_time_idx',
+      expression:
+        'create index "consumptions_wallet_time_idx" on "wallet_transaction_consumptions" ("organization_id", "wallet_id", "created_at") include ("lot_kind", "amount_cents", "credit_amount")',
+    },
+  ],
   properties: {
     id,
     organization: org,
@@ -298,6 +308,9 @@ export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransac
     outbound: { kind: 'm:1', entity: 'WalletTransaction', fieldName: 'outbound_wallet_transaction_id' },
     creditAmount: credits(),
     amountCents: cents(),
+    // Filled by the database (trigger), never by the ORM.
+    walletId: { type: 'uuid', fieldName: 'wallet_id', persist: false, nullable: true },
+    lotKind: { type: 'string', length: 16, fieldName: 'lot_kind', persist: false, nullable: true },
     createdAt,
   },
 });

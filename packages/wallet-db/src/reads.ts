@@ -3,14 +3,14 @@
  * connection), on a connection of the ORM's pool without the ORM: a wallet with its customer's
  * external id and its active rules aggregated in the same statement, wallet lists, a transaction
  * and a wallet's transactions. Rows become records and the wire shape through records.ts, the
- * mapping the writer uses. Keyset pagination as pagination.ts (createdAt desc, id desc).
+ * mapping the writer uses. Customers by external id, and pages of them. Keyset pagination as pagination.ts (createdAt desc, id desc).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import type pg from 'pg';
-import type { WalletDto, WalletTransactionDto } from './dto.js';
+import type { CustomerDto, WalletDto, WalletTransactionDto } from './dto.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
-import { entryRecordDto, entryRecordOf, ruleRecordOf, walletRecordDto, walletRecordOf } from './records.js';
+import { customerRowDto, entryRecordDto, entryRecordOf, ruleRecordOf, walletRecordDto, walletRecordOf } from './records.js';
 import { isUuid } from './repositories.js';
 
 interface PoolClient {
@@ -188,4 +188,35 @@ export async function readTransactions(
     input.limit,
     (row) => transactionWire(row, currency),
   );
+}
+
+const GET_CUSTOMER = 'select * from customers where organization_id = $1 and external_id = $2';
+
+/** $2: an ILIKE pattern or null (all); $3, $4: the cursor's createdAt and id, or null; $5: rows. */
+const LIST_CUSTOMERS = `select * from customers
+ where organization_id = $1
+   and ($2::text is null or external_id ilike $2)
+   and ($3::timestamptz is null or (created_at, id) < ($3, $4::uuid))
+ order by created_at desc, id desc
+ limit $5`;
+
+export async function readCustomer(em: EntityManager, organizationId: string, externalId: string): Promise<CustomerDto> {
+  const rows = await readRows(em, { name: 'read_customer', text: GET_CUSTOMER, values: [organizationId, externalId] });
+  const row = rows[0];
+  if (!row) throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${externalId} not found`, { externalId });
+  return customerRowDto(row);
+}
+
+export async function readCustomers(
+  em: EntityManager,
+  organizationId: string,
+  { search, cursor, limit }: { search?: string | undefined; cursor?: string | null | undefined; limit: number },
+): Promise<Page<CustomerDto>> {
+  const pattern = search ? `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const rows = await readRows(em, {
+    name: 'read_customers',
+    text: LIST_CUSTOMERS,
+    values: [organizationId, pattern, ...cursorValues(cursor), limit + 1],
+  });
+  return pageOf(rows, limit, customerRowDto);
 }

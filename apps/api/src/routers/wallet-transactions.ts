@@ -21,7 +21,9 @@ export const walletTransactionsRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWalletTransactions(work, input))),
-  get: orgProcedure.input(z.object({ id: idInput })).query(({ ctx, input }) => readTransaction(ctx.org.em, ctx.org.organizationId, input.id)),
+  get: orgProcedure
+    .input(z.object({ id: idInput }))
+    .query(({ ctx, input }) => readTransaction(ctx.services.orm.em, ctx.org.organizationId, input.id)),
   list: orgProcedure
     .input(
       z.object({
@@ -32,7 +34,7 @@ export const walletTransactionsRouter = router({
         ...listInput,
       }),
     )
-    .query(({ ctx, input }) => readTransactions(ctx.org.em, ctx.org.organizationId, input)),
+    .query(({ ctx, input }) => readTransactions(ctx.services.orm.em, ctx.org.organizationId, input)),
   recordPayment: orgProcedure
     .input(
       z.object({

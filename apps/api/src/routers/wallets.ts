@@ -62,7 +62,7 @@ export const walletsRouter = router({
     .query(
       ({ ctx, input }): Promise<WalletDto | WalletAsOfDto> =>
         input.asOf === undefined
-          ? readWallet(ctx.org.em, ctx.org.organizationId, input.id)
+          ? readWallet(ctx.services.orm.em, ctx.org.organizationId, input.id)
           : getWalletAsOf(ctx.org.em, ctx.org.organizationId, input.id, input.asOf),
     ),
   balanceHistory: orgProcedure
@@ -74,7 +74,7 @@ export const walletsRouter = router({
         .object({ externalCustomerId: externalIdInput.optional(), status: z.enum(['active', 'terminated']).optional(), ...listInput })
         .default({ limit: 20 }),
     )
-    .query(({ ctx, input }) => readWallets(ctx.org.em, ctx.org.organizationId, input)),
+    .query(({ ctx, input }) => readWallets(ctx.services.orm.em, ctx.org.organizationId, input)),
   update: orgProcedure
     .input(
       z.object({

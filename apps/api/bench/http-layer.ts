@@ -18,7 +18,7 @@ const PATHS: Record<string, string> = {
   'batch of 2 (no key)': `/trpc/wallets.get,wallets.get?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: { json: { id: 'a' } }, 1: { json: { id: 'b' } } }))}`,
 };
 
-async function caller(url: string, path: string, calls: number): Promise<number> {
+async function caller(url: string, path: string, calls: number, apiKey: string | null): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CALLERS });
   let next = 0;
   const started = performance.now();
@@ -27,7 +27,7 @@ async function caller(url: string, path: string, calls: number): Promise<number>
       while (next++ < calls) {
         await new Promise<void>((resolve, reject) => {
           http
-            .get(`${url}${path}`, { agent, headers: process.env.BENCH_API_KEY ? { authorization: `Bearer ${process.env.BENCH_API_KEY}` } : {} }, (res) => {
+            .get(`${url}${path}`, { agent, headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} }, (res) => {
               res.resume();
               res.on('end', resolve);
             })
@@ -41,8 +41,8 @@ async function caller(url: string, path: string, calls: number): Promise<number>
 }
 
 if (process.argv[2] === 'child') {
-  process.on('message', async (message: { url: string; path: string; calls: number }) => {
-    const ms = await caller(message.url, message.path, message.calls);
+  process.on('message', async (message: { url: string; path: string; calls: number; apiKey: string | null }) => {
+    const ms = await caller(message.url, message.path, message.calls, message.apiKey);
     process.send?.({ ms });
   });
 } else {
@@ -69,11 +69,11 @@ if (process.argv[2] === 'child') {
   await client.customers.upsert.mutate({ externalId: 'cus_1', currency: 'EUR' });
   const wallet = await client.wallets.create.mutate({ externalCustomerId: 'cus_1', rateAmount: '1', grantedCredits: '10' });
   PATHS['wallets.get (key)'] = `/trpc/wallets.get?input=${encodeURIComponent(JSON.stringify({ json: { id: wallet.id } }))}`;
-  const child = fork(fileURLToPath(import.meta.url), ['child'], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_API_KEY: apiKey } });
+  const child = fork(fileURLToPath(import.meta.url), ['child'], { execArgv: ['--import', 'tsx'] });
   const run = (path: string, calls: number) =>
     new Promise<number>((resolve) => {
       child.once('message', (reply: { ms: number }) => resolve(reply.ms));
-      child.send({ url: app.url, path, calls });
+      child.send({ url: app.url, path, calls, apiKey: path.includes(wallet.id) ? apiKey : null });
     });
   for (const [name, path] of Object.entries(PATHS)) {
     await run(path, Math.min(2000, CALLS));

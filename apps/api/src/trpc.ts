@@ -5,7 +5,18 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { formatDecimal, InvariantViolation, WalletError, type WalletErrorCode } from '@wallets/core';
-import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type SecretBox, type Work } from '@wallets/db';
+import {
+  centsToNumber,
+  type Door,
+  type EntityManager,
+  findOrganizationByApiKey,
+  type GroupDb,
+  groupDbOf,
+  type Orm,
+  runMutation,
+  type SecretBox,
+  type Work,
+} from '@wallets/db';
 import { ApiKeyCache } from './api-key-cache.js';
 import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
@@ -185,6 +196,16 @@ export interface OrgContext {
   watchKey(requestSignal: AbortSignal | undefined): KeyWatch;
   /** Runs one mutation in its own transaction, idempotent when the input carries a key. */
   mutate<T>(input: { idempotencyKey?: string | undefined }, fn: (work: Work) => Promise<T>): Promise<T>;
+  /** The one door for the commands that moved onto it (they open their own transaction, idempotent when the input carries a key). */
+  door(input: { idempotencyKey?: string | undefined }): { door: Door };
+}
+
+const groupDbs = new WeakMap<Orm, GroupDb>();
+
+function groupDbFor(orm: Orm): GroupDb {
+  let db = groupDbs.get(orm);
+  if (!db) groupDbs.set(orm, (db = groupDbOf(orm)));
+  return db;
 }
 
 /** Caches for services that bring none (in-process clients): no listener, so the short lifetime. */
@@ -268,6 +289,10 @@ export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
     mutate: (input, fn) => {
       const { idempotencyKey, ...request } = input;
       return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure: path, idempotencyKey, request, now }, fn);
+    },
+    door: (input) => {
+      const { idempotencyKey, ...request } = input;
+      return { door: { db: groupDbFor(services.orm), scope: { organizationId: organization.id, procedure: path, idempotencyKey, request, now } } };
     },
   };
   return next({ ctx: { ...ctx, org } });

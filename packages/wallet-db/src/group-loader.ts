@@ -22,6 +22,12 @@ export type CustomerKey = { externalId: string } | { id: string } | { ownerOf: s
 /** Which wallets of the customer a command works on. */
 export type WalletScope = { currency: string } | { walletId: string } | { allCurrencies: true };
 
+/**
+ * Which lots to load: every live lot, or (for a command that consumes none) only those due to
+ * expire by now, which it voids first.
+ */
+export type LotsToLoad = 'live' | 'due';
+
 /** What a load claims before it reads: an idempotency key, an invoice id to apply or to void. */
 export interface GroupClaims {
   idempotency?: { id: string; procedure: string; key: string; hash: string } | undefined;
@@ -46,7 +52,7 @@ export interface LoadedGroup {
 
 const GROUP_LOAD: pg.QueryConfig = {
   name: 'group_load',
-  text: 'select group_load($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) as g',
+  text: 'select group_load($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) as g',
 };
 
 type Row = Record<string, unknown>;
@@ -54,8 +60,8 @@ type Row = Record<string, unknown>;
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
 
 /**
- * Claims, locks and loads in one round trip. `now` places the threshold back-off window; `entryIds`
- * are entries the command names (loaded with the purchases, whatever their state).
+ * Claims, locks and loads in one round trip. `now` places the threshold back-off window and the lots
+ * due; `entryIds` are entries the command names (loaded with the purchases, whatever their state).
  */
 export async function loadGroupClaimed(
   db: Queryable,
@@ -63,7 +69,7 @@ export async function loadGroupClaimed(
   customer: CustomerKey,
   scope: WalletScope,
   now: Date,
-  options: { entryIds?: readonly string[]; claims?: GroupClaims } = {},
+  options: { entryIds?: readonly string[]; claims?: GroupClaims; lots?: LotsToLoad } = {},
 ): Promise<LoadedGroup> {
   const claims = options.claims ?? {};
   const result = await db.query({
@@ -76,10 +82,12 @@ export async function loadGroupClaimed(
       'currency' in scope ? scope.currency : null,
       'allCurrencies' in scope,
       new Date(now.getTime() - THRESHOLD_BACKOFF_MS),
+      now,
       options.entryIds && options.entryIds.length > 0 ? options.entryIds : null,
       json(claims.idempotency),
       json(claims.apply && { ...claims.apply, now: claims.apply.now.toISOString() }),
       json(claims.void && { ...claims.void, now: claims.void.now.toISOString() }),
+      options.lots === 'due',
     ],
   });
   const g = result.rows[0].g as Row;

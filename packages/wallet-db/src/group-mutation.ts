@@ -18,6 +18,7 @@ import {
   type GroupClaims,
   type InvoiceClaim,
   type LoadedGroup,
+  type LotsToLoad,
   loadGroupClaimed,
   type Queryable,
   type WalletScope,
@@ -58,6 +59,7 @@ export interface GroupLoad {
   customer: CustomerKey;
   scope: WalletScope;
   entryIds?: readonly string[];
+  lots?: LotsToLoad;
   applyInvoice?: { invoiceId: string; hash: string };
   voidInvoice?: { invoiceId: string };
 }
@@ -94,7 +96,11 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
     let loaded: LoadedGroup;
     let answer: T;
     try {
-      loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, { entryIds: load.entryIds, claims });
+      loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
+        entryIds: load.entryIds,
+        lots: load.lots,
+        claims,
+      });
       if (loaded.replay) {
         if (loaded.replay.requestHash !== hash) {
           throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });

@@ -30,7 +30,9 @@ export interface CreateTransactionsInput {
 
 /** Top-ups, grants and voids of one wallet through the door (wallet-core's planner decides; threshold rules may fire). */
 export async function createWalletTransactions(work: { door: Door }, input: CreateTransactionsInput) {
-  return runGroupMutation(work.door, { customer: { ownerOf: input.walletId }, scope: { walletId: input.walletId } }, ({ records }, clock) => {
+  // Only a void consumes lots: top-ups and grants load just the lots due to expire (voided first).
+  const load = { customer: { ownerOf: input.walletId }, scope: { walletId: input.walletId }, lots: input.voidedCredits ? 'live' : 'due' } as const;
+  return runGroupMutation(work.door, load, ({ records }, clock) => {
     const wallet = records?.wallets.find((w) => w.id === input.walletId);
     if (!records || !wallet) throw new WalletError('WALLET_NOT_FOUND', `wallet ${input.walletId} not found`, { walletId: input.walletId });
     const { delta, created } = planWalletTransactions(records, input, clock);

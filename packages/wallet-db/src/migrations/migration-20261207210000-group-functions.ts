@@ -6,15 +6,44 @@ import { Migration } from '@mikro-orm/migrations';
  * decide nothing: `group_load` claims (the idempotency key, the invoice id), locks the customer row
  * and reads the group, each statement with a fresh snapshot (so in READ COMMITTED it sees what the
  * transaction its lock waited for committed); `group_write` writes a delta that wallet-core
- * planned. Numbers leave as JSON strings (`group_row`), so bigint and numeric reach the
+ * planned. Bigint and numeric columns leave as JSON strings (`group_*_json`), so bigint and numeric reach the
  * application exactly.
  */
 export class Migration20261207210000_group_functions extends Migration {
 
   override async up(): Promise<void> {
-    this.addSql(`create or replace function group_row(r jsonb) returns jsonb language sql immutable as $fn$
-  select coalesce(jsonb_object_agg(e.key, case when jsonb_typeof(e.value) = 'number' then to_jsonb(e.value #>> '{}') else e.value end), '{}'::jsonb)
-    from jsonb_each(r) as e
+    // Rows as JSON with bigint and numeric columns as strings (exact in JavaScript), the columns records.ts reads.
+    this.addSql(`create or replace function group_wallet_json(w wallets) returns json language sql stable as $fn$
+  select json_build_object('id', w.id, 'customer_id', w.customer_id, 'name', w.name, 'code', w.code, 'status', w.status,
+    'currency', w.currency, 'rate_amount', w.rate_amount::text, 'priority', w.priority, 'balance_cents', w.balance_cents::text,
+    'credits_balance', w.credits_balance::text, 'ongoing_balance_cents', w.ongoing_balance_cents::text,
+    'credits_ongoing_balance', w.credits_ongoing_balance::text, 'ongoing_usage_balance_cents', w.ongoing_usage_balance_cents::text,
+    'credits_ongoing_usage_balance', w.credits_ongoing_usage_balance::text, 'consumed_credits', w.consumed_credits::text,
+    'consumed_amount_cents', w.consumed_amount_cents::text, 'depleted_ongoing_balance', w.depleted_ongoing_balance,
+    'expiration_at', w.expiration_at, 'terminated_at', w.terminated_at, 'invoice_requires_successful_payment', w.invoice_requires_successful_payment,
+    'paid_top_up_min_amount_cents', w.paid_top_up_min_amount_cents::text, 'paid_top_up_max_amount_cents', w.paid_top_up_max_amount_cents::text,
+    'applies_to_fee_types', w.applies_to_fee_types, 'applies_to_billable_metric_codes', w.applies_to_billable_metric_codes,
+    'created_at', w.created_at, 'updated_at', w.updated_at)
+$fn$;`);
+
+    this.addSql(`create or replace function group_entry_json(t wallet_transactions) returns json language sql stable as $fn$
+  select json_build_object('id', t.id, 'wallet_id', t.wallet_id, 'customer_id', t.customer_id, 'transaction_type', t.transaction_type,
+    'status', t.status, 'transaction_status', t.transaction_status, 'source', t.source, 'credit_amount', t.credit_amount::text,
+    'amount_cents', t.amount_cents::text, 'remaining_credit_amount', t.remaining_credit_amount::text,
+    'remaining_amount_cents', t.remaining_amount_cents::text, 'priority', t.priority, 'expiration_at', t.expiration_at, 'name', t.name,
+    'metadata', t.metadata, 'invoice_id', t.invoice_id, 'voided_invoice_id', t.voided_invoice_id, 'voided_transaction_id', t.voided_transaction_id,
+    'invoice_requires_successful_payment', t.invoice_requires_successful_payment, 'settled_at', t.settled_at, 'failed_at', t.failed_at,
+    'clawed_back_at', t.clawed_back_at, 'created_at', t.created_at)
+$fn$;`);
+
+    this.addSql(`create or replace function group_rule_json(r recurring_transaction_rules) returns json language sql stable as $fn$
+  select json_build_object('id', r.id, 'wallet_id', r.wallet_id, 'status', r.status, 'trigger', r.trigger, 'interval', r.interval,
+    'method', r.method, 'paid_credits', r.paid_credits::text, 'granted_credits', r.granted_credits::text,
+    'threshold_credits', r.threshold_credits::text, 'target_ongoing_balance', r.target_ongoing_balance::text,
+    'grants_target_top_up', r.grants_target_top_up, 'ignore_paid_top_up_limits', r.ignore_paid_top_up_limits,
+    'invoice_requires_successful_payment', r.invoice_requires_successful_payment, 'started_at', r.started_at,
+    'expiration_at', r.expiration_at, 'transaction_metadata', r.transaction_metadata, 'transaction_name', r.transaction_name,
+    'terminated_at', r.terminated_at, 'created_at', r.created_at)
 $fn$;`);
 
     this.addSql(`create or replace function group_load(
@@ -25,22 +54,25 @@ $fn$;`);
   p_currency text,
   p_all_currencies boolean,
   p_backoff_since timestamptz,
+  p_now timestamptz,
   p_entry_ids uuid[],
   p_idempotency jsonb,
   p_apply_claim jsonb,
-  p_void_claim jsonb
-) returns jsonb language plpgsql volatile as $fn$
+  p_void_claim jsonb,
+  p_due_lots_only boolean
+) returns json language plpgsql volatile as $fn$
 declare
   v_id uuid;
   v_customer customers%rowtype;
   v_customer_id uuid := p_customer_id;
-  v_claim jsonb;
+  v_claim json;
   v_invoice jsonb := null;
   v_wallet_ids uuid[];
-  v_wallets jsonb;
-  v_purchases jsonb;
-  v_latest jsonb := '[]'::jsonb;
-  v_outbound jsonb := '[]'::jsonb;
+  v_wallets json;
+  v_purchases json;
+  v_any_failed boolean;
+  v_latest json := '[]'::json;
+  v_outbound json := '[]'::json;
 begin
   -- 1. The idempotency key: a replay waits for the first request and reads what it stored.
   if p_idempotency is not null then
@@ -48,10 +80,10 @@ begin
     values ((p_idempotency ->> 'id')::uuid, p_org, p_idempotency ->> 'procedure', p_idempotency ->> 'key', p_idempotency ->> 'hash', now())
     on conflict (organization_id, procedure, key) do nothing returning id into v_id;
     if v_id is null then
-      select jsonb_build_object('requestHash', r.request_hash, 'response', r.response) into v_claim
+      select json_build_object('requestHash', r.request_hash, 'response', r.response) into v_claim
         from idempotency_records r
        where r.organization_id = p_org and r.procedure = p_idempotency ->> 'procedure' and r.key = p_idempotency ->> 'key';
-      return jsonb_build_object('replay', v_claim);
+      return json_build_object('replay', v_claim);
     end if;
   end if;
 
@@ -67,15 +99,15 @@ begin
             (p_void_claim ->> 'now')::timestamptz, (p_void_claim ->> 'now')::timestamptz)
     on conflict (organization_id, invoice_id) do nothing returning id into v_id;
     if v_id is not null then
-      return jsonb_build_object('invoice', jsonb_build_object('claimed', true));
+      return json_build_object('invoice', json_build_object('claimed', true));
     end if;
     select jsonb_build_object('claimed', false, 'id', a.id, 'status', a.status, 'customerId', a.customer_id), a.customer_id
       into v_invoice, v_customer_id
       from invoice_applications a where a.organization_id = p_org and a.invoice_id = p_void_claim ->> 'invoiceId';
     if v_customer_id is null or v_invoice ->> 'status' = 'voided' then
-      return jsonb_build_object('invoice', v_invoice);
+      return json_build_object('invoice', v_invoice);
     end if;
-    select coalesce(jsonb_agg(group_row(to_jsonb(t)) order by t.created_at, t.id), '[]'::jsonb) into v_outbound
+    select coalesce(json_agg(group_entry_json(t) order by t.created_at, t.id), '[]'::json) into v_outbound
       from wallet_transactions t
      where t.organization_id = p_org and t.invoice_id = p_void_claim ->> 'invoiceId'
        and t.transaction_type = 'outbound' and t.transaction_status = 'invoiced';
@@ -101,17 +133,17 @@ begin
       select jsonb_build_object('claimed', false, 'id', a.id, 'status', a.status, 'requestHash', a.request_hash, 'allocation', a.allocation)
         into v_invoice
         from invoice_applications a where a.organization_id = p_org and a.invoice_id = p_apply_claim ->> 'invoiceId';
-      return jsonb_build_object('invoice', v_invoice);
+      return json_build_object('invoice', v_invoice);
     end if;
     v_invoice := jsonb_build_object('claimed', true, 'id', v_id);
   end if;
 
   if v_customer.id is null then
-    return jsonb_build_object('invoice', v_invoice, 'customer', null);
+    return json_build_object('invoice', v_invoice, 'customer', null);
   end if;
 
   -- 5. The group: the named wallet (whatever its status) and the active wallets of the scope.
-  select coalesce(jsonb_agg(group_row(to_jsonb(w)) order by w.priority, w.created_at, w.id), '[]'::jsonb), coalesce(array_agg(w.id), '{}')
+  select coalesce(json_agg(group_wallet_json(w) order by w.priority, w.created_at, w.id), '[]'::json), coalesce(array_agg(w.id), '{}')
     into v_wallets, v_wallet_ids
     from wallets w
    where w.organization_id = p_org and w.customer_id = v_customer.id
@@ -120,33 +152,39 @@ begin
               and (p_all_currencies
                    or w.currency = coalesce(p_currency, (select x.currency from wallets x where x.organization_id = p_org and x.id = p_wallet_id)))));
 
-  select coalesce(jsonb_agg(group_row(to_jsonb(t)) order by t.created_at, t.id), '[]'::jsonb) into v_purchases
+  select coalesce(json_agg(group_entry_json(t) order by t.created_at, t.id), '[]'::json), coalesce(bool_or(t.status = 'failed'), false)
+    into v_purchases, v_any_failed
     from wallet_transactions t
    where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids) and t.transaction_status = 'purchased'
      and (t.status = 'pending' or (t.status = 'failed' and t.source = 'threshold' and t.failed_at > p_backoff_since));
-  if jsonb_path_exists(v_purchases, '$[*] ? (@.status == "failed")') then
-    select coalesce(jsonb_agg(jsonb_build_object('wallet_id', s.wallet_id, 'settled_at', s.settled_at)), '[]'::jsonb) into v_latest
+  if v_any_failed then
+    select coalesce(json_agg(json_build_object('wallet_id', s.wallet_id, 'settled_at', s.settled_at)), '[]'::json) into v_latest
       from (select t.wallet_id, max(t.settled_at) as settled_at from wallet_transactions t
              where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids) and t.transaction_status = 'purchased' and t.status = 'settled'
              group by t.wallet_id) s;
   end if;
 
-  return jsonb_build_object(
+  return json_build_object(
     'invoice', v_invoice,
     'outbound', v_outbound,
-    'customer', group_row(to_jsonb(v_customer)),
+    'customer', json_build_object('id', v_customer.id, 'external_id', v_customer.external_id, 'currency', v_customer.currency,
+                                  'timezone', v_customer.timezone),
     'wallets', v_wallets,
-    'lots', (select coalesce(jsonb_agg(group_row(to_jsonb(t))), '[]'::jsonb) from wallet_transactions t
+    -- Live lots; a command that consumes none asks only for those due to expire by now.
+    'lots', (select coalesce(json_agg(group_entry_json(t)), '[]'::json) from wallet_transactions t
               where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids)
-                and t.transaction_type = 'inbound' and t.status = 'settled' and (t.remaining_amount_cents > 0 or t.remaining_credit_amount > 0)),
+                and t.transaction_type = 'inbound' and t.status = 'settled' and (t.remaining_amount_cents > 0 or t.remaining_credit_amount > 0)
+                and (not p_due_lots_only or t.expiration_at <= p_now)),
     'purchases', v_purchases,
-    'named', (select coalesce(jsonb_agg(group_row(to_jsonb(t))), '[]'::jsonb) from wallet_transactions t
+    'named', (select coalesce(json_agg(group_entry_json(t)), '[]'::json) from wallet_transactions t
                where t.organization_id = p_org and t.customer_id = v_customer.id and t.id = any (coalesce(p_entry_ids, '{}'))),
     'latestSettled', v_latest,
-    'rules', (select coalesce(jsonb_agg(group_row(to_jsonb(r)) order by r.created_at, r.id), '[]'::jsonb) from recurring_transaction_rules r
+    'rules', (select coalesce(json_agg(group_rule_json(r) order by r.created_at, r.id), '[]'::json) from recurring_transaction_rules r
                where r.organization_id = p_org and r.wallet_id = any (v_wallet_ids) and r.status = 'active'),
-    'snapshots', (select coalesce(jsonb_agg(group_row(to_jsonb(s))), '[]'::jsonb) from usage_snapshots s
-                   where s.organization_id = p_org and s.customer_id = v_customer.id));
+    'snapshots', (select coalesce(json_agg(json_build_object('id', s.id, 'currency', s.currency, 'as_of', s.as_of, 'fees', s.fees,
+                                                              'draft_invoices', s.draft_invoices, 'billed_fees', s.billed_fees,
+                                                              'updated_at', s.updated_at)), '[]'::json)
+                    from usage_snapshots s where s.organization_id = p_org and s.customer_id = v_customer.id));
 end
 $fn$;`);
 
@@ -242,8 +280,10 @@ $fn$;`);
 
   override async down(): Promise<void> {
     this.addSql('drop function if exists group_write(uuid, timestamptz, int, jsonb);');
-    this.addSql('drop function if exists group_load(uuid, text, uuid, uuid, text, boolean, timestamptz, uuid[], jsonb, jsonb, jsonb);');
-    this.addSql('drop function if exists group_row(jsonb);');
+    this.addSql('drop function if exists group_load(uuid, text, uuid, uuid, text, boolean, timestamptz, timestamptz, uuid[], jsonb, jsonb, jsonb, boolean);');
+    this.addSql('drop function if exists group_rule_json(recurring_transaction_rules);');
+    this.addSql('drop function if exists group_entry_json(wallet_transactions);');
+    this.addSql('drop function if exists group_wallet_json(wallets);');
   }
 
 }

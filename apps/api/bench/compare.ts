@@ -37,7 +37,7 @@
  * Knobs (optional, defaults in brackets): BENCH_CALLERS [32], BENCH_CUSTOMERS [64],
  * BENCH_ROUNDS [3], BENCH_ROUND_CALLS [192] calls per round and side, BENCH_WARM_UP_CALLS [1024]
  * per side, BENCH_OPEN_RATE [300], BENCH_OPEN_SECONDS [20], BENCH_OPEN_TIMEOUT_SECONDS [30],
- * BENCH_SEED, BENCH_POOL_MAX [10] (both servers' pools), BENCH_SKIP_OPEN=1 (closed loops only), BENCH_LOG_LEVEL [warn] (our server's LOG_LEVEL: no line per request by default).
+ * BENCH_SEED, BENCH_POOL_MAX [10] (both servers' pools), BENCH_SKIP_OPEN=1 (closed loops only), BENCH_CPU_PROF (a folder: the real server writes a V8 CPU profile there), BENCH_LOG_LEVEL [warn] (our server's LOG_LEVEL: no line per request by default).
  * The run time is mostly the real server's: the same number of calls goes to each side.
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -541,7 +541,7 @@ async function main(): Promise<void> {
     database = await openBenchDatabase('wallets_bench_yardstick', log);
     const db = database;
     const ids = [...externalIds('many'), ...externalIds('one')];
-    server = await ServerProcess.start(db.url);
+    server = await ServerProcess.start(db.url, { cpuProfileDir: process.env.BENCH_CPU_PROF });
     const admin = createWalletClient({ url: server.url, apiKey: ADMIN_TOKEN });
     const { apiKey } = await admin.admin.createOrganization.mutate({ name: 'bench' });
     const realCustomers = await seedReal(createWalletClient({ url: server.url, apiKey }), ids);

@@ -42,7 +42,7 @@ export function deltaEvents(records: GroupRecords, delta: LedgerDelta): { id: st
       'entry' in event
         ? entryRecordDto(event.entry, wallets.get(event.entry.walletId)!.currency)
         : walletRecordDto(wallets.get(event.walletId)!, records.customer.externalId, rules.get(event.walletId) ?? []);
-    return { id: randomUUID(), type: event.type, data: JSON.parse(JSON.stringify(data)) };
+    return { id: randomUUID(), type: event.type, data };
   });
 }
 

@@ -11,7 +11,7 @@ import { type MetadataItem, WalletTransaction } from '../entities/index.js';
 import { type Door, runGroupMutation } from '../group-mutation.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
 import { entryRecordDto } from '../records.js';
-import { findTransactionCustomerId, getTransactionOrFail, getWalletOrFail, lockCustomer } from '../repositories.js';
+import { findTransactionCustomerId, getTransactionOrFail, getWalletOrFail, isUuid, lockCustomer } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
 import { isPastExpiration } from '../wallet-facts.js';
 
@@ -30,11 +30,13 @@ export interface CreateTransactionsInput {
 
 /** Top-ups, grants and voids of one wallet through the door (wallet-core's planner decides; threshold rules may fire). */
 export async function createWalletTransactions(work: { door: Door }, input: CreateTransactionsInput) {
+  const notFound = () => new WalletError('WALLET_NOT_FOUND', `wallet ${input.walletId} not found`, { walletId: input.walletId });
+  if (!isUuid(input.walletId)) throw notFound();
   // Only a void consumes lots: top-ups and grants load just the lots due to expire (voided first).
   const load = { customer: { ownerOf: input.walletId }, scope: { walletId: input.walletId }, lots: input.voidedCredits ? 'live' : 'due' } as const;
   return runGroupMutation(work.door, load, ({ records }, clock) => {
     const wallet = records?.wallets.find((w) => w.id === input.walletId);
-    if (!records || !wallet) throw new WalletError('WALLET_NOT_FOUND', `wallet ${input.walletId} not found`, { walletId: input.walletId });
+    if (!records || !wallet) throw notFound();
     const { delta, created } = planWalletTransactions(records, input, clock);
     // Every entry made carries the command's metadata: the answer shows that one list (as the stored replay always has).
     const metadata = input.metadata ?? [];

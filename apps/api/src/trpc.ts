@@ -195,9 +195,9 @@ export interface OrgContext {
   /** For subscriptions: a signal that also aborts once the key is revoked (stop the watch when done). */
   watchKey(requestSignal: AbortSignal | undefined): KeyWatch;
   /** Runs one mutation in its own transaction, idempotent when the input carries a key. */
-  mutate<T>(input: { idempotencyKey?: string | undefined }, fn: (work: Work) => Promise<T>): Promise<T>;
+  mutate<T>(input: { idempotencyKey?: string | undefined; [field: string]: unknown }, fn: (work: Work) => Promise<T>): Promise<T>;
   /** The one door for the commands that moved onto it (they open their own transaction, idempotent when the input carries a key). */
-  door(input: { idempotencyKey?: string | undefined }): { door: Door };
+  door(input: { idempotencyKey?: string | undefined; [field: string]: unknown }): { door: Door };
 }
 
 const groupDbs = new WeakMap<Orm, GroupDb>();
@@ -266,8 +266,12 @@ function watchKey(services: AppServices, secret: string, requestSignal: AbortSig
   return { signal: controller.signal, revoked: () => revoked, stop };
 }
 
-export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
-  const { token, services } = ctx;
+/**
+ * Resolves an organization key into the context its calls run in: a TRPCError UNAUTHORIZED (no key,
+ * unknown or revoked) or FORBIDDEN (the admin token) otherwise. `procedure` scopes idempotency keys.
+ * tRPC procedures and the REST routes (rest/plugin.ts) both authenticate through this.
+ */
+export async function openOrgContext(services: AppServices, token: string | null, request: RequestRecord, procedure: string): Promise<OrgContext> {
   if (!token) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'missing API key (Authorization: Bearer <apiKey>)' });
   if (services.adminToken && sameSecret(token, services.adminToken)) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'the admin token only opens admin procedures' });
@@ -277,24 +281,28 @@ export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
   const key = await cache.resolve(em, token);
   if (!key) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked API key' });
   const organization = key.organization;
-  ctx.request.organizationId = organization.id;
+  request.organizationId = organization.id;
   const now = services.clock.now();
   await cache.recordUse(em, key, now);
-  const org: OrgContext = {
+  return {
     organizationId: organization.id,
     apiKeyId: key.keyId,
     em,
     now,
     watchKey: (signal) => watchKey(services, token, signal),
     mutate: (input, fn) => {
-      const { idempotencyKey, ...request } = input;
-      return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure: path, idempotencyKey, request, now }, fn);
+      const { idempotencyKey, ...rest } = input;
+      return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure, idempotencyKey, request: rest, now }, fn);
     },
     door: (input) => {
       const { idempotencyKey, ...request } = input;
-      return { door: { db: groupDbFor(services.orm), scope: { organizationId: organization.id, procedure: path, idempotencyKey, request, now } } };
+      return { door: { db: groupDbFor(services.orm), scope: { organizationId: organization.id, procedure, idempotencyKey, request, now } } };
     },
   };
+}
+
+export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
+  const org = await openOrgContext(ctx.services, ctx.token, ctx.request, path);
   return next({ ctx: { ...ctx, org } });
 });
 

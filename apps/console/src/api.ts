@@ -6,9 +6,10 @@
 import { createWalletClient, type RouterInputs, type RouterOutputs, type WalletClient } from '@wallets/api/client';
 import { createContext, useContext } from 'react';
 
-export type { WalletClient };
+export type { RouterInputs, RouterOutputs, WalletClient };
 export type Customer = RouterOutputs['customers']['get'];
-export type Wallet = RouterOutputs['wallets']['get'];
+/** A wallet as it is now (`wallets.list` items; `wallets.get` with `asOf` answers a past balance instead). */
+export type Wallet = RouterOutputs['wallets']['list']['items'][number];
 export type WalletTransaction = RouterOutputs['walletTransactions']['get'];
 export type CreateWalletInput = RouterInputs['wallets']['create'];
 export type UpdateWalletInput = RouterInputs['wallets']['update'];
@@ -45,6 +46,12 @@ export const queryKeys = {
   wallets: (externalCustomerId: string) => ['wallets', externalCustomerId] as const,
   allWallets: ['wallets'] as const,
   transactions: (walletId: string) => ['transactions', walletId] as const,
+  /** Under a wallet's transactions, so whatever refreshes those refreshes this. */
+  pendingPurchases: (walletId: string) => ['transactions', walletId, 'pending-purchases'] as const,
+  wallet: (id: string) => ['wallets', 'by-id', id] as const,
+  apiKeys: ['api-keys'] as const,
+  webhookEndpoints: ['webhook-endpoints'] as const,
+  webhookDeliveries: (endpointId: string) => ['webhook-deliveries', endpointId] as const,
   allTransactions: ['transactions'] as const,
 };
 
@@ -58,4 +65,19 @@ export async function listAllWallets(client: WalletClient, externalCustomerId: s
     cursor = page.nextCursor;
   } while (cursor);
   return wallets;
+}
+
+/** Every transaction of a wallet matching the filter (a few pages at most: used for pending ones). */
+export async function listAllTransactions(
+  client: WalletClient,
+  filter: Omit<RouterInputs['walletTransactions']['list'], 'cursor' | 'limit'>,
+): Promise<WalletTransaction[]> {
+  const items: WalletTransaction[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: RouterOutputs['walletTransactions']['list'] = await client.walletTransactions.list.query({ ...filter, cursor, limit: 100 });
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
 }

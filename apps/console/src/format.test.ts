@@ -1,6 +1,6 @@
 /** Money shown and entered exactly, per currency exponent. */
 import { describe, expect, it } from 'vitest';
-import { centsToDecimal, endOfDayUtc, formatMoney, formatRate, moneyToCents } from './format.js';
+import { addCredits, centsToDecimal, endOfDayUtc, formatCredits, formatMoney, formatMonth, formatRate, formatTime, moneyToCents } from './format.js';
 
 describe('format', () => {
   it.each([
@@ -28,5 +28,24 @@ describe('format', () => {
 
   it('an expiration day ends at 23:59:59 UTC', () => {
     expect(endOfDayUtc('2027-02-28').toISOString()).toBe('2027-02-28T23:59:59.000Z');
+  });
+});
+
+describe('locale formatting', () => {
+  it('credits get thousands separators and keep every decimal', () => {
+    expect(formatCredits('13520.50667')).toBe('13,520.50667 credits');
+    expect(formatCredits('1')).toBe('1 credit');
+    expect(formatCredits('12345678901234567890.12345')).toBe('12,345,678,901,234,567,890.12345 credits');
+    expect(formatCredits('-0.5')).toBe('-0.5 credits');
+  });
+
+  it('adds and subtracts credits exactly', () => {
+    expect(addCredits('0.1', '0.2')).toBe('0.3');
+    expect(addCredits('10', '12.50001', -1)).toBe('-2.50001');
+  });
+
+  it('shows a time to the second in UTC', () => {
+    expect(formatTime(new Date('2026-12-07T21:03:15.250Z'))).toBe('Dec 7, 2026, 21:03:15 UTC');
+    expect(formatMonth(new Date('2026-02-28T23:59:59Z'))).toBe('February 2026');
   });
 });

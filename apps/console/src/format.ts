@@ -1,9 +1,14 @@
 /**
  * Display and entry of money, credits and dates. Money stays exact: cents are integers turned into
- * decimal strings with the currency's exponent, and Intl formats the string, never a float.
- * Expiration dates are entered as calendar days and mean the end of that day in UTC.
+ * decimal strings with the currency's exponent, and Intl formats the string, never a float (Intl
+ * formats a numeric string exactly, digit by digit). Credits get thousands separators the same way.
+ * Expiration dates are entered as calendar days and mean the end of that day in UTC; times are
+ * shown in UTC, to the second, so rows of the same minute can be told apart.
  */
-import { currencyExponent, parseDecimal } from '@wallets/core';
+import { currencyExponent, formatDecimal, parseDecimal } from '@wallets/core';
+
+/** The console's language: every number and date is formatted for it. */
+export const LOCALE = 'en-US';
 
 type NumericString = `${number}`;
 
@@ -21,7 +26,7 @@ export function centsToDecimal(cents: number, currency: string): string {
 
 function currencyFormat(currency: string, maximumFractionDigits: number): Intl.NumberFormat {
   const exponent = currencyExponent(currency);
-  return new Intl.NumberFormat('en-US', {
+  return new Intl.NumberFormat(LOCALE, {
     style: 'currency',
     currency,
     minimumFractionDigits: exponent,
@@ -39,8 +44,26 @@ export function formatRate(rateAmount: string, currency: string): string {
   return currencyFormat(currency, 5).format(rateAmount as NumericString);
 }
 
+const creditsFormat = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 5 });
+
+/** "13520.50667" -> "13,520.50667" (exact: the string is formatted, never a float). */
+export function formatCreditNumber(credits: string): string {
+  return creditsFormat.format(credits as NumericString);
+}
+
+/** "13520.5" -> "13,520.5 credits"; "1" -> "1 credit". */
 export function formatCredits(credits: string): string {
-  return `${credits} ${credits === '1' ? 'credit' : 'credits'}`;
+  return `${formatCreditNumber(credits)} ${credits === '1' ? 'credit' : 'credits'}`;
+}
+
+/** Exact sums and differences of credit strings (5 decimals), through wallet-core's decimals. */
+export function addCredits(a: string, b: string, sign: 1 | -1 = 1): string {
+  const parse = (text: string) => {
+    const parsed = parseDecimal(text, { excess: 'reject', allowNegative: true });
+    if (!parsed.ok) throw new Error(`not a credit amount: ${text}`);
+    return parsed.value;
+  };
+  return formatDecimal(parse(a) + BigInt(sign) * parse(b));
 }
 
 export type MoneyEntry = { ok: true; cents: number } | { ok: false; reason: string };
@@ -70,6 +93,25 @@ export function formatDay(date: Date | null, none = 'Never'): string {
   return date ? dateInputValue(date) : none;
 }
 
+const timeFormat = new Intl.DateTimeFormat(LOCALE, {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hourCycle: 'h23',
+  timeZone: 'UTC',
+});
+
+/** "Dec 7, 2026, 21:03:15 UTC": date and time to the second, in UTC. */
 export function formatTime(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `${timeFormat.format(date)} UTC`;
+}
+
+const monthFormat = new Intl.DateTimeFormat(LOCALE, { year: 'numeric', month: 'long', timeZone: 'UTC' });
+
+/** "December 2026" for any instant of that month in UTC. */
+export function formatMonth(date: Date): string {
+  return monthFormat.format(date);
 }

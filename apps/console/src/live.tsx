@@ -6,7 +6,7 @@
  * a reload resumes right after it instead of replaying the organization's history.
  */
 import { type QueryClient, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useState } from 'react';
+import { createContext, useContext, useEffect, useState } from 'react';
 import { queryKeys, useClient } from './api.js';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'unavailable';
@@ -30,6 +30,23 @@ interface LiveEvent {
   data: Record<string, unknown>;
 }
 
+/** One line of the live event log (Operations): the newest events this session received. */
+export interface LoggedEvent {
+  id: string;
+  type: string;
+  createdAt: Date | null;
+  data: Record<string, unknown>;
+}
+
+/** How many events the log keeps. */
+export const EVENT_LOG_SIZE = 100;
+
+export const EventLogContext = createContext<readonly LoggedEvent[]>([]);
+
+export function useEventLog(): readonly LoggedEvent[] {
+  return useContext(EventLogContext);
+}
+
 /** The queries an event makes stale: the customer's wallets, a wallet's transactions. */
 export function staleKeysOf(event: LiveEvent): (readonly unknown[])[] {
   const { data } = event;
@@ -43,18 +60,23 @@ export function staleKeysOf(event: LiveEvent): (readonly unknown[])[] {
   return [queryKeys.allWallets];
 }
 
-/** Invalidates the gathered keys once per window. */
-function gatherer(queryClient: QueryClient) {
+/** Invalidates the gathered keys, and adds the gathered events to the log, once per window. */
+function gatherer(queryClient: QueryClient, onEvents: (events: LoggedEvent[]) => void) {
   const pending = new Map<string, readonly unknown[]>();
+  let events: LoggedEvent[] = [];
   let timer: ReturnType<typeof setTimeout> | null = null;
   const flush = () => {
     timer = null;
     for (const key of pending.values()) void queryClient.invalidateQueries({ queryKey: key });
     pending.clear();
+    if (events.length > 0) onEvents(events);
+    events = [];
   };
   return {
-    add(keys: (readonly unknown[])[]) {
+    add(keys: (readonly unknown[])[], event: LoggedEvent) {
       for (const key of keys) pending.set(JSON.stringify(key), key);
+      events.push(event);
+      if (events.length > EVENT_LOG_SIZE) events.shift();
       timer ??= setTimeout(flush, GATHER_MS);
     },
     stop() {
@@ -63,22 +85,29 @@ function gatherer(queryClient: QueryClient) {
   };
 }
 
-export function useLiveEvents(): LiveState {
+export function useLiveEvents(): { state: LiveState; events: readonly LoggedEvent[] } {
   const client = useClient();
   const queryClient = useQueryClient();
   const [state, setState] = useState<LiveState>('connecting');
+  const [events, setEvents] = useState<readonly LoggedEvent[]>([]);
   // Where to resume: the session's last event id, or the start when the server does not know it.
   const [resumeAfter, setResumeAfter] = useState(() => window.sessionStorage.getItem(LAST_EVENT_KEY));
 
   useEffect(() => {
-    const gathered = gatherer(queryClient);
+    const gathered = gatherer(queryClient, (received) => setEvents((log) => [...received.reverse(), ...log].slice(0, EVENT_LOG_SIZE)));
     const subscription = client.events.onEvent.subscribe(
       { lastEventId: resumeAfter },
       {
         onStarted: () => setState('live'),
         onData: (message) => {
           window.sessionStorage.setItem(LAST_EVENT_KEY, message.id);
-          gathered.add(staleKeysOf(message.data));
+          const event = message.data as LiveEvent & { id?: string; createdAt?: Date };
+          gathered.add(staleKeysOf(event), {
+            id: message.id,
+            type: event.type,
+            createdAt: event.createdAt instanceof Date ? event.createdAt : null,
+            data: event.data,
+          });
         },
         onConnectionStateChange: (connection) => {
           if (connection.state === 'pending') setState('live');
@@ -102,7 +131,7 @@ export function useLiveEvents(): LiveState {
     };
   }, [client, queryClient, resumeAfter]);
 
-  return state;
+  return { state, events };
 }
 
 export function LiveStatus({ state }: { state: LiveState }) {

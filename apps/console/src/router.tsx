@@ -1,5 +1,5 @@
 /**
- * A tiny path router (the console has three routes): the URL is the state, links push history
+ * A tiny path router (the console has a handful of routes): the URL is the state, links push history
  * entries, Back and Forward work, and the server answers every client route with index.html.
  */
 import { type AnchorHTMLAttributes, createContext, type MouseEvent, type ReactNode, useCallback, useContext, useEffect, useState } from 'react';
@@ -29,16 +29,27 @@ export function useLocation(): Location {
   return useContext(RouterContext);
 }
 
-export type Route = { name: 'customers' } | { name: 'customer'; externalId: string } | { name: 'not-found' };
+export type Route =
+  | { name: 'customers' }
+  | { name: 'customer'; externalId: string }
+  | { name: 'wallet'; id: string }
+  | { name: 'reports' }
+  | { name: 'operations' }
+  | { name: 'not-found' };
 
 export function matchRoute(path: string): Route {
   if (path === '/' || path === '/customers') return { name: 'customers' };
+  if (path === '/reports') return { name: 'reports' };
+  if (path === '/operations') return { name: 'operations' };
+  const wallet = /^\/wallets\/([^/]+)\/?$/.exec(path);
+  if (wallet?.[1]) return { name: 'wallet', id: decodeURIComponent(wallet[1]) };
   const customer = /^\/customers\/([^/]+)\/?$/.exec(path);
   if (customer?.[1]) return { name: 'customer', externalId: decodeURIComponent(customer[1]) };
   return { name: 'not-found' };
 }
 
 export const customerPath = (externalId: string) => `/customers/${encodeURIComponent(externalId)}`;
+export const walletPath = (id: string) => `/wallets/${encodeURIComponent(id)}`;
 
 /** A real link (opens in a new tab, copyable) that navigates in place on a plain click. */
 export function Link({ to, children, ...rest }: { to: string; children: ReactNode } & AnchorHTMLAttributes<HTMLAnchorElement>) {

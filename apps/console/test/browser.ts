@@ -4,11 +4,12 @@
  * through playwright-core (Debian's binary; playwright never downloads a browser here).
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createWalletClient, type RunningApp, readEnv, startApp, type WalletClient } from '@wallets/api';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { distDir } from '../scripts/build-if-stale.js';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -34,7 +35,7 @@ function requireChromium(): void {
   }
 }
 
-export async function startConsoleEnvironment(): Promise<ConsoleEnvironment> {
+export async function startConsoleEnvironment(extraEnv: Record<string, string> = {}): Promise<ConsoleEnvironment> {
   requireChromium();
   const env = readEnv({
     DATABASE_URL: inject('databaseUrl'),
@@ -42,6 +43,7 @@ export async function startConsoleEnvironment(): Promise<ConsoleEnvironment> {
     HOST: '127.0.0.1',
     WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
     WALLET_WORKER_CONCURRENCY: '0',
+    ...extraEnv,
   });
   const app = await startApp(env, { log: () => undefined, consoleDir: distDir });
   const admin = createWalletClient({ url: app.url, apiKey: ADMIN_TOKEN });
@@ -57,7 +59,7 @@ export async function startConsoleEnvironment(): Promise<ConsoleEnvironment> {
     client: createWalletClient({ url: app.url, apiKey }),
     browser,
     async newPage() {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const page = await browser.newPage({ viewport: { width: WIDE, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
       await page.goto(app.url);
       return page;
     },
@@ -66,6 +68,42 @@ export async function startConsoleEnvironment(): Promise<ConsoleEnvironment> {
       await app.stop();
     },
   };
+}
+
+const WIDE = 1440;
+const NARROW = 390;
+
+const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+/**
+ * One screen as a person sees it: axe-core finds no serious or critical violation (WCAG 2.x A and
+ * AA rules and best practices), and full-page screenshots at 1440 and 390 px are saved.
+ */
+export async function checkScreen(page: Page, name: string): Promise<void> {
+  // Evaluated through the debugging protocol: the console's CSP (rightly) refuses inline scripts.
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: AxeViolation[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }));
+  });
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(
+    serious.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`),
+    `axe on ${name}`,
+  ).toEqual([]);
+  await screenshot(page, `${name}-${WIDE}`);
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: NARROW, height: 844 });
+  await screenshot(page, `${name}-${NARROW}`);
+  await page.setViewportSize(viewport ?? { width: WIDE, height: 900 });
 }
 
 /** Saves a full-page screenshot to apps/console/test-artifacts/ (kept by CI as an artifact). */

@@ -5,7 +5,7 @@
  */
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ConsoleEnvironment, openCustomer, screenshot, startConsoleEnvironment } from './browser.js';
+import { type ConsoleEnvironment, checkScreen, openCustomer, screenshot, startConsoleEnvironment } from './browser.js';
 
 const nextYear = new Date().getUTCFullYear() + 1;
 
@@ -64,14 +64,16 @@ describe('wallets console', () => {
     await env.client.customers.upsert.mutate({ externalId: 'cus_flow', currency: 'USD' });
     const page = await env.newPage();
     await openCustomer(page, env.apiKey, 'cus_flow');
-    await screenshot(page, '01-wallets-tab-empty');
+    await checkScreen(page, '01-wallets-tab-empty');
 
     const form = await addWallet(page, { name: 'Main', rate: '5', granted: '10', paid: '4', expiration: `${nextYear}-06-30` });
     await expectText(form.getByText('1 credit = $5.00'), '1 credit = $5.00');
+    // The preview uses wallet-core's rule: 4 credits at $5.00 are worth $20.00.
+    await expectText(form.getByTestId('credit-preview').locator('p').first(), 'Purchased: 4 credits at $5.00 are worth $20.00, stored as typed.');
     await form.getByLabel('Invoice a top-up only after a successful payment').check();
     await form.getByLabel('Usage-based charges').check();
     await form.getByLabel('Billable metrics').fill('api_calls, storage');
-    await screenshot(page, '02-add-wallet-form');
+    await checkScreen(page, '02-add-wallet-form');
     await form.getByRole('button', { name: 'Add wallet & credits' }).click();
 
     const wallet = page.getByRole('article', { name: 'Main' });
@@ -79,7 +81,8 @@ describe('wallets console', () => {
     await expectText(wallet.getByTestId('ongoing-balance'), '10 credits · $50.00');
     await expectText(wallet.getByTestId('expiration'), `${nextYear}-06-30`);
     await expectText(wallet.locator('dd', { hasText: 'metrics' }), 'Usage-based charges; metrics api_calls, storage');
-    await screenshot(page, '03-wallet-added');
+    await expectText(wallet.getByTestId('pending-purchases'), '4 credits · $20.00 (1 top-up awaits payment)');
+    await checkScreen(page, '03-wallet-added');
 
     await wallet.getByRole('button', { name: 'Top up' }).click();
     const topUp = wallet.getByRole('region', { name: 'Top up' });
@@ -96,17 +99,24 @@ describe('wallets console', () => {
     const rows = wallet.getByRole('table').locator('tbody tr');
     await rows.nth(3).waitFor();
     expect(await rows.count()).toBe(4);
-    const statuses = await rows.evaluateAll((trs) => trs.map((tr) => `${tr.children[2]?.textContent} ${tr.children[6]?.textContent}`));
+    const statuses = await rows.evaluateAll((trs) => {
+      const headers = [...(trs[0]?.closest('table')?.querySelectorAll('thead th') ?? [])].map((th) => th.textContent?.trim());
+      const cell = (tr: Element, name: string) => tr.children[headers.indexOf(name)]?.textContent;
+      return trs.map((tr) => `${cell(tr, 'Kind')} ${cell(tr, 'Status')}`);
+    });
     expect(statuses.sort()).toEqual(['Granted Settled', 'Granted Settled', 'Purchased Pending', 'Voided Settled']);
-    await screenshot(page, '04-transactions');
+    await checkScreen(page, '04-transactions');
 
     await wallet.getByRole('button', { name: 'Edit wallet' }).click();
     await page.getByRole('menuitem', { name: 'Edit information' }).click();
     const edit = wallet.getByRole('region', { name: 'Edit information' });
     expect(await edit.getByLabel('Expiration date (optional)').inputValue()).toBe(`${nextYear}-06-30`);
     await edit.getByLabel('Expiration date (optional)').fill(`${nextYear}-12-31`);
+    await edit.getByLabel('Name (optional)').fill('Main account');
     await edit.getByRole('button', { name: 'Edit information' }).click();
-    await expectText(wallet.getByTestId('expiration'), `${nextYear}-12-31`);
+    await page.getByRole('status').filter({ hasText: 'Wallet Main renamed to Main account.' }).waitFor();
+    const renamed = page.getByRole('article', { name: 'Main account' });
+    await expectText(renamed.getByTestId('expiration'), `${nextYear}-12-31`);
     expect((await env.client.wallets.list.query({ externalCustomerId: 'cus_flow' })).items[0]?.expirationAt?.toISOString()).toBe(
       `${nextYear}-12-31T23:59:59.000Z`,
     );
@@ -124,11 +134,11 @@ describe('wallets console', () => {
     const warning = (await confirm.textContent()) ?? '';
     expect(warning).toContain('voids every remaining credit (12 credits, $60.00)');
     expect(warning).toContain('cannot be undone');
-    await screenshot(page, '05-terminate-confirmation');
+    await checkScreen(page, '05-terminate-confirmation');
     await confirm.getByRole('button', { name: 'Terminate wallet' }).click();
     await expectText(wallet.locator('.badge').first(), 'Terminated');
     await expectText(wallet.getByTestId('balance'), '0 credits · $0.00');
-    await screenshot(page, '06-terminated');
+    await checkScreen(page, '06-terminated');
     await page.close();
   });
 
@@ -177,7 +187,7 @@ describe('wallets console', () => {
     expect(await rate.getAttribute('aria-invalid')).toBeNull();
     expect(await form.getByLabel('Name (optional)').inputValue()).toBe('Keep me');
     expect(await expiration.inputValue()).toBe('2020-01-01');
-    await screenshot(page, '07-error-beside-field');
+    await checkScreen(page, '07-error-beside-field');
     expect((await env.client.wallets.list.query({ externalCustomerId: 'cus_errors' })).items).toHaveLength(0);
 
     await expiration.fill('');

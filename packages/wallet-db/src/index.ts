@@ -20,6 +20,7 @@ export { openEventStream, type StreamedEvent } from './event-stream.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export { type Door, type GroupDb, groupDbOf } from './group-mutation.js';
 export { migrationsList } from './migrations/index.js';
+export * from './numbered-pages.js';
 export * from './orm.js';
 export * from './secret-box.js';
 export * from './sql-statements.js';

@@ -14,7 +14,7 @@ import superjson from 'superjson';
 import type { CommandContext } from './context.js';
 import { translateDbError } from './db-errors.js';
 import { EventRecorder } from './events.js';
-import { type Door, groupDbOf } from './group-mutation.js';
+import { type Door, type GroupDb, groupDbOf } from './group-mutation.js';
 import { type MutationScope, requestHash } from './mutation-scope.js';
 
 export { type MutationScope, requestHash } from './mutation-scope.js';
@@ -30,10 +30,18 @@ export interface Work {
   /** A write nobody reads back in this request: sent with the outbox rows, in the last round trip before commit. */
   defer(statement: SqlStatement): void;
   /**
-   * The one door (group-mutation.ts) for the commands that moved onto it: they run in a transaction
-   * of their own, after this one's idempotency claim (which answers replays).
+   * The one door (group-mutation.ts) for the commands that moved onto it, for callers without an
+   * idempotency key: they run in a transaction of their own. Under a key it refuses (the answer
+   * would be stored in another transaction than the one that moved the balance): such callers pass
+   * `{ door }` with the key in its scope.
    */
   door: Door;
+}
+
+function refusingDb(procedure: string): GroupDb {
+  return {
+    acquire: () => Promise.reject(new Error(`${procedure}: a door command under an idempotency key must be given { door } with the key, not a Work`)),
+  };
 }
 
 export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn: (work: Work) => Promise<T>): Promise<T> {
@@ -69,7 +77,10 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
       const events = new EventRecorder();
       const ledger = new Ledger(tx, ctx, events);
       const deferred: SqlStatement[] = [];
-      const door: Door = { db: groupDbOf(em), scope: { ...scope, idempotencyKey: null } };
+      const door: Door = {
+        db: key ? refusingDb(scope.procedure) : groupDbOf(em),
+        scope: { ...scope, idempotencyKey: null },
+      };
       const result = await fn({ em: tx, ctx, events, ledger, defer: (statement) => deferred.push(statement), door });
       await ledger.settleOngoing();
       await tx.flush();

@@ -135,16 +135,18 @@ export function CheckboxField({ name, label, hint, error, checked, onChange }: F
   const errorId = `${id}-error`;
   return (
     <div className={`field field-checkbox${error ? ' field-invalid' : ''}`}>
-      <input
-        id={id}
-        name={name}
-        type="checkbox"
-        checked={checked}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy(hint ? hintId : null, error ? errorId : null)}
-        onChange={(event) => onChange(event.target.checked)}
-      />
-      <label htmlFor={id}>{label}</label>
+      <div className="checkbox-row">
+        <input
+          id={id}
+          name={name}
+          type="checkbox"
+          checked={checked}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={describedBy(hint ? hintId : null, error ? errorId : null)}
+          onChange={(event) => onChange(event.target.checked)}
+        />
+        <label htmlFor={id}>{label}</label>
+      </div>
       <FieldMessages hint={hint} hintId={hintId} error={error} errorId={errorId} />
     </div>
   );

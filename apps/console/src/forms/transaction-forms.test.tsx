@@ -3,7 +3,7 @@ import { cleanup, render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CreateTransactionsInput, Wallet } from '../api.js';
-import { TerminateForm, TopUpForm, VoidForm } from './transaction-forms.js';
+import { TerminateDialog, TopUpForm, VoidForm } from './transaction-forms.js';
 
 afterEach(cleanup);
 
@@ -79,7 +79,7 @@ describe('Terminate wallet', () => {
   it('warns that every remaining credit is voided for good, and confirms with a second click', async () => {
     const onSubmit = vi.fn(async () => undefined);
     const onDone = vi.fn();
-    render(<TerminateForm wallet={wallet} onSubmit={onSubmit} onCancel={() => undefined} onDone={onDone} />);
+    render(<TerminateDialog wallet={wallet} onSubmit={onSubmit} onCancel={() => undefined} onDone={onDone} />);
     const dialog = screen.getByRole('alertdialog', { name: 'Terminate wallet' });
     expect(dialog.textContent).toContain('instantly voids every remaining credit (12.25 credits, €24.50)');
     expect(dialog.textContent).toContain('This action cannot be undone.');

@@ -5,6 +5,8 @@
 import { type FormEvent, useState } from 'react';
 import type { CreateTransactionsInput, Wallet } from '../api.js';
 import { endOfDayUtc, formatCredits, formatMoney, formatRate } from '../format.js';
+import { ConfirmDialog } from './confirm-dialog.js';
+import { CreditPreviewNote } from './credit-preview.js';
 import { CheckboxField, FormMessage, TextField, useSubmit } from './fields.js';
 
 const TOP_UP_FIELDS = {
@@ -83,6 +85,7 @@ export function TopUpForm({ wallet, onSubmit, onCancel, onDone }: TransactionFor
           onChange={set('grantedCredits')}
           error={errors.fields.grantedCredits}
         />
+        <CreditPreviewNote rate={wallet.rateAmount} currency={wallet.currency} paid={values.paidCredits} granted={values.grantedCredits} />
         <CheckboxField
           name="invoiceRequiresSuccessfulPayment"
           label="Invoice this top-up only after a successful payment"
@@ -153,8 +156,8 @@ export function VoidForm({ wallet, onSubmit, onCancel, onDone }: TransactionForm
   );
 }
 
-/** "Terminate wallet", then a second click to confirm: it voids every remaining credit for good. */
-export function TerminateForm({
+/** "Terminate wallet" confirmed in a dialog: it voids every remaining credit for good. */
+export function TerminateDialog({
   wallet,
   onSubmit,
   onCancel,
@@ -165,34 +168,19 @@ export function TerminateForm({
   onCancel(): void;
   onDone(): void;
 }) {
-  const { pending, errors, run, formRef } = useSubmit({ fields: {}, currency: wallet.currency });
-  const headingId = `terminate-${wallet.id}`;
-  const descriptionId = `terminate-${wallet.id}-description`;
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    if (await run(onSubmit)) onDone();
-  }
-
   return (
-    <section className="panel panel-danger" role="alertdialog" aria-labelledby={headingId} aria-describedby={descriptionId}>
-      <h5 id={headingId}>Terminate wallet</h5>
-      <p id={descriptionId}>
-        Terminating this wallet instantly voids every remaining credit ({formatCredits(wallet.creditsBalance)},{' '}
+    <ConfirmDialog
+      title="Terminate wallet"
+      confirmLabel="Terminate wallet"
+      currency={wallet.currency}
+      onConfirm={onSubmit}
+      onCancel={onCancel}
+      onDone={onDone}
+    >
+      <p>
+        Terminating wallet {wallet.name || wallet.code} instantly voids every remaining credit ({formatCredits(wallet.creditsBalance)},{' '}
         {formatMoney(wallet.balanceCents, wallet.currency)}) and fails its pending top-ups. This action cannot be undone.
       </p>
-      <form ref={formRef} onSubmit={submit} noValidate>
-        <FormMessage message={errors.form} />
-        <div className="actions">
-          <button type="submit" className="danger" disabled={pending}>
-            Terminate wallet
-          </button>
-          {/* biome-ignore lint/a11y/noAutofocus: the safe choice takes focus when the confirmation opens */}
-          <button type="button" onClick={onCancel} autoFocus>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </section>
+    </ConfirmDialog>
   );
 }

@@ -9,6 +9,7 @@ import { SUPPORTED_CURRENCIES } from '@wallets/core';
 import { type FormEvent, useState } from 'react';
 import type { CreateWalletInput, Customer, UpdateWalletInput, Wallet } from '../api.js';
 import { centsToDecimal, dateInputValue, endOfDayUtc, formatRate, moneyToCents } from '../format.js';
+import { CreditPreviewNote } from './credit-preview.js';
 import { CheckboxField, CheckboxGroup, FormMessage, SelectField, TextField, useSubmit } from './fields.js';
 
 type FeeType = NonNullable<NonNullable<CreateWalletInput['appliesTo']>['feeTypes']>[number];
@@ -179,24 +180,23 @@ export function WalletForm(props: WalletFormProps) {
       <Heading id={headingId}>{title}</Heading>
       <form ref={formRef} onSubmit={submit} noValidate>
         <FormMessage message={errors.form} />
-        <TextField name="name" label="Name (optional)" value={values.name} onChange={set('name')} error={error('name')} />
-        <TextField
-          name="code"
-          label={mode === 'create' ? 'Code (optional)' : 'Code'}
-          hint={
-            mode === 'create'
-              ? 'Unique among the customer’s active wallets; derived from the name when empty.'
-              : 'Unique among the customer’s active wallets.'
-          }
-          value={values.code}
-          onChange={set('code')}
-          error={error('code')}
-        />
-        {mode === 'create' ? (
-          <>
-            {customer.currency ? (
-              <p className="hint">Currency: {customer.currency} (the customer's currency).</p>
-            ) : (
+        <div className="form-columns">
+          <fieldset className="form-column">
+            <legend>Wallet</legend>
+            <TextField name="name" label="Name (optional)" value={values.name} onChange={set('name')} error={error('name')} />
+            <TextField
+              name="code"
+              label={mode === 'create' ? 'Code (optional)' : 'Code'}
+              hint={
+                mode === 'create'
+                  ? 'Unique among the customer’s active wallets; derived from the name when empty.'
+                  : 'Unique among the customer’s active wallets.'
+              }
+              value={values.code}
+              onChange={set('code')}
+              error={error('code')}
+            />
+            {mode === 'create' && !customer.currency ? (
               <SelectField
                 name="currency"
                 label="Currency"
@@ -206,108 +206,117 @@ export function WalletForm(props: WalletFormProps) {
                 error={error('currency')}
                 options={SUPPORTED_CURRENCIES.map((code) => ({ value: code, label: code }))}
               />
-            )}
+            ) : null}
             <TextField
-              name="rateAmount"
-              label="Credit value"
-              prefix="1 credit ="
+              name="priority"
+              label="Priority"
+              inputMode="numeric"
+              hint="1 to 50; wallets with a lower number are used first."
+              value={values.priority}
+              onChange={set('priority')}
+              error={error('priority')}
+            />
+            <TextField
+              name="expirationAt"
+              label="Expiration date (optional)"
+              type="date"
+              hint="At the end of this day (UTC) every remaining credit is voided. Empty: credits never expire."
+              value={values.expirationAt}
+              onChange={set('expirationAt')}
+              error={error('expirationAt')}
+            />
+            <CheckboxField
+              name="invoiceRequiresSuccessfulPayment"
+              label="Invoice a top-up only after a successful payment"
+              hint="Unchecked: the invoice is issued at once on a top-up, whatever the payment status. Applies to all of this wallet's top-ups unless a top-up says otherwise."
+              checked={values.invoiceRequiresSuccessfulPayment}
+              onChange={set('invoiceRequiresSuccessfulPayment')}
+              error={error('invoiceRequiresSuccessfulPayment')}
+            />
+          </fieldset>
+          {mode === 'create' ? (
+            <fieldset className="form-column">
+              <legend>Credits</legend>
+              {customer.currency ? <p className="hint">Currency: {customer.currency} (the customer's currency).</p> : null}
+              <TextField
+                name="rateAmount"
+                label="Credit value"
+                prefix="1 credit ="
+                suffix={currency}
+                inputMode="decimal"
+                required
+                hint={rateHint}
+                value={values.rateAmount}
+                onChange={set('rateAmount')}
+                error={error('rateAmount')}
+              />
+              <TextField
+                name="paidCredits"
+                label="Purchased credits"
+                inputMode="decimal"
+                hint="Paid credits stay pending until the payment succeeds."
+                value={values.paidCredits}
+                onChange={set('paidCredits')}
+                error={error('paidCredits')}
+              />
+              <TextField
+                name="grantedCredits"
+                label="Granted credits"
+                inputMode="decimal"
+                hint="Free credits, available at once."
+                value={values.grantedCredits}
+                onChange={set('grantedCredits')}
+                error={error('grantedCredits')}
+              />
+              <CreditPreviewNote rate={values.rateAmount} currency={currency} paid={values.paidCredits} granted={values.grantedCredits} />
+            </fieldset>
+          ) : null}
+        </div>
+        <div className="form-columns">
+          <fieldset className="form-column" aria-describedby={`${headingId}-scope-note`}>
+            <legend>Limit wallet credits to specific objects</legend>
+            <p className="note" id={`${headingId}-scope-note`}>
+              Selecting all items has the same effect as selecting none. Leave them all unselected unless a specific restriction is needed.
+            </p>
+            <CheckboxGroup
+              name="feeTypes"
+              label="Fee types"
+              options={FEE_TYPE_OPTIONS}
+              selected={values.feeTypes}
+              onChange={set('feeTypes')}
+              error={error('feeTypes')}
+            />
+            <TextField
+              name="billableMetricCodes"
+              label="Billable metrics"
+              hint="Billable metric codes, separated by commas. Empty: no limit."
+              value={values.billableMetricCodes}
+              onChange={set('billableMetricCodes')}
+              error={error('billableMetricCodes')}
+            />
+          </fieldset>
+          <fieldset className="form-column">
+            <legend>Paid top-up limits (optional)</legend>
+            <TextField
+              name="paidTopUpMinAmountCents"
+              label="Paid top-up minimum"
+              inputMode="decimal"
               suffix={currency}
-              inputMode="decimal"
-              required
-              hint={rateHint}
-              value={values.rateAmount}
-              onChange={set('rateAmount')}
-              error={error('rateAmount')}
+              value={values.paidTopUpMinAmountCents}
+              onChange={set('paidTopUpMinAmountCents')}
+              error={error('paidTopUpMinAmountCents')}
             />
             <TextField
-              name="paidCredits"
-              label="Purchased credits"
+              name="paidTopUpMaxAmountCents"
+              label="Paid top-up maximum"
               inputMode="decimal"
-              hint="Paid credits stay pending until the payment succeeds."
-              value={values.paidCredits}
-              onChange={set('paidCredits')}
-              error={error('paidCredits')}
+              suffix={currency}
+              value={values.paidTopUpMaxAmountCents}
+              onChange={set('paidTopUpMaxAmountCents')}
+              error={error('paidTopUpMaxAmountCents')}
             />
-            <TextField
-              name="grantedCredits"
-              label="Granted credits"
-              inputMode="decimal"
-              hint="Free credits, available at once."
-              value={values.grantedCredits}
-              onChange={set('grantedCredits')}
-              error={error('grantedCredits')}
-            />
-          </>
-        ) : null}
-        <CheckboxField
-          name="invoiceRequiresSuccessfulPayment"
-          label="Invoice a top-up only after a successful payment"
-          hint="Unchecked: the invoice is issued at once on a top-up, whatever the payment status. Applies to all of this wallet's top-ups unless a top-up says otherwise."
-          checked={values.invoiceRequiresSuccessfulPayment}
-          onChange={set('invoiceRequiresSuccessfulPayment')}
-          error={error('invoiceRequiresSuccessfulPayment')}
-        />
-        <TextField
-          name="expirationAt"
-          label="Expiration date (optional)"
-          type="date"
-          hint="At the end of this day (UTC) every remaining credit is voided. Empty: credits never expire."
-          value={values.expirationAt}
-          onChange={set('expirationAt')}
-          error={error('expirationAt')}
-        />
-        <TextField
-          name="priority"
-          label="Priority"
-          inputMode="numeric"
-          hint="1 to 50; wallets with a lower number are used first."
-          value={values.priority}
-          onChange={set('priority')}
-          error={error('priority')}
-        />
-        <fieldset className="group" aria-describedby={`${headingId}-scope-note`}>
-          <legend>Limit wallet credits to specific objects</legend>
-          <p className="note" id={`${headingId}-scope-note`}>
-            Selecting all items has the same effect as selecting none. Leave them all unselected unless a specific restriction is needed.
-          </p>
-          <CheckboxGroup
-            name="feeTypes"
-            label="Fee types"
-            options={FEE_TYPE_OPTIONS}
-            selected={values.feeTypes}
-            onChange={set('feeTypes')}
-            error={error('feeTypes')}
-          />
-          <TextField
-            name="billableMetricCodes"
-            label="Billable metrics"
-            hint="Billable metric codes, separated by commas. Empty: no limit."
-            value={values.billableMetricCodes}
-            onChange={set('billableMetricCodes')}
-            error={error('billableMetricCodes')}
-          />
-        </fieldset>
-        <fieldset className="group">
-          <legend>Paid top-up limits (optional)</legend>
-          <TextField
-            name="paidTopUpMinAmountCents"
-            label="Paid top-up minimum"
-            inputMode="decimal"
-            suffix={currency}
-            value={values.paidTopUpMinAmountCents}
-            onChange={set('paidTopUpMinAmountCents')}
-            error={error('paidTopUpMinAmountCents')}
-          />
-          <TextField
-            name="paidTopUpMaxAmountCents"
-            label="Paid top-up maximum"
-            inputMode="decimal"
-            suffix={currency}
-            value={values.paidTopUpMaxAmountCents}
-            onChange={set('paidTopUpMaxAmountCents')}
-            error={error('paidTopUpMaxAmountCents')}
-          />
-        </fieldset>
+          </fieldset>
+        </div>
         <div className="actions">
           <button type="submit" className="primary" disabled={pending}>
             {mode === 'create' ? 'Add wallet & credits' : 'Edit information'}

@@ -6,21 +6,23 @@
  */
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useRef, useState } from 'react';
-import { type Customer, listAllWallets, queryKeys, useClient, type Wallet } from '../api.js';
-import { formatCredits, formatDay, formatMoney, formatRate } from '../format.js';
-import { TerminateForm, TopUpForm, VoidForm } from '../forms/transaction-forms.js';
+import { type Customer, listAllTransactions, listAllWallets, queryKeys, useClient, type Wallet } from '../api.js';
+import { addCredits, formatCredits, formatDay, formatMoney, formatRate } from '../format.js';
+import { TerminateDialog, TopUpForm, VoidForm } from '../forms/transaction-forms.js';
 import { FEE_TYPE_LABELS, WalletForm } from '../forms/wallet-form.js';
+import { Link, walletPath } from '../router.js';
 import { MenuButton } from './edit-menu.js';
 import { QueryError } from './query-error.js';
 import { TransactionsTable } from './transactions.js';
 
 type Panel = 'top-up' | 'void' | 'edit' | 'terminate' | null;
 
-function useRefreshCustomer(customer: Customer) {
+export function useRefreshCustomer(customer: Customer) {
   const queryClient = useQueryClient();
   return () =>
     Promise.all([
-      queryClient.invalidateQueries({ queryKey: queryKeys.wallets(customer.externalId) }),
+      // Every wallet query: the customer's list and single wallets (a wallet's page).
+      queryClient.invalidateQueries({ queryKey: queryKeys.allWallets }),
       queryClient.invalidateQueries({ queryKey: queryKeys.customer(customer.externalId) }),
       queryClient.invalidateQueries({ queryKey: queryKeys.allTransactions }),
     ]);
@@ -85,21 +87,56 @@ function scopeText(wallet: Wallet): string {
   return parts.join('; ');
 }
 
-function WalletCard({
+function topUpLimitsText(wallet: Wallet): string {
+  const { paidTopUpMinAmountCents: min, paidTopUpMaxAmountCents: max, currency } = wallet;
+  if (min === null && max === null) return 'None';
+  const parts = [
+    min === null ? 'no minimum' : `minimum ${formatMoney(min, currency)}`,
+    max === null ? 'no maximum' : `maximum ${formatMoney(max, currency)}`,
+  ];
+  return `${parts.join(', ')} per paid top-up`.replace(/^./, (c) => c.toUpperCase());
+}
+
+/** Purchased credits waiting for their payment: not in the balance until it succeeds. */
+function PendingPurchases({ wallet }: { wallet: Wallet }) {
+  const client = useClient();
+  const pending = useQuery({
+    queryKey: queryKeys.pendingPurchases(wallet.id),
+    queryFn: () => listAllTransactions(client, { walletId: wallet.id, status: 'pending', transactionStatus: 'purchased' }),
+  });
+  if (pending.isPending) return <>Loading…</>;
+  if (pending.isError) return <>Could not load the pending purchases.</>;
+  const items = pending.data;
+  if (items.length === 0) return <>None</>;
+  const credits = items.reduce((sum, tx) => addCredits(sum, tx.creditAmount), '0');
+  const cents = items.reduce((sum, tx) => sum + BigInt(tx.amountCents), 0n);
+  return (
+    <>
+      {formatCredits(credits)} · {formatMoney(Number(cents), wallet.currency)} (
+      {items.length === 1 ? '1 top-up awaits' : `${items.length} top-ups await`} payment)
+    </>
+  );
+}
+
+export function WalletCard({
   wallet,
   customer,
   onChanged,
   onStatus,
+  onItsPage = false,
 }: {
   wallet: Wallet;
   customer: Customer;
   onChanged(): Promise<unknown>;
   onStatus(text: string): void;
+  /** On the wallet's own page: no link to it, and its transactions are shown there. */
+  onItsPage?: boolean;
 }) {
   const client = useClient();
   const [panel, setPanel] = useState<Panel>(null);
   const [showTransactions, setShowTransactions] = useState(false);
   const cardRef = useRef<HTMLElement>(null);
+  const editedStatus = useRef('');
   const title = wallet.name || wallet.code;
   const titleId = `wallet-${wallet.id}-title`;
   const active = wallet.status === 'active';
@@ -117,6 +154,11 @@ function WalletCard({
       <header>
         <h4 id={titleId}>{title}</h4>
         <span className={`badge badge-${wallet.status}`}>{active ? 'Active' : 'Terminated'}</span>
+        {onItsPage ? null : (
+          <Link to={walletPath(wallet.id)} className="push-right">
+            Open wallet page <span className="visually-hidden">of {title}</span>
+          </Link>
+        )}
       </header>
       <dl className="facts">
         <dt>Balance</dt>
@@ -127,6 +169,12 @@ function WalletCard({
         <dd data-testid="ongoing-balance">
           {formatCredits(wallet.creditsOngoingBalance)} · {formatMoney(wallet.ongoingBalanceCents, wallet.currency)}
         </dd>
+        <dt>Pending purchases</dt>
+        <dd data-testid="pending-purchases">
+          <PendingPurchases wallet={wallet} />
+        </dd>
+        <dt>Paid top-up limits</dt>
+        <dd data-testid="top-up-limits">{topUpLimitsText(wallet)}</dd>
         <dt>Credit value</dt>
         <dd>1 credit = {formatRate(wallet.rateAmount, wallet.currency)}</dd>
         <dt>Priority</dt>
@@ -158,9 +206,11 @@ function WalletCard({
             />
           </>
         ) : null}
-        <button type="button" aria-expanded={showTransactions} onClick={() => setShowTransactions((s) => !s)}>
-          {showTransactions ? 'Hide transactions' : 'Show transactions'}
-        </button>
+        {onItsPage ? null : (
+          <button type="button" aria-expanded={showTransactions} onClick={() => setShowTransactions((s) => !s)}>
+            {showTransactions ? 'Hide transactions' : 'Show transactions'}
+          </button>
+        )}
       </div>
       {panel === 'top-up' ? (
         <TopUpForm
@@ -190,15 +240,17 @@ function WalletCard({
           customer={customer}
           wallet={wallet}
           onSubmit={async (input) => {
-            await client.wallets.update.mutate(input);
+            const updated = await client.wallets.update.mutate(input);
+            const newTitle = updated.name || updated.code;
+            editedStatus.current = newTitle === title ? `Wallet ${title} updated.` : `Wallet ${title} renamed to ${newTitle}.`;
             await onChanged();
           }}
           onCancel={close}
-          onDone={done(`Wallet ${title} updated.`)}
+          onDone={() => done(editedStatus.current)()}
         />
       ) : null}
       {panel === 'terminate' ? (
-        <TerminateForm
+        <TerminateDialog
           wallet={wallet}
           onSubmit={async () => {
             await client.wallets.terminate.mutate({ id: wallet.id });

@@ -7,9 +7,17 @@
  * for committed. The call is a named (prepared) statement with parameters; rows arrive as JSON with
  * numbers as strings and become wallet-core records through records.ts.
  */
-import { type EntryRecord, type GroupRecords, THRESHOLD_BACKOFF_MS, type UsageSnapshotRecord } from '@wallets/core';
+import {
+  type EntryKind,
+  type EntryRecord,
+  type GroupRecords,
+  lotKind,
+  type PaidPart,
+  THRESHOLD_BACKOFF_MS,
+  type UsageSnapshotRecord,
+} from '@wallets/core';
 import type pg from 'pg';
-import { customerRecordOf, entryRecordOf, ruleRecordOf, snapshotRecordOf, walletRecordOf } from './records.js';
+import { creditsOf, customerRecordOf, entryRecordOf, ruleRecordOf, snapshotRecordOf, walletRecordOf } from './records.js';
 
 /** A connection (or transaction client) that runs query configs. */
 export interface Queryable {
@@ -44,8 +52,9 @@ export interface LoadedGroup {
   /** The idempotency key was used before: what that request stored. */
   replay: { requestHash: string; response: unknown } | null;
   invoice: InvoiceClaim | null;
-  /** A void's outbound invoiced entries, oldest first. */
+  /** A void's outbound invoiced entries, oldest first, and what paid each by lot kind. */
   outbound: EntryRecord[];
+  paidBy: Map<string, PaidPart[]>;
   /** Null: no such customer (or the claims ended the load). */
   records: GroupRecords | null;
 }
@@ -94,7 +103,17 @@ export async function loadGroupClaimed(
   const replay = (g.replay as LoadedGroup['replay']) ?? null;
   const invoice = (g.invoice as InvoiceClaim | null | undefined) ?? null;
   const outbound = ((g.outbound as Row[] | undefined) ?? []).map(entryRecordOf);
-  if (!g.customer) return { replay, invoice, outbound, records: null };
+  const paidBy = new Map<string, PaidPart[]>();
+  for (const row of (g.outboundParts as Row[] | undefined) ?? []) {
+    const parts = paidBy.get(row.outbound_id as string) ?? [];
+    parts.push({
+      kind: lotKind({ transactionStatus: row.kind as EntryKind }),
+      creditAmount: creditsOf(row.credit_amount),
+      amountCents: BigInt(row.amount_cents as string),
+    });
+    paidBy.set(row.outbound_id as string, parts);
+  }
+  if (!g.customer) return { replay, invoice, outbound, paidBy, records: null };
   const latestPurchaseSettledAt = new Map<string, Date>(
     (g.latestSettled as Row[]).map((row) => [row.wallet_id as string, new Date(row.settled_at as string)]),
   );
@@ -110,7 +129,7 @@ export async function loadGroupClaimed(
     rules: (g.rules as Row[]).map(ruleRecordOf),
     snapshots,
   };
-  return { replay, invoice, outbound, records };
+  return { replay, invoice, outbound, paidBy, records };
 }
 
 /** Locks the customer and loads its group as records (null: no such customer). */

@@ -10,13 +10,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type DraftClock, type EntryRecord, type GroupRecords, type LedgerDelta, WalletError } from '@wallets/core';
+import { type DraftClock, type LedgerDelta, WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import { translateDbError } from './db-errors.js';
 import {
   type CustomerKey,
   type GroupClaims,
-  type InvoiceClaim,
   type LoadedGroup,
   type LotsToLoad,
   loadGroupClaimed,
@@ -64,11 +63,7 @@ export interface GroupLoad {
   voidInvoice?: { invoiceId: string };
 }
 
-export interface Loaded {
-  records: GroupRecords | null;
-  invoice: InvoiceClaim | null;
-  outbound: EntryRecord[];
-}
+export type Loaded = Omit<LoadedGroup, 'replay'>;
 
 /** What a command decided: its answer, the delta to write (none: nothing moves), the invoice row's new state. */
 export interface Decision<T> {

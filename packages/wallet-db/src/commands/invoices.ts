@@ -8,7 +8,8 @@
  *   customer, no wallet or another currency gives 0, not an error.
  * - A repeat of the same invoice returns the first allocation; the same id with other content is
  *   INVOICE_ALREADY_APPLIED; a voided invoice is INVOICE_VOIDED.
- * - Voiding gives the consumed credits back as new granted lots on wallets still active, once.
+ * - Voiding gives the consumed credits back on wallets still active, once, each kind as itself:
+ *   purchased as purchased, granted as granted (Lago gives everything back as granted).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
@@ -254,10 +255,10 @@ export async function voidInvoice(work: { door: Door }, invoiceId: string) {
   return runGroupMutation(
     work.door,
     { customer: { ofClaimedInvoice: true }, scope: { allCurrencies: true }, voidInvoice: { invoiceId } },
-    ({ invoice: claim, records, outbound }, clock) => {
+    ({ invoice: claim, records, outbound, paidBy }, clock) => {
       // An unknown invoice is claimed as voided (never applicable later); a second void gives nothing.
       if (!claim || claim.claimed || claim.status === 'voided' || !records) return { answer: { transactions: [] as WalletTransactionDto[] } };
-      const { delta, recredits } = planVoidInvoice(records, invoiceId, outbound, clock);
+      const { delta, recredits } = planVoidInvoice(records, invoiceId, outbound, clock, paidBy);
       const currencyOf = new Map(records.wallets.map((w) => [w.id, w.currency]));
       return {
         answer: { transactions: recredits.map((entry) => entryRecordDto(entry, currencyOf.get(entry.walletId)!) as WalletTransactionDto) },

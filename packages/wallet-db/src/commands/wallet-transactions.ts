@@ -5,7 +5,7 @@
  * was already applied returns the transaction unchanged, so no purchase ever settles twice.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { endedWalletSource, planPaymentTransition, planWalletTransactions, WalletError } from '@wallets/core';
+import { endedWalletSource, isPayablePurchase, planPaymentTransition, planWalletTransactions, WalletError } from '@wallets/core';
 import { transactionDto, type WalletTransactionDto } from '../dto.js';
 import { type MetadataItem, WalletTransaction } from '../entities/index.js';
 import { type Door, runGroupMutation } from '../group-mutation.js';
@@ -57,7 +57,7 @@ export async function recordPayment(work: Work, input: RecordPaymentInput) {
   if (!customerId) throw new WalletError('TRANSACTION_NOT_FOUND', `wallet transaction ${input.id} not found`, { transactionId: input.id });
   await lockCustomer(em, ctx.organizationId, customerId);
   const tx = await getTransactionOrFail(em, ctx.organizationId, input.id);
-  if (tx.transactionStatus !== 'purchased') {
+  if (!isPayablePurchase(tx)) {
     throw new WalletError('TRANSACTION_NOT_PAYABLE', `wallet transaction ${tx.id} is ${tx.transactionStatus}, not a purchase`, {
       transactionId: tx.id,
     });

@@ -73,6 +73,7 @@ declare
   v_any_failed boolean;
   v_latest json := '[]'::json;
   v_outbound json := '[]'::json;
+  v_outbound_parts json := '[]'::json;
 begin
   -- 1. The idempotency key: a replay waits for the first request and reads what it stored.
   if p_idempotency is not null then
@@ -111,6 +112,18 @@ begin
       from wallet_transactions t
      where t.organization_id = p_org and t.invoice_id = p_void_claim ->> 'invoiceId'
        and t.transaction_type = 'outbound' and t.transaction_status = 'invoiced';
+    -- What paid them, by the kind of the lot consumed.
+    select coalesce(json_agg(json_build_object('outbound_id', p.outbound, 'kind', p.kind, 'credit_amount', p.credits::text,
+                                               'amount_cents', p.cents::text)), '[]'::json) into v_outbound_parts
+      from (select c.outbound_wallet_transaction_id as outbound, i.transaction_status as kind, sum(c.credit_amount) as credits,
+                   sum(c.amount_cents) as cents
+              from wallet_transaction_consumptions c
+              join wallet_transactions i on i.organization_id = p_org and i.id = c.inbound_wallet_transaction_id
+             where c.organization_id = p_org
+               and c.outbound_wallet_transaction_id in (select t.id from wallet_transactions t
+                                                         where t.organization_id = p_org and t.invoice_id = p_void_claim ->> 'invoiceId'
+                                                           and t.transaction_type = 'outbound' and t.transaction_status = 'invoiced')
+             group by 1, 2) p;
   end if;
 
   -- 3. The customer's lock: by id, by external id, or as the owner of a wallet.
@@ -161,12 +174,14 @@ begin
     select coalesce(json_agg(json_build_object('wallet_id', s.wallet_id, 'settled_at', s.settled_at)), '[]'::json) into v_latest
       from (select t.wallet_id, max(t.settled_at) as settled_at from wallet_transactions t
              where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids) and t.transaction_status = 'purchased' and t.status = 'settled'
+               and t.source <> 'invoice_void'
              group by t.wallet_id) s;
   end if;
 
   return json_build_object(
     'invoice', v_invoice,
     'outbound', v_outbound,
+    'outboundParts', v_outbound_parts,
     'customer', json_build_object('id', v_customer.id, 'external_id', v_customer.external_id, 'currency', v_customer.currency,
                                   'timezone', v_customer.timezone),
     'wallets', v_wallets,

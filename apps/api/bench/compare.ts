@@ -37,7 +37,7 @@
  * Knobs (optional, defaults in brackets): BENCH_CALLERS [32], BENCH_CUSTOMERS [64],
  * BENCH_ROUNDS [3], BENCH_ROUND_CALLS [192] calls per round and side, BENCH_WARM_UP_CALLS [1024]
  * per side, BENCH_OPEN_RATE [300], BENCH_OPEN_SECONDS [20], BENCH_OPEN_TIMEOUT_SECONDS [30],
- * BENCH_SEED, BENCH_POOL_MAX [10] (both servers' pools), BENCH_SKIP_OPEN=1 (closed loops only), BENCH_CPU_PROF (a folder: the real server writes a V8 CPU profile there), BENCH_LOG_LEVEL [warn] (our server's LOG_LEVEL: no line per request by default).
+ * BENCH_SEED, BENCH_POOL_MAX [10] (both servers' pools), BENCH_SKIP_OPEN=1 (closed loops only), BENCH_LOG_LEVEL [warn] (our server's LOG_LEVEL: no line per request by default).
  * The run time is mostly the real server's: the same number of calls goes to each side.
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -84,7 +84,11 @@ const RESULTS_FILE = path.join(repositoryRoot, 'bench-results-yardstick.json');
 const PROCEDURES = ['apply', 'usage.sync', 'grant', 'wallets.get'] as const;
 type Procedure = (typeof PROCEDURES)[number];
 type Workload = Procedure | 'mix';
-const WORKLOADS: Workload[] = [...PROCEDURES, 'mix'];
+const ALL_WORKLOADS: Workload[] = [...PROCEDURES, 'mix'];
+/** BENCH_WORKLOADS (comma-separated, e.g. `wallets.get,mix`): only these rows; default all. */
+const WORKLOADS: Workload[] = process.env.BENCH_WORKLOADS
+  ? ALL_WORKLOADS.filter((w) => process.env.BENCH_WORKLOADS!.split(',').includes(w))
+  : ALL_WORKLOADS;
 type Scenario = 'many' | 'one';
 const SCENARIO_LABEL: Record<Scenario, string> = { many: `${CUSTOMERS} customers`, one: '1 customer' };
 
@@ -541,7 +545,7 @@ async function main(): Promise<void> {
     database = await openBenchDatabase('wallets_bench_yardstick', log);
     const db = database;
     const ids = [...externalIds('many'), ...externalIds('one')];
-    server = await ServerProcess.start(db.url, { cpuProfileDir: process.env.BENCH_CPU_PROF });
+    server = await ServerProcess.start(db.url, { cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR });
     const admin = createWalletClient({ url: server.url, apiKey: ADMIN_TOKEN });
     const { apiKey } = await admin.admin.createOrganization.mutate({ name: 'bench' });
     const realCustomers = await seedReal(createWalletClient({ url: server.url, apiKey }), ids);
@@ -579,7 +583,10 @@ async function main(): Promise<void> {
       ratio: number;
       perProcedure: { real: ReturnType<typeof perProcedure>; yardstick: ReturnType<typeof perProcedure> };
     }[] = [];
-    for (const scenario of ['many', 'one'] as Scenario[]) {
+    const scenarios = (['many', 'one'] as Scenario[]).filter(
+      (s) => !process.env.BENCH_SCENARIOS || process.env.BENCH_SCENARIOS.split(',').includes(s),
+    );
+    for (const scenario of scenarios) {
       for (const workload of WORKLOADS) {
         const parts: Record<'real' | 'yardstick', Measured[]> = { real: [], yardstick: [] };
         for (let r = 0; r < ROUNDS; r++) {

@@ -6,7 +6,8 @@ import { Migration20261125200746_webhooks } from './migration-20261125200746-web
 import { Migration20261207173243_api_key_rotation } from './migration-20261207173243-api-key-rotation.js';
 import { Migration20261207180000_webhook_leases } from './migration-20261207180000-webhook-leases.js';
 import { Migration20261207210939_webhook_format } from './migration-20261207210939-webhook-format.js';
-import { Migration20261207220000_group_functions } from './migration-20261207220000-group-functions.js';
+import { Migration20261207220000_event_notify } from './migration-20261207220000-event-notify.js';
+import { Migration20261207230000_group_functions } from './migration-20261207230000-group-functions.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
 export const migrationsList: MigrationObject[] = [
@@ -17,5 +18,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261207173243-api-key-rotation', class: Migration20261207173243_api_key_rotation },
   { name: 'migration-20261207180000-webhook-leases', class: Migration20261207180000_webhook_leases },
   { name: 'migration-20261207210939-webhook-format', class: Migration20261207210939_webhook_format },
-  { name: 'migration-20261207220000-group-functions', class: Migration20261207220000_group_functions },
+  { name: 'migration-20261207220000-event-notify', class: Migration20261207220000_event_notify },
+  { name: 'migration-20261207230000-group-functions', class: Migration20261207230000_group_functions },
 ];

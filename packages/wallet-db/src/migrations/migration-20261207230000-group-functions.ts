@@ -9,7 +9,7 @@ import { Migration } from '@mikro-orm/migrations';
  * planned. Bigint and numeric columns leave as JSON strings (`group_*_json`), so bigint and numeric reach the
  * application exactly.
  */
-export class Migration20261207220000_group_functions extends Migration {
+export class Migration20261207230000_group_functions extends Migration {
 
   override async up(): Promise<void> {
     // Rows as JSON with bigint and numeric columns as strings (exact in JavaScript), the columns records.ts reads.

@@ -31,10 +31,10 @@ export type CustomerKey = { externalId: string } | { id: string } | { ownerOf: s
 export type WalletScope = { currency: string } | { walletId: string } | { allCurrencies: true };
 
 /**
- * Which lots to load: every live lot, or (for a command that consumes none) only those due to
- * expire by now, which it voids first.
+ * Which lots to load: every live lot; for a command that consumes none, only those due to expire by
+ * now (which it voids first); none for a command that neither consumes nor expires lots.
  */
-export type LotsToLoad = 'live' | 'due';
+export type LotsToLoad = 'all' | 'due' | 'none';
 
 /** What a load claims before it reads: an idempotency key, an invoice id to apply or to void. */
 export interface GroupClaims {
@@ -61,7 +61,7 @@ export interface LoadedGroup {
 
 const GROUP_LOAD: pg.QueryConfig = {
   name: 'group_load',
-  text: 'select group_load($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) as g',
+  text: 'select * from group_load($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
 };
 
 type Row = Record<string, unknown>;
@@ -71,6 +71,7 @@ const json = (value: unknown) => (value === undefined ? null : JSON.stringify(va
 /**
  * Claims, locks and loads in one round trip. `now` places the threshold back-off window and the lots
  * due; `entryIds` are entries the command names (loaded with the purchases, whatever their state).
+ * The answer is a header row (JSON) and the entries as typed rows, each tagged with its part.
  */
 export async function loadGroupClaimed(
   db: Queryable,
@@ -96,13 +97,16 @@ export async function loadGroupClaimed(
       json(claims.idempotency),
       json(claims.apply && { ...claims.apply, now: claims.apply.now.toISOString() }),
       json(claims.void && { ...claims.void, now: claims.void.now.toISOString() }),
-      options.lots === 'due',
+      options.lots ?? 'all',
     ],
   });
-  const g = result.rows[0].g as Row;
+  const [head, ...entryRows] = result.rows as Row[];
+  const g = head!.header as Row;
+  const parts: Record<string, EntryRecord[]> = { lot: [], purchase: [], named: [], outbound: [] };
+  for (const row of entryRows) parts[row.part as string]!.push(entryRecordOf(row));
   const replay = (g.replay as LoadedGroup['replay']) ?? null;
   const invoice = (g.invoice as InvoiceClaim | null | undefined) ?? null;
-  const outbound = ((g.outbound as Row[] | undefined) ?? []).map(entryRecordOf);
+  const outbound = parts.outbound!;
   const paidBy = new Map<string, PaidPart[]>();
   for (const row of (g.outboundParts as Row[] | undefined) ?? []) {
     const parts = paidBy.get(row.outbound_id as string) ?? [];
@@ -118,12 +122,11 @@ export async function loadGroupClaimed(
     (g.latestSettled as Row[]).map((row) => [row.wallet_id as string, new Date(row.settled_at as string)]),
   );
   const snapshots = new Map<string, UsageSnapshotRecord>((g.snapshots as Row[]).map((row) => [row.currency as string, snapshotRecordOf(row)]));
-  const purchases = (g.purchases as Row[]).map(entryRecordOf);
-  purchases.push(...(g.named as Row[]).map(entryRecordOf));
+  const purchases = [...parts.purchase!, ...parts.named!];
   const records: GroupRecords = {
     customer: customerRecordOf(g.customer as Row),
     wallets: (g.wallets as Row[]).map(walletRecordOf),
-    lots: (g.lots as Row[]).map(entryRecordOf),
+    lots: parts.lot!,
     purchases,
     latestPurchaseSettledAt,
     rules: (g.rules as Row[]).map(ruleRecordOf),

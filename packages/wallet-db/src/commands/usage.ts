@@ -49,7 +49,8 @@ export function usageUpdateOf(input: Omit<UsageSyncInput, 'externalCustomerId' |
 export async function syncUsage(work: { door: Door }, input: UsageSyncInput) {
   return runGroupMutation(
     work.door,
-    { customer: { externalId: input.externalCustomerId }, scope: { currency: input.currency } },
+    // A sync neither consumes nor expires lots: none are loaded.
+    { customer: { externalId: input.externalCustomerId }, scope: { currency: input.currency }, lots: 'none' },
     ({ records }, clock) => {
       if (!records)
         throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${input.externalCustomerId} not found`, { externalId: input.externalCustomerId });

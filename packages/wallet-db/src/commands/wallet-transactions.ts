@@ -33,7 +33,7 @@ export async function createWalletTransactions(work: { door: Door }, input: Crea
   const notFound = () => new WalletError('WALLET_NOT_FOUND', `wallet ${input.walletId} not found`, { walletId: input.walletId });
   if (!isUuid(input.walletId)) throw notFound();
   // Only a void consumes lots: top-ups and grants load just the lots due to expire (voided first).
-  const load = { customer: { ownerOf: input.walletId }, scope: { walletId: input.walletId }, lots: input.voidedCredits ? 'live' : 'due' } as const;
+  const load = { customer: { ownerOf: input.walletId }, scope: { walletId: input.walletId }, lots: input.voidedCredits ? 'all' : 'due' } as const;
   return runGroupMutation(work.door, load, ({ records }, clock) => {
     const wallet = records?.wallets.find((w) => w.id === input.walletId);
     if (!records || !wallet) throw notFound();

@@ -6,8 +6,9 @@ import { Migration } from '@mikro-orm/migrations';
  * decide nothing: `group_load` claims (the idempotency key, the invoice id), locks the customer row
  * and reads the group, each statement with a fresh snapshot (so in READ COMMITTED it sees what the
  * transaction its lock waited for committed); `group_write` writes a delta that wallet-core
- * planned. Bigint and numeric columns leave as JSON strings (`group_*_json`), so bigint and numeric reach the
- * application exactly.
+ * planned. `group_load` answers a header row (claims, customer, wallets, rules, snapshots as JSON
+ * with bigint and numeric columns as strings, exact in JavaScript) and then the entries (lots,
+ * purchases, named entries, a void's outbound entries) as typed rows, which cost far less than JSON.
  */
 export class Migration20261207230000_group_functions extends Migration {
 
@@ -26,15 +27,13 @@ export class Migration20261207230000_group_functions extends Migration {
     'created_at', w.created_at, 'updated_at', w.updated_at)
 $fn$;`);
 
-    this.addSql(`create or replace function group_entry_json(t wallet_transactions) returns json language sql stable as $fn$
-  select json_build_object('id', t.id, 'wallet_id', t.wallet_id, 'customer_id', t.customer_id, 'transaction_type', t.transaction_type,
-    'status', t.status, 'transaction_status', t.transaction_status, 'source', t.source, 'credit_amount', t.credit_amount::text,
-    'amount_cents', t.amount_cents::text, 'remaining_credit_amount', t.remaining_credit_amount::text,
-    'remaining_amount_cents', t.remaining_amount_cents::text, 'priority', t.priority, 'expiration_at', t.expiration_at, 'name', t.name,
-    'metadata', t.metadata, 'invoice_id', t.invoice_id, 'voided_invoice_id', t.voided_invoice_id, 'voided_transaction_id', t.voided_transaction_id,
-    'invoice_requires_successful_payment', t.invoice_requires_successful_payment, 'settled_at', t.settled_at, 'failed_at', t.failed_at,
-    'clawed_back_at', t.clawed_back_at, 'created_at', t.created_at)
-$fn$;`);
+    // One row of group_load's answer: the header (claims, customer, wallets, rules, snapshots as JSON)
+    // or an entry (a lot, purchase, named entry or a void's outbound entry) in typed columns.
+    this.addSql(`create type group_load_row as (part text, header json, id uuid, wallet_id uuid, customer_id uuid, transaction_type text,
+  status text, transaction_status text, source text, credit_amount numeric, amount_cents bigint, remaining_credit_amount numeric,
+  remaining_amount_cents bigint, priority int, expiration_at timestamptz, name text, metadata jsonb, invoice_id text, voided_invoice_id text,
+  voided_transaction_id uuid, invoice_requires_successful_payment boolean, settled_at timestamptz, failed_at timestamptz,
+  clawed_back_at timestamptz, created_at timestamptz);`);
 
     this.addSql(`create or replace function group_rule_json(r recurring_transaction_rules) returns json language sql stable as $fn$
   select json_build_object('id', r.id, 'wallet_id', r.wallet_id, 'status', r.status, 'trigger', r.trigger, 'interval', r.interval,
@@ -59,8 +58,8 @@ $fn$;`);
   p_idempotency jsonb,
   p_apply_claim jsonb,
   p_void_claim jsonb,
-  p_due_lots_only boolean
-) returns json language plpgsql volatile as $fn$
+  p_lots text
+) returns setof group_load_row language plpgsql volatile as $fn$
 declare
   v_id uuid;
   v_customer customers%rowtype;
@@ -69,12 +68,13 @@ declare
   v_invoice jsonb := null;
   v_wallet_ids uuid[];
   v_wallets json;
-  v_purchases json;
   v_any_failed boolean;
   v_latest json := '[]'::json;
-  v_outbound json := '[]'::json;
+  v_outbound_ids uuid[] := '{}';
   v_outbound_parts json := '[]'::json;
+  v_row group_load_row;
 begin
+  v_row.part := 'header';
   -- 1. The idempotency key: a replay waits for the first request and reads what it stored.
   if p_idempotency is not null then
     insert into idempotency_records (id, organization_id, procedure, key, request_hash, created_at)
@@ -84,7 +84,9 @@ begin
       select json_build_object('requestHash', r.request_hash, 'response', r.response) into v_claim
         from idempotency_records r
        where r.organization_id = p_org and r.procedure = p_idempotency ->> 'procedure' and r.key = p_idempotency ->> 'key';
-      return json_build_object('replay', v_claim);
+      v_row.header := json_build_object('replay', v_claim);
+      return next v_row;
+      return;
     end if;
   end if;
 
@@ -100,15 +102,22 @@ begin
             (p_void_claim ->> 'now')::timestamptz, (p_void_claim ->> 'now')::timestamptz)
     on conflict (organization_id, invoice_id) do nothing returning id into v_id;
     if v_id is not null then
-      return json_build_object('invoice', json_build_object('claimed', true));
+      v_invoice := jsonb_build_object('claimed', true);
+      v_customer_id := null;
+    else
+      select jsonb_build_object('claimed', false, 'id', a.id, 'status', a.status, 'customerId', a.customer_id), a.customer_id
+        into v_invoice, v_customer_id
+        from invoice_applications a where a.organization_id = p_org and a.invoice_id = p_void_claim ->> 'invoiceId';
+      if v_invoice ->> 'status' = 'voided' then
+        v_customer_id := null;
+      end if;
     end if;
-    select jsonb_build_object('claimed', false, 'id', a.id, 'status', a.status, 'customerId', a.customer_id), a.customer_id
-      into v_invoice, v_customer_id
-      from invoice_applications a where a.organization_id = p_org and a.invoice_id = p_void_claim ->> 'invoiceId';
-    if v_customer_id is null or v_invoice ->> 'status' = 'voided' then
-      return json_build_object('invoice', v_invoice);
+    if v_customer_id is null then
+      v_row.header := json_build_object('invoice', v_invoice);
+      return next v_row;
+      return;
     end if;
-    select coalesce(json_agg(group_entry_json(t) order by t.created_at, t.id), '[]'::json) into v_outbound
+    select coalesce(array_agg(t.id), '{}') into v_outbound_ids
       from wallet_transactions t
      where t.organization_id = p_org and t.invoice_id = p_void_claim ->> 'invoiceId'
        and t.transaction_type = 'outbound' and t.transaction_status = 'invoiced';
@@ -119,10 +128,7 @@ begin
                    sum(c.amount_cents) as cents
               from wallet_transaction_consumptions c
               join wallet_transactions i on i.organization_id = p_org and i.id = c.inbound_wallet_transaction_id
-             where c.organization_id = p_org
-               and c.outbound_wallet_transaction_id in (select t.id from wallet_transactions t
-                                                         where t.organization_id = p_org and t.invoice_id = p_void_claim ->> 'invoiceId'
-                                                           and t.transaction_type = 'outbound' and t.transaction_status = 'invoiced')
+             where c.organization_id = p_org and c.outbound_wallet_transaction_id = any (v_outbound_ids)
              group by 1, 2) p;
   end if;
 
@@ -146,13 +152,16 @@ begin
       select jsonb_build_object('claimed', false, 'id', a.id, 'status', a.status, 'requestHash', a.request_hash, 'allocation', a.allocation)
         into v_invoice
         from invoice_applications a where a.organization_id = p_org and a.invoice_id = p_apply_claim ->> 'invoiceId';
-      return json_build_object('invoice', v_invoice);
+      v_customer := null;
+    else
+      v_invoice := jsonb_build_object('claimed', true, 'id', v_id);
     end if;
-    v_invoice := jsonb_build_object('claimed', true, 'id', v_id);
   end if;
 
   if v_customer.id is null then
-    return json_build_object('invoice', v_invoice, 'customer', null);
+    v_row.header := json_build_object('invoice', v_invoice, 'customer', null);
+    return next v_row;
+    return;
   end if;
 
   -- 5. The group: the named wallet (whatever its status) and the active wallets of the scope.
@@ -165,11 +174,10 @@ begin
               and (p_all_currencies
                    or w.currency = coalesce(p_currency, (select x.currency from wallets x where x.organization_id = p_org and x.id = p_wallet_id)))));
 
-  select coalesce(json_agg(group_entry_json(t) order by t.created_at, t.id), '[]'::json), coalesce(bool_or(t.status = 'failed'), false)
-    into v_purchases, v_any_failed
+  select coalesce(bool_or(t.status = 'failed'), false) into v_any_failed
     from wallet_transactions t
-   where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids) and t.transaction_status = 'purchased'
-     and (t.status = 'pending' or (t.status = 'failed' and t.source = 'threshold' and t.failed_at > p_backoff_since));
+   where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids) and t.transaction_status = 'purchased' and t.status = 'failed'
+     and t.source = 'threshold' and t.failed_at > p_backoff_since;
   if v_any_failed then
     select coalesce(json_agg(json_build_object('wallet_id', s.wallet_id, 'settled_at', s.settled_at)), '[]'::json) into v_latest
       from (select t.wallet_id, max(t.settled_at) as settled_at from wallet_transactions t
@@ -178,30 +186,49 @@ begin
              group by t.wallet_id) s;
   end if;
 
-  return json_build_object(
-    'invoice', v_invoice,
-    'outbound', v_outbound,
-    'outboundParts', v_outbound_parts,
-    'customer', json_build_object('id', v_customer.id, 'external_id', v_customer.external_id, 'currency', v_customer.currency,
-                                  'timezone', v_customer.timezone),
-    'wallets', v_wallets,
-    -- Live lots; a command that consumes none asks only for those due to expire by now.
-    'lots', (select coalesce(json_agg(group_entry_json(t)), '[]'::json) from wallet_transactions t
-              where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids)
-                and t.transaction_type = 'inbound' and t.status = 'settled' and (t.remaining_amount_cents > 0 or t.remaining_credit_amount > 0)
-                and (not p_due_lots_only or t.expiration_at <= p_now)),
-    'purchases', v_purchases,
-    'named', (select coalesce(json_agg(group_entry_json(t)), '[]'::json) from wallet_transactions t
-               where t.organization_id = p_org and t.customer_id = v_customer.id and t.id = any (coalesce(p_entry_ids, '{}'))),
-    'latestSettled', v_latest,
-    'rules', (select coalesce(json_agg(group_rule_json(r) order by r.created_at, r.id), '[]'::json) from recurring_transaction_rules r
-               where r.organization_id = p_org and r.wallet_id = any (v_wallet_ids) and r.status = 'active'),
-    'snapshots', (select coalesce(json_agg(json_build_object('id', s.id, 'currency', s.currency, 'as_of', s.as_of, 'fees', s.fees,
-                                                              'draft_invoices', s.draft_invoices, 'billed_fees', s.billed_fees,
-                                                              'updated_at', s.updated_at)), '[]'::json)
-                    from usage_snapshots s where s.organization_id = p_org and s.customer_id = v_customer.id));
+  v_row.header := json_build_object(
+      'invoice', v_invoice,
+      'outboundParts', v_outbound_parts,
+      'customer', json_build_object('id', v_customer.id, 'external_id', v_customer.external_id, 'currency', v_customer.currency,
+                                    'timezone', v_customer.timezone),
+      'wallets', v_wallets,
+      'latestSettled', v_latest,
+      'rules', (select coalesce(json_agg(group_rule_json(r) order by r.created_at, r.id), '[]'::json) from recurring_transaction_rules r
+                 where r.organization_id = p_org and r.wallet_id = any (v_wallet_ids) and r.status = 'active'),
+      'snapshots', (select coalesce(json_agg(json_build_object('id', s.id, 'currency', s.currency, 'as_of', s.as_of, 'fees', s.fees,
+                                                                'draft_invoices', s.draft_invoices, 'billed_fees', s.billed_fees,
+                                                                'updated_at', s.updated_at)), '[]'::json)
+                      from usage_snapshots s where s.organization_id = p_org and s.customer_id = v_customer.id));
+  return next v_row;
+
+  -- 6. The entries, in typed columns: live lots ('all'), those due to expire by now ('due') or none ('none');
+  --    pending and recently failed threshold purchases; the entries the command names; a void's outbound entries.
+  return query
+    select e.part, null::json, t.id, t.wallet_id, t.customer_id, t.transaction_type::text, t.status::text, t.transaction_status::text,
+           t.source::text, t.credit_amount, t.amount_cents, t.remaining_credit_amount, t.remaining_amount_cents, t.priority, t.expiration_at,
+           t.name::text, t.metadata, t.invoice_id::text, t.voided_invoice_id::text, t.voided_transaction_id, t.invoice_requires_successful_payment,
+           t.settled_at, t.failed_at, t.clawed_back_at, t.created_at
+      from (select 'lot'::text as part, l.id from wallet_transactions l
+             where p_lots <> 'none' and l.organization_id = p_org and l.wallet_id = any (v_wallet_ids)
+               and l.transaction_type = 'inbound' and l.status = 'settled' and (l.remaining_amount_cents > 0 or l.remaining_credit_amount > 0)
+               and (p_lots = 'all' or l.expiration_at <= p_now)
+            union all
+            select 'purchase', q.id from wallet_transactions q
+             where q.organization_id = p_org and q.wallet_id = any (v_wallet_ids) and q.transaction_status = 'purchased'
+               and (q.status = 'pending' or (q.status = 'failed' and q.source = 'threshold' and q.failed_at > p_backoff_since))
+            union all
+            select 'named', n.id from wallet_transactions n
+             where n.organization_id = p_org and n.customer_id = v_customer.id and n.id = any (coalesce(p_entry_ids, '{}'))
+            union all
+            select 'outbound', o from unnest(v_outbound_ids) as o) e
+      join wallet_transactions t on t.organization_id = p_org and t.id = e.id
+     order by e.part, t.created_at, t.id;
 end
 $fn$;`);
+
+    // A wallet's live lots, whatever its history's length.
+    this.addSql(`create index "wallet_transactions_live_lots_idx" on "wallet_transactions" ("organization_id", "wallet_id")
+  where "transaction_type" = 'inbound' and "status" = 'settled' and ("remaining_amount_cents" > 0 or "remaining_credit_amount" > 0);`);
 
     this.addSql(`create or replace function group_write(p_org uuid, p_now timestamptz, p_events_lock int, d jsonb) returns void
 language plpgsql volatile as $fn$
@@ -295,9 +322,10 @@ $fn$;`);
 
   override async down(): Promise<void> {
     this.addSql('drop function if exists group_write(uuid, timestamptz, int, jsonb);');
-    this.addSql('drop function if exists group_load(uuid, text, uuid, uuid, text, boolean, timestamptz, timestamptz, uuid[], jsonb, jsonb, jsonb, boolean);');
+    this.addSql('drop index if exists "wallet_transactions_live_lots_idx";');
+    this.addSql('drop function if exists group_load(uuid, text, uuid, uuid, text, boolean, timestamptz, timestamptz, uuid[], jsonb, jsonb, jsonb, text);');
+    this.addSql('drop type if exists group_load_row;');
     this.addSql('drop function if exists group_rule_json(recurring_transaction_rules);');
-    this.addSql('drop function if exists group_entry_json(wallet_transactions);');
     this.addSql('drop function if exists group_wallet_json(wallets);');
   }
 

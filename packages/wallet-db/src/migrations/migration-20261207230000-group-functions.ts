@@ -10,6 +10,12 @@ import { Migration } from '@mikro-orm/migrations';
  * with bigint and numeric columns as strings, exact in JavaScript) and then the entries (lots,
  * purchases, named entries, a void's outbound entries) as typed rows, which cost far less than JSON.
  */
+/** The columns of an entry row in group_load's answer (group_load_row after `part` and `header`). */
+const ENTRY_COLUMNS = `t.id, t.wallet_id, t.customer_id, t.transaction_type::text, t.status::text, t.transaction_status::text, t.source::text,
+           t.credit_amount, t.amount_cents, t.remaining_credit_amount, t.remaining_amount_cents, t.priority, t.expiration_at, t.name::text,
+           t.metadata, t.invoice_id::text, t.voided_invoice_id::text, t.voided_transaction_id, t.invoice_requires_successful_payment,
+           t.settled_at, t.failed_at, t.clawed_back_at, t.created_at`;
+
 export class Migration20261207230000_group_functions extends Migration {
 
   override async up(): Promise<void> {
@@ -203,26 +209,27 @@ begin
 
   -- 6. The entries, in typed columns: live lots ('all'), those due to expire by now ('due') or none ('none');
   --    pending and recently failed threshold purchases; the entries the command names; a void's outbound entries.
-  return query
-    select e.part, null::json, t.id, t.wallet_id, t.customer_id, t.transaction_type::text, t.status::text, t.transaction_status::text,
-           t.source::text, t.credit_amount, t.amount_cents, t.remaining_credit_amount, t.remaining_amount_cents, t.priority, t.expiration_at,
-           t.name::text, t.metadata, t.invoice_id::text, t.voided_invoice_id::text, t.voided_transaction_id, t.invoice_requires_successful_payment,
-           t.settled_at, t.failed_at, t.clawed_back_at, t.created_at
-      from (select 'lot'::text as part, l.id from wallet_transactions l
-             where p_lots <> 'none' and l.organization_id = p_org and l.wallet_id = any (v_wallet_ids)
-               and l.transaction_type = 'inbound' and l.status = 'settled' and (l.remaining_amount_cents > 0 or l.remaining_credit_amount > 0)
-               and (p_lots = 'all' or l.expiration_at <= p_now)
-            union all
-            select 'purchase', q.id from wallet_transactions q
-             where q.organization_id = p_org and q.wallet_id = any (v_wallet_ids) and q.transaction_status = 'purchased'
-               and (q.status = 'pending' or (q.status = 'failed' and q.source = 'threshold' and q.failed_at > p_backoff_since))
-            union all
-            select 'named', n.id from wallet_transactions n
-             where n.organization_id = p_org and n.customer_id = v_customer.id and n.id = any (coalesce(p_entry_ids, '{}'))
-            union all
-            select 'outbound', o from unnest(v_outbound_ids) as o) e
-      join wallet_transactions t on t.organization_id = p_org and t.id = e.id
-     order by e.part, t.created_at, t.id;
+  if p_lots <> 'none' then
+    return query select 'lot', null::json, ${ENTRY_COLUMNS} from wallet_transactions t
+      where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids)
+        and t.transaction_type = 'inbound' and t.status = 'settled' and (t.remaining_amount_cents > 0 or t.remaining_credit_amount > 0)
+        and (p_lots = 'all' or t.expiration_at <= p_now)
+      order by t.created_at, t.id;
+  end if;
+  return query select 'purchase', null::json, ${ENTRY_COLUMNS} from wallet_transactions t
+    where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids) and t.transaction_status = 'purchased'
+      and (t.status = 'pending' or (t.status = 'failed' and t.source = 'threshold' and t.failed_at > p_backoff_since))
+    order by t.created_at, t.id;
+  if p_entry_ids is not null then
+    return query select 'named', null::json, ${ENTRY_COLUMNS} from wallet_transactions t
+      where t.organization_id = p_org and t.id = any (p_entry_ids) and t.customer_id = v_customer.id
+      order by t.created_at, t.id;
+  end if;
+  if cardinality(v_outbound_ids) > 0 then
+    return query select 'outbound', null::json, ${ENTRY_COLUMNS} from wallet_transactions t
+      where t.organization_id = p_org and t.id = any (v_outbound_ids)
+      order by t.created_at, t.id;
+  end if;
 end
 $fn$;`);
 

@@ -280,18 +280,25 @@ export async function openOrgContext(services: AppServices, token: string | null
   if (services.adminToken && sameSecret(token, services.adminToken)) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'the admin token only opens admin procedures' });
   }
-  const em = services.orm.em.fork() as EntityManager;
+  // Forked only when something uses it: a cached key and a one-statement read need none.
+  let forked: EntityManager | null = null;
+  const emOf = () => {
+    forked ??= services.orm.em.fork() as EntityManager;
+    return forked;
+  };
   const cache = apiKeyCacheOf(services);
-  const key = await cache.resolve(em, token);
+  const key = await cache.resolve(emOf, token);
   if (!key) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked API key' });
   const organization = key.organization;
   request.organizationId = organization.id;
   const now = services.clock.now();
-  await cache.recordUse(em, key, now);
+  await cache.recordUse(emOf, key, now);
   return {
     organizationId: organization.id,
     apiKeyId: key.keyId,
-    em,
+    get em() {
+      return emOf();
+    },
     now,
     watchKey: (signal) => watchKey(services, token, signal),
     mutate: (input, fn) => {

@@ -30,6 +30,16 @@ export * from './finance-export.js';
 export { migrationsList } from './migrations/index.js';
 export * from './numbered-pages.js';
 export * from './orm.js';
+export {
+  readCustomer,
+  readCustomers,
+  readTransaction,
+  readTransactions,
+  readWallet,
+  readWallets,
+  type TransactionWire,
+  type WalletWire,
+} from './reads.js';
 export * from './secret-box.js';
 export * from './sql-statements.js';
 export { type MutationScope, requestHash, runMutation, type Work } from './unit-of-work.js';

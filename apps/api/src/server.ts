@@ -1,8 +1,8 @@
 /**
  * The HTTP server, on Fastify: tRPC at /trpc (bodies up to MAX_BODY_BYTES), GET /health, GET /ready,
  * GET /metrics (admin token), the Lago-compatible REST API at /api/v1 and its reference at /api/docs
- * (rest/plugin.ts), the console's built files when given their folder, and whatever Fastify plugins
- * the caller registers; anything else is a 404 JSON. Every response,
+ * (rest/plugin.ts), the CSV exports (exports/), the console's built files when given their folder,
+ * and whatever Fastify plugins the caller registers; anything else is a 404 JSON. Every response,
  * on every route, carries the security headers and an `x-request-id` (the caller's when it sent a
  * well-formed one); every request is logged once, as JSON, and counted in the metrics.
  *
@@ -19,6 +19,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { getErrorShape } from '@trpc/server/unstable-core-do-not-import';
 import { WalletError } from '@wallets/core';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
+import { EXPORT_PATHS, serveExport } from './exports/index.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Readiness } from './observability/readiness.js';
@@ -275,6 +276,16 @@ export function createServer(services: AppServices, options: ServerOptions = {})
 
   const recordOf = (request: FastifyRequest) => states.get(request.raw)?.record;
   app.register(restPlugin, { services, recordOf, prefix: REST_PREFIX });
+
+  // The CSV exports (exports/): a handler over Node's request and response, streamed, so the reply
+  // is hijacked; every method reaches it (anything but GET and HEAD is a 405 there).
+  for (const path of EXPORT_PATHS) {
+    app.all(path, (request, reply) => {
+      const record = recordOf(request) ?? { id: request.id, organizationId: null, walletErrorCodes: [] };
+      reply.hijack();
+      return serveExport(services, request.raw, reply.raw, record);
+    });
+  }
   app.register(restDocsPlugin, { prefix: DOCS_PREFIX });
 
   for (const entry of options.plugins ?? []) {

@@ -10,6 +10,12 @@ export type { RouterInputs, RouterOutputs, WalletClient };
 export type Customer = RouterOutputs['customers']['get'];
 /** A wallet as it is now (`wallets.list` items; `wallets.get` with `asOf` answers a past balance instead). */
 export type Wallet = RouterOutputs['wallets']['list']['items'][number];
+
+/** `wallets.get` without `asOf` answers the wallet as it is now: narrows its type to that. */
+export function currentWallet(answer: RouterOutputs['wallets']['get']): Wallet {
+  if ('asOf' in answer) throw new Error('wallets.get answered a past balance to a read of the present');
+  return answer;
+}
 export type WalletTransaction = RouterOutputs['walletTransactions']['get'];
 export type CreateWalletInput = RouterInputs['wallets']['create'];
 export type UpdateWalletInput = RouterInputs['wallets']['update'];

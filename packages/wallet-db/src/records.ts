@@ -40,6 +40,18 @@ export function customerRecordOf(row: Row): CustomerRecord {
   };
 }
 
+/** A customer row on the wire (dto.ts customerDto's shape). */
+export function customerRowDto(row: Row) {
+  const customer = customerRecordOf(row);
+  return {
+    id: customer.id,
+    externalId: customer.externalId,
+    currency: customer.currency,
+    timezone: customer.timezone,
+    createdAt: time(row.created_at),
+  };
+}
+
 export function walletRecordOf(row: Row): WalletRecord {
   return {
     id: row.id as string,

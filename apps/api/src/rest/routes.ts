@@ -12,11 +12,11 @@ import {
   type Door,
   findWalletIdByCode,
   getCustomer,
-  getWallet,
-  getWalletTransaction,
   pageCustomers,
   pageWallets,
   pageWalletTransactions,
+  readTransaction,
+  readWallet,
   recordPayment,
   terminateWallet,
   updateWallet,
@@ -211,7 +211,7 @@ export const REST_ROUTES: RestRoute[] = [
     response: wire.walletResponse,
     errors: [404],
     async handle(call) {
-      return walletAnswer(call.org, await getWallet(call.org.em, call.org.organizationId, call.params.lago_id as string));
+      return walletAnswer(call.org, await readWallet(call.org.em, call.org.organizationId, call.params.lago_id as string));
     },
   },
   {
@@ -289,7 +289,7 @@ export const REST_ROUTES: RestRoute[] = [
     response: wire.walletResponse,
     errors: [404],
     async handle(call) {
-      return walletAnswer(call.org, await getWallet(call.org.em, call.org.organizationId, await codeWalletId(call)));
+      return walletAnswer(call.org, await readWallet(call.org.em, call.org.organizationId, await codeWalletId(call)));
     },
   },
   {
@@ -343,7 +343,7 @@ export const REST_ROUTES: RestRoute[] = [
     errors: [404],
     async handle(call) {
       return {
-        wallet_transaction: wire.lagoTransaction(await getWalletTransaction(call.org.em, call.org.organizationId, call.params.lago_id as string)),
+        wallet_transaction: wire.lagoTransaction(await readTransaction(call.org.em, call.org.organizationId, call.params.lago_id as string)),
       };
     },
   },

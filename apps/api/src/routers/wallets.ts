@@ -1,4 +1,14 @@
-import { createWallet, getWallet, listWallets, terminateWallet, updateWallet } from '@wallets/db';
+import {
+  createWallet,
+  getWalletAsOf,
+  readWallet,
+  readWallets,
+  terminateWallet,
+  updateWallet,
+  type WalletAsOfDto,
+  type WalletDto,
+  walletBalanceHistory,
+} from '@wallets/db';
 import { z } from 'zod';
 import {
   appliesToInput,
@@ -46,14 +56,25 @@ export const walletsRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWallet(work, input))),
-  get: orgProcedure.input(z.object({ id: idInput })).query(({ ctx, input }) => getWallet(ctx.org.em, ctx.org.organizationId, input.id)),
+  /** Now (one statement), or with `asOf` the balances as the settled ledger stood then (ongoing fields null). */
+  get: orgProcedure
+    .input(z.object({ id: idInput, asOf: dateInput.optional() }))
+    .query(
+      ({ ctx, input }): Promise<WalletDto | WalletAsOfDto> =>
+        input.asOf === undefined
+          ? readWallet(ctx.services.orm.em, ctx.org.organizationId, input.id)
+          : getWalletAsOf(ctx.org.em, ctx.org.organizationId, input.id, input.asOf),
+    ),
+  balanceHistory: orgProcedure
+    .input(z.object({ id: idInput, from: dateInput, to: dateInput, interval: z.enum(['day', 'week', 'month']) }))
+    .query(({ ctx, input }) => walletBalanceHistory(ctx.org.em, ctx.org.organizationId, input)),
   list: orgProcedure
     .input(
       z
         .object({ externalCustomerId: externalIdInput.optional(), status: z.enum(['active', 'terminated']).optional(), ...listInput })
         .default({ limit: 20 }),
     )
-    .query(({ ctx, input }) => listWallets(ctx.org.em, ctx.org.organizationId, input)),
+    .query(({ ctx, input }) => readWallets(ctx.services.orm.em, ctx.org.organizationId, input)),
   update: orgProcedure
     .input(
       z.object({

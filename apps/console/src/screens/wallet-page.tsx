@@ -5,7 +5,7 @@
  */
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { queryKeys, useClient } from '../api.js';
+import { currentWallet, queryKeys, useClient } from '../api.js';
 import { customerPath, Link } from '../router.js';
 import { QueryError } from './query-error.js';
 import { TransactionsTable } from './transactions.js';
@@ -13,7 +13,7 @@ import { useRefreshCustomer, WalletCard } from './wallets-tab.js';
 
 export function WalletPage({ id }: { id: string }) {
   const client = useClient();
-  const wallet = useQuery({ queryKey: queryKeys.wallet(id), queryFn: () => client.wallets.get.query({ id }) });
+  const wallet = useQuery({ queryKey: queryKeys.wallet(id), queryFn: async () => currentWallet(await client.wallets.get.query({ id })) });
   const externalId = wallet.data?.externalCustomerId;
   const customer = useQuery({
     queryKey: queryKeys.customer(externalId ?? ''),

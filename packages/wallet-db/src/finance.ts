@@ -222,16 +222,18 @@ export const OUTFLOW_LINES: readonly ReportLine[] = ['consumed', 'voided', 'expi
  * Its kind is always the lot's. Movements up to `from` make the opening; `closing` is summed on
  * its own from the same rows. $1 organization, $2 currency, $3 customer or null, $4 from, $5 to.
  */
+/** The wallets a report covers: the organization's in the currency, optionally one customer's. */
+const SCOPE = 'select id from wallets where organization_id = $1 and currency = $2 and ($3::uuid is null or customer_id = $3::uuid)';
+
 const CREDITS_REPORT: pg.QueryConfig = {
   name: 'finance_credits_report',
   text: `
-  with scope as (
-    select id from wallets where organization_id = $1 and currency = $2 and ($3::uuid is null or customer_id = $3::uuid)
-  ), lots as (
+  with lots as (
     select t.transaction_status as kind, t.settled_at as at, t.amount_cents,
            case when t.source = 'invoice_void' then 'recredited' else 'toppedUp' end as line
-      from wallet_transactions t join scope w on w.id = t.wallet_id
+      from wallet_transactions t
      where t.organization_id = $1 and t.transaction_type = 'inbound' and t.status = 'settled' and t.settled_at <= $5
+       and t.wallet_id in (${SCOPE})
   ), outs as (
     select c.lot_kind as kind, o.created_at as at, c.amount_cents,
            case when o.transaction_status = 'invoiced' then 'consumed'
@@ -239,9 +241,10 @@ const CREDITS_REPORT: pg.QueryConfig = {
                 when o.source = 'termination' then 'terminated'
                 when o.source = 'payment_failure' then 'clawedBack'
                 else 'voided' end as line
-      from wallet_transactions o join scope w on w.id = o.wallet_id
+      from wallet_transactions o
       join wallet_transaction_consumptions c on c.organization_id = o.organization_id and c.outbound_wallet_transaction_id = o.id
      where o.organization_id = $1 and o.transaction_type = 'outbound' and o.status = 'settled' and o.created_at <= $5
+       and o.wallet_id in (${SCOPE})
   )
   select kind, line, sum(cents)::text as cents from (
     select kind, case when at <= $4 then 'opening' else line end as line, amount_cents as cents from lots
@@ -251,8 +254,9 @@ const CREDITS_REPORT: pg.QueryConfig = {
   ) m group by kind, line
   union all
   select 'purchased', 'pending', coalesce(sum(t.amount_cents), 0)::text
-    from wallet_transactions t join scope w on w.id = t.wallet_id
+    from wallet_transactions t
    where t.organization_id = $1 and t.transaction_type = 'inbound' and t.transaction_status = 'purchased' and t.created_at <= $5
+     and t.wallet_id in (${SCOPE})
      and not coalesce(t.settled_at <= $5, false) and not coalesce(t.failed_at <= $5, false)`,
 };
 

@@ -240,6 +240,11 @@ export const WalletTransactionSchema = new EntitySchema<WalletTransaction>({
         'create index "wallet_transactions_available_lots_idx" on "wallet_transactions" ("organization_id", "wallet_id") where "transaction_type" = \'inbound\' and "status" = \'settled\' and ("remaining_amount_cents" > 0 or "remaining_credit_amount" > 0)',
     },
     { name: 'wallet_transactions_wallet_idx', properties: ['organization', 'wallet', 'createdAt'] },
+    {
+      name: 'wallet_transactions_lots_settled_idx',
+      expression:
+        'create index "wallet_transactions_lots_settled_idx" on "wallet_transactions" ("organization_id", "wallet_id", "settled_at") include ("transaction_status", "amount_cents", "credit_amount") where "transaction_type" = \'inbound\' and "status" = \'settled\'',
+    },
     { name: 'wallet_transactions_lot_expiry_idx', properties: ['organization', 'expirationAt'] },
   ],
   properties: {

@@ -7,9 +7,12 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import { formatDecimal, InvariantViolation, WalletError, type WalletErrorCode } from '@wallets/core';
 import {
   centsToNumber,
+  type Door,
   type EntityManager,
   type EventHub,
   findOrganizationByApiKey,
+  type GroupDb,
+  groupDbOf,
   type Orm,
   runMutation,
   type SecretBox,
@@ -210,6 +213,16 @@ export interface OrgContext {
   watchKey(requestSignal: AbortSignal | undefined): KeyWatch;
   /** Runs one mutation in its own transaction, idempotent when the input carries a key. */
   mutate<T>(input: { idempotencyKey?: string | undefined; [field: string]: unknown }, fn: (work: Work) => Promise<T>): Promise<T>;
+  /** The one door for the commands that moved onto it (they open their own transaction, idempotent when the input carries a key). */
+  door(input: { idempotencyKey?: string | undefined; [field: string]: unknown }): { door: Door };
+}
+
+const groupDbs = new WeakMap<Orm, GroupDb>();
+
+function groupDbFor(orm: Orm): GroupDb {
+  let db = groupDbs.get(orm);
+  if (!db) groupDbs.set(orm, (db = groupDbOf(orm)));
+  return db;
 }
 
 /** Caches for services that bring none (in-process clients): no listener, so the short lifetime. */
@@ -304,6 +317,10 @@ export async function openOrgContext(services: AppServices, token: string | null
     mutate: (input, fn) => {
       const { idempotencyKey, ...rest } = input;
       return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure, idempotencyKey, request: rest, now }, fn);
+    },
+    door: (input) => {
+      const { idempotencyKey, ...request } = input;
+      return { door: { db: groupDbFor(services.orm), scope: { organizationId: organization.id, procedure, idempotencyKey, request, now } } };
     },
   };
 }

@@ -27,6 +27,7 @@ export {
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './finance.js';
 export * from './finance-export.js';
+export { type Door, type GroupDb, groupDbOf } from './group-mutation.js';
 export { migrationsList } from './migrations/index.js';
 export * from './numbered-pages.js';
 export * from './orm.js';

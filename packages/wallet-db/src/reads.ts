@@ -22,7 +22,7 @@ interface KnexPool {
 }
 
 /** Runs one query config on a connection of the ORM's pool (the transaction's, when inside one). */
-async function readRows(em: EntityManager, config: pg.QueryConfig): Promise<Record<string, unknown>[]> {
+export async function readRows(em: EntityManager, config: pg.QueryConfig): Promise<Record<string, unknown>[]> {
   const trx = em.getTransactionContext<{ client?: { acquireConnection?: () => Promise<unknown> } }>();
   if (trx) {
     const connection = (await trx.client?.acquireConnection?.()) as PoolClient | undefined;

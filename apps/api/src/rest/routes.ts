@@ -9,6 +9,7 @@ import {
   createWallet,
   createWalletTransactions,
   customerIdsByExternalId,
+  type Door,
   findWalletIdByCode,
   getCustomer,
   pageCustomers,
@@ -35,6 +36,8 @@ export interface Call {
   body: unknown;
   /** Runs a command in its own transaction, idempotent when the request had an Idempotency-Key. */
   mutate<T>(fn: (work: Work) => Promise<T>): Promise<T>;
+  /** The one door, for commands that moved onto it (idempotent under the route's key in the same transaction). */
+  door(): { door: Door };
 }
 
 export interface RestRoute {
@@ -326,7 +329,7 @@ export const REST_ROUTES: RestRoute[] = [
     async handle(call) {
       const { wallet_transaction } = bodyOf(call.body, 'wallet_transaction', wire.walletTransactionInput);
       const input = wire.createTransactionsInputOf(wallet_transaction);
-      const { transactions } = await call.mutate((work) => createWalletTransactions(work, input));
+      const { transactions } = await createWalletTransactions(call.door(), input);
       return { wallet_transactions: transactions.map(wire.lagoTransaction) };
     },
   },

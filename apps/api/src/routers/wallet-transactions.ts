@@ -20,7 +20,7 @@ export const walletTransactionsRouter = router({
         idempotencyKey: idempotencyKeyInput,
       }),
     )
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWalletTransactions(work, input))),
+    .mutation(({ ctx, input }) => createWalletTransactions(ctx.org.door(input), input)),
   get: orgProcedure
     .input(z.object({ id: idInput }))
     .query(({ ctx, input }) => readTransaction(ctx.services.orm.em, ctx.org.organizationId, input.id)),

@@ -3,6 +3,7 @@ import { apiKeysRouter } from './routers/api-keys.js';
 import { customersRouter } from './routers/customers.js';
 import { eventsRouter } from './routers/events.js';
 import { invoicesRouter } from './routers/invoices.js';
+import { reportsRouter } from './routers/reports.js';
 import { usageRouter } from './routers/usage.js';
 import { walletTransactionsRouter } from './routers/wallet-transactions.js';
 import { walletsRouter } from './routers/wallets.js';
@@ -17,6 +18,7 @@ export const appRouter = router({
   walletTransactions: walletTransactionsRouter,
   events: eventsRouter,
   invoices: invoicesRouter,
+  reports: reportsRouter,
   usage: usageRouter,
   webhooks: webhooksRouter,
 });

@@ -92,7 +92,14 @@ describe('pnpm audit:ledger', () => {
     ]);
     const outboundId = outbound.rows[0]?.id;
     expect([lot.rowCount, outbound.rowCount]).toEqual([1, 1]);
+    const terminatedLot = await pool.query<{ id: string }>(
+      `select id from wallet_transactions where wallet_id = $1 and transaction_type = 'inbound' and transaction_status = 'granted'`,
+      [c],
+    );
+    const terminatedLotId = terminatedLot.rows[0]?.id;
     await tamper(
+      // A lot that settles after the termination that voided it: balances as of the moment between would be negative.
+      `update wallet_transactions set settled_at = settled_at + interval '1 day' where id = '${terminatedLotId}'`,
       `update wallets set balance_cents = balance_cents + 1 where id = '${a}'`,
       `update wallet_transactions set remaining_amount_cents = remaining_amount_cents - 1 where id = '${lotId}'`,
       `delete from wallet_transaction_consumptions where outbound_wallet_transaction_id = '${outboundId}'`,
@@ -106,6 +113,8 @@ describe('pnpm audit:ledger', () => {
     expect(damaged.output).toMatch(new RegExp(`wallet ${b}: lot ${lotId} remainder \\d+ cents / [\\d.]+ credits disagrees with its consumptions`));
     expect(damaged.output).toMatch(new RegExp(`wallet ${b}: lots hold \\d+ cents, balance \\d+`));
     expect(damaged.output).toContain(`wallet ${a}: outbound ${outboundId} of 5000 cents / 50.00000 credits disagrees with its consumptions (0 cents`);
+    expect(damaged.output).toMatch(new RegExp(`wallet ${b}: report identity \\(granted\\): opening 0 \\+ in - out = 10000 cents, lots hold 9999`));
+    expect(damaged.output).toMatch(new RegExp(`wallet ${c}: outbound [0-9a-f-]+ at .* takes from lot ${terminatedLotId} settled later`));
     expect(damaged.output).toContain(`wallet ${c}: wallet is terminated with 0 wallet.terminated events, expected 1`);
   });
 

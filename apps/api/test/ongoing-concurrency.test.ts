@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouterOutputs, WalletClient } from '../src/client/index.js';
 import { type Harness, startHarness } from './harness.js';
 
-type Wallet = RouterOutputs['wallets']['get'];
+type Wallet = RouterOutputs['wallets']['list']['items'][number];
 
 let h: Harness;
 let client: WalletClient;

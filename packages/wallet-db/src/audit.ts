@@ -9,6 +9,11 @@
  * - no balance and no lot remainder below zero;
  * - each lot's remainder equals its amount minus its consumptions, and each outbound transaction
  *   equals the sum of its consumptions, all within one wallet;
+ * - the period report's identity (reports.credits), per wallet and kind over its whole history:
+ *   nothing before the first row, so opening 0 + toppedUp + recredited - consumed - voided - expired
+ *   - terminated - clawedBack = closing, with every movement classified by the report's rules and
+ *   the closing taken from the lots' remainders; no lot is consumed before it settled (so no
+ *   balance as of a past moment is negative), and every lot is purchased or granted;
  * - every change has its event in the outbox, exactly once where it happens once: a
  *   `wallet.created` per wallet, a `wallet_transaction.created` per transaction, a
  *   `wallet.terminated` per terminated wallet, a `wallet_transaction.updated` carrying the current
@@ -101,6 +106,52 @@ const CONSUMPTION_CHECKS = `
   union all select t.organization_id, t.wallet_id, 'transaction ' || t.id || ' belongs to another organization than its wallet'
     from wallet_transactions t join wallets w on w.id = t.wallet_id where w.organization_id <> t.organization_id`;
 
+/**
+ * The report identity per wallet and kind (finance.ts classifies the same way; this is its own SQL):
+ * lots are toppedUp or recredited (source invoice_void), outbound consumptions consumed (invoiced)
+ * or voided by source (expiration, termination, payment_failure, else a manual void).
+ */
+const REPORT_CHECKS = `
+  with lots as (
+    select t.organization_id, t.wallet_id, t.transaction_status as kind,
+           sum(t.amount_cents) filter (where t.source <> 'invoice_void') as topped_up,
+           sum(t.amount_cents) filter (where t.source = 'invoice_void') as recredited,
+           sum(t.remaining_amount_cents) as closing
+      from wallet_transactions t
+     where t.transaction_type = 'inbound' and t.status = 'settled'
+     group by 1, 2, 3
+  ), outs as (
+    select o.organization_id, o.wallet_id, i.transaction_status as kind,
+           sum(c.amount_cents) filter (where o.transaction_status = 'invoiced') as consumed,
+           sum(c.amount_cents) filter (where o.transaction_status = 'voided' and o.source = 'expiration') as expired,
+           sum(c.amount_cents) filter (where o.transaction_status = 'voided' and o.source = 'termination') as terminated,
+           sum(c.amount_cents) filter (where o.transaction_status = 'voided' and o.source = 'payment_failure') as clawed_back,
+           sum(c.amount_cents) filter (where o.transaction_status = 'voided' and o.source not in ('expiration', 'termination', 'payment_failure')) as voided
+      from wallet_transactions o
+      join wallet_transaction_consumptions c on c.outbound_wallet_transaction_id = o.id
+      join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
+     where o.transaction_type = 'outbound' and o.status = 'settled'
+     group by 1, 2, 3
+  ), per_kind as (
+    select coalesce(l.organization_id, o.organization_id) as organization_id, coalesce(l.wallet_id, o.wallet_id) as wallet_id,
+           coalesce(l.kind, o.kind) as kind,
+           coalesce(l.topped_up, 0) + coalesce(l.recredited, 0)
+             - coalesce(o.consumed, 0) - coalesce(o.voided, 0) - coalesce(o.expired, 0) - coalesce(o.terminated, 0) - coalesce(o.clawed_back, 0) as computed,
+           coalesce(l.closing, 0) as closing
+      from lots l full join outs o on o.wallet_id = l.wallet_id and o.kind = l.kind
+  )
+  select organization_id, wallet_id, 'report identity (' || kind || '): opening 0 + in - out = ' || computed || ' cents, lots hold ' || closing as problem
+    from per_kind where computed <> closing
+  union all select organization_id, wallet_id, 'lot ' || id || ' is ' || transaction_status || ', neither purchased nor granted'
+    from wallet_transactions where transaction_type = 'inbound' and transaction_status not in ('purchased', 'granted')
+  union all select organization_id, wallet_id, 'outbound ' || id || ' is ' || transaction_status || ', neither invoiced nor voided'
+    from wallet_transactions where transaction_type = 'outbound' and transaction_status not in ('invoiced', 'voided')
+  union all select o.organization_id, o.wallet_id, 'outbound ' || o.id || ' at ' || o.created_at || ' takes from lot ' || i.id || ' settled later, at ' || coalesce(i.settled_at::text, 'no time')
+    from wallet_transaction_consumptions c
+    join wallet_transactions o on o.id = c.outbound_wallet_transaction_id
+    join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
+   where i.settled_at is null or o.created_at < i.settled_at`;
+
 /** Every change has its event (counted per organization, type and subject id). */
 const EVENT_CHECKS = `
   with counted as (
@@ -162,7 +213,7 @@ async function problems(client: pg.Client, sql: string): Promise<LedgerMismatch[
 export async function auditLedger(databaseUrl: string): Promise<LedgerMismatch[]> {
   return withClient(databaseUrl, async (client) => {
     const found: LedgerMismatch[] = [];
-    for (const sql of [BALANCE_CHECKS, CONSUMPTION_CHECKS, EVENT_CHECKS]) found.push(...(await problems(client, sql)));
+    for (const sql of [BALANCE_CHECKS, CONSUMPTION_CHECKS, REPORT_CHECKS, EVENT_CHECKS]) found.push(...(await problems(client, sql)));
     return found.sort((a, b) => a.organizationId.localeCompare(b.organizationId) || a.walletId.localeCompare(b.walletId));
   });
 }

@@ -18,6 +18,7 @@ export * from './embedded-postgres.js';
 export * from './entities/index.js';
 export { openEventStream, type StreamedEvent } from './event-stream.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
+export * from './finance.js';
 export { migrationsList } from './migrations/index.js';
 export * from './orm.js';
 export * from './secret-box.js';

@@ -1,4 +1,4 @@
-import { getCustomer, listCustomers, upsertCustomer } from '@wallets/db';
+import { customerTotals, getCustomer, listCustomers, upsertCustomer } from '@wallets/db';
 import { z } from 'zod';
 import { currencyInput, externalIdInput, idempotencyKeyInput, listInput, text, timezoneInput } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
@@ -18,6 +18,15 @@ export const customersRouter = router({
     .input(z.object({ externalId: externalIdInput }))
     .query(({ ctx, input }) => getCustomer(ctx.org.em, ctx.org.organizationId, input.externalId)),
   list: orgProcedure
-    .input(z.object({ search: text().max(255).optional(), ...listInput }).default({ limit: 20 }))
-    .query(({ ctx, input }) => listCustomers(ctx.org.em, ctx.org.organizationId, input)),
+    .input(z.object({ search: text().max(255).optional(), includeTotals: z.boolean().optional(), ...listInput }).default({ limit: 20 }))
+    .query(async ({ ctx, input }) => {
+      const page = await listCustomers(ctx.org.em, ctx.org.organizationId, input);
+      if (!input.includeTotals) return page;
+      const totals = await customerTotals(
+        ctx.org.em,
+        ctx.org.organizationId,
+        page.items.map((c) => c.id),
+      );
+      return { ...page, items: page.items.map((c) => ({ ...c, totals: totals.get(c.id) ?? [] })) };
+    }),
 });

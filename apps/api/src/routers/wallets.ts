@@ -1,4 +1,14 @@
-import { createWallet, getWallet, listWallets, terminateWallet, updateWallet } from '@wallets/db';
+import {
+  createWallet,
+  getWallet,
+  getWalletAsOf,
+  listWallets,
+  terminateWallet,
+  updateWallet,
+  type WalletAsOfDto,
+  type WalletDto,
+  walletBalanceHistory,
+} from '@wallets/db';
 import { z } from 'zod';
 import {
   appliesToInput,
@@ -46,7 +56,18 @@ export const walletsRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWallet(work, input))),
-  get: orgProcedure.input(z.object({ id: idInput })).query(({ ctx, input }) => getWallet(ctx.org.em, ctx.org.organizationId, input.id)),
+  /** Now (one statement), or with `asOf` the balances as the settled ledger stood then (ongoing fields null). */
+  get: orgProcedure
+    .input(z.object({ id: idInput, asOf: dateInput.optional() }))
+    .query(
+      ({ ctx, input }): Promise<WalletDto | WalletAsOfDto> =>
+        input.asOf === undefined
+          ? getWallet(ctx.org.em, ctx.org.organizationId, input.id)
+          : getWalletAsOf(ctx.org.em, ctx.org.organizationId, input.id, input.asOf),
+    ),
+  balanceHistory: orgProcedure
+    .input(z.object({ id: idInput, from: dateInput, to: dateInput, interval: z.enum(['day', 'week', 'month']) }))
+    .query(({ ctx, input }) => walletBalanceHistory(ctx.org.em, ctx.org.organizationId, input)),
   list: orgProcedure
     .input(
       z

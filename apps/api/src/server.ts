@@ -1,5 +1,5 @@
 /**
- * The HTTP server: tRPC at /trpc (bodies up to MAX_BODY_BYTES), GET /health, GET /ready, GET /metrics
+ * The HTTP server: tRPC at /trpc (bodies up to MAX_BODY_BYTES), the CSV exports (exports/), GET /health, GET /ready, GET /metrics
  * (admin token), and the console's built files when given their folder; anything else is a 404 JSON.
  * Every response carries the security headers and an `x-request-id` (the caller's when it sent a
  * well-formed one); every request is logged once, as JSON, and counted in the metrics.
@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { isExportPath, serveExport } from './exports/index.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Readiness } from './observability/readiness.js';
@@ -107,6 +108,11 @@ export function createServer(services: AppServices, options: ServerOptions = {})
       route = procedureOf(pathname);
       records.set(req, record);
       trpc(req, res);
+      return;
+    }
+    if (isExportPath(pathname)) {
+      route = pathname.slice(1);
+      void serveExport(services, req, res, record);
       return;
     }
     if (pathname === '/health') {

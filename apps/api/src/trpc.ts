@@ -285,3 +285,26 @@ export const adminProcedure = publicProcedure.use(async ({ ctx, next }) => {
       : { code: 'UNAUTHORIZED', message: 'unknown admin token' },
   );
 });
+
+/**
+ * The organization an API key opens, for routes outside tRPC (the CSV exports): the same checks as
+ * `orgProcedure` (no key, the admin token, an unknown or revoked key are refused with its codes).
+ */
+export async function organizationOfKey(
+  services: AppServices,
+  token: string | null,
+  request: RequestRecord,
+): Promise<{ organizationId: string; em: EntityManager; now: Date }> {
+  if (!token) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'missing API key (Authorization: Bearer <apiKey>)' });
+  if (services.adminToken && sameSecret(token, services.adminToken)) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: 'the admin token only opens admin procedures' });
+  }
+  const em = services.orm.em.fork() as EntityManager;
+  const cache = apiKeyCacheOf(services);
+  const key = await cache.resolve(em, token);
+  if (!key) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked API key' });
+  request.organizationId = key.organization.id;
+  const now = services.clock.now();
+  await cache.recordUse(em, key, now);
+  return { organizationId: key.organization.id, em, now };
+}

@@ -282,6 +282,7 @@ const procedures: Procedure[] = [
     base: () => ({}),
     fields: [
       [['search'], text(255)],
+      [['includeTotals'], bool],
       [['cursor'], cursor],
       [['limit'], listLimit],
     ],
@@ -311,7 +312,37 @@ const procedures: Procedure[] = [
       [['idempotencyKey'], idempotencyKey],
     ],
   },
-  { path: 'wallets.get', type: 'query', base: () => ({ id: ids.walletA }), fields: [[['id'], reference(ids.walletB)]] },
+  {
+    path: 'wallets.get',
+    type: 'query',
+    base: () => ({ id: ids.walletA, asOf: new Date('2026-06-01T00:00:00Z') }),
+    fields: [
+      [['id'], reference(ids.walletB)],
+      [['asOf'], date],
+    ],
+  },
+  {
+    path: 'wallets.balanceHistory',
+    type: 'query',
+    base: () => ({ id: ids.walletA, from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-03-01T00:00:00Z'), interval: 'week' }),
+    fields: [
+      [['id'], reference(ids.walletB)],
+      [['from'], requiredDate],
+      [['to'], fc.oneof(requiredDate, fc.constant(new Date('2025-12-31T00:00:00Z')), fc.constant(new Date('2036-01-01T00:00:00Z')))],
+      [['interval'], enumOf('day', 'week', 'month')],
+    ],
+  },
+  {
+    path: 'reports.credits',
+    type: 'query',
+    base: () => ({ currency: 'EUR', from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-02-01T00:00:00Z'), externalCustomerId: 'cus_a' }),
+    fields: [
+      [['currency'], currency],
+      [['from'], requiredDate],
+      [['to'], fc.oneof(requiredDate, fc.constant(new Date('2025-12-31T00:00:00Z')))],
+      [['externalCustomerId'], fc.oneof(text(255, { min: 1, trim: true }), fc.constant(ids.customerB))],
+    ],
+  },
   {
     path: 'wallets.list',
     type: 'query',
@@ -520,13 +551,17 @@ function authorization(attempt: Attempt): Record<string, string> {
   }
 }
 
-/** The superjson wire form: Dates (here only invalid ones) are strings with a `meta` entry. */
+/** The superjson wire form: Dates (valid ones, and INVALID_DATE) are strings with a `meta` entry. */
 function serialize(input: unknown): { json: unknown; meta?: { values: Record<string, ['Date']> } } {
   const values: Record<string, ['Date']> = {};
   const walk = (value: unknown, path: string[]): unknown => {
     if (value === INVALID_DATE) {
       values[path.join('.')] = ['Date'];
       return 'not a date';
+    }
+    if (value instanceof Date) {
+      values[path.join('.')] = ['Date'];
+      return value.toISOString();
     }
     if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, String(i)]));
     if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, [...path, k])]));

@@ -10,6 +10,12 @@ export type { RouterInputs, RouterOutputs, WalletClient };
 export type Customer = RouterOutputs['customers']['get'];
 /** A wallet as it is now (`wallets.list` items; `wallets.get` with `asOf` answers a past balance instead). */
 export type Wallet = RouterOutputs['wallets']['list']['items'][number];
+
+/** `wallets.get` without `asOf` answers the wallet as it is now: narrows its type to that. */
+export function currentWallet(answer: RouterOutputs['wallets']['get']): Wallet {
+  if ('asOf' in answer) throw new Error('wallets.get answered a past balance to a read of the present');
+  return answer;
+}
 export type WalletTransaction = RouterOutputs['walletTransactions']['get'];
 export type CreateWalletInput = RouterInputs['wallets']['create'];
 export type UpdateWalletInput = RouterInputs['wallets']['update'];
@@ -59,11 +65,6 @@ export const queryKeys = {
   webhookDeliveries: (endpointId: string) => ['webhook-deliveries', endpointId] as const,
   allTransactions: ['transactions'] as const,
 };
-
-/** A wallet as it is now (without `asOf`, `wallets.get` answers the current wallet). */
-export async function getWallet(client: WalletClient, id: string): Promise<Wallet> {
-  return (await client.wallets.get.query({ id })) as Wallet;
-}
 
 /**
  * Downloads one of the API's CSV exports (`GET /exports/*.csv`, the API key as a bearer token) and

@@ -19,6 +19,7 @@ export * from './entities/index.js';
 export { openEventStream, type StreamedEvent } from './event-stream.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './finance.js';
+export * from './finance-export.js';
 export { migrationsList } from './migrations/index.js';
 export * from './orm.js';
 export * from './secret-box.js';

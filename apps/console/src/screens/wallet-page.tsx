@@ -5,7 +5,7 @@
  */
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { downloadCsv, getWallet, queryKeys, useClient, type Wallet } from '../api.js';
+import { currentWallet, downloadCsv, queryKeys, useClient, type Wallet } from '../api.js';
 import { customerPath, Link } from '../router.js';
 import { BalanceHistory } from './balance-history.js';
 import { QueryError } from './query-error.js';
@@ -14,7 +14,7 @@ import { useRefreshCustomer, WalletCard } from './wallets-tab.js';
 
 export function WalletPage({ id }: { id: string }) {
   const client = useClient();
-  const wallet = useQuery({ queryKey: queryKeys.wallet(id), queryFn: () => getWallet(client, id) });
+  const wallet = useQuery({ queryKey: queryKeys.wallet(id), queryFn: async () => currentWallet(await client.wallets.get.query({ id })) });
   const externalId = wallet.data?.externalCustomerId;
   const customer = useQuery({
     queryKey: queryKeys.customer(externalId ?? ''),

@@ -71,7 +71,11 @@ export const queryKeys = {
  * hands it to the browser as a file. The only request not made through the typed client: tRPC does
  * not carry CSV.
  */
-export async function downloadCsv(path: '/exports/wallet-transactions.csv' | '/exports/credits-report.csv', params: Record<string, string>, fileName: string): Promise<void> {
+export async function downloadCsv(
+  path: '/exports/wallet-transactions.csv' | '/exports/credits-report.csv',
+  params: Record<string, string>,
+  fileName: string,
+): Promise<void> {
   const apiKey = storedApiKey();
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);

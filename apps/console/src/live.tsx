@@ -56,7 +56,9 @@ export function staleKeysOf(event: LiveEvent): (readonly unknown[])[] {
   const { data } = event;
   const totals = [queryKeys.allCustomers, queryKeys.allReports];
   if (event.type.startsWith('wallet_transaction.')) {
-    return typeof data.walletId === 'string' ? [queryKeys.transactions(data.walletId), queryKeys.allWallets, ...totals] : [queryKeys.allWallets, ...totals];
+    return typeof data.walletId === 'string'
+      ? [queryKeys.transactions(data.walletId), queryKeys.allWallets, ...totals]
+      : [queryKeys.allWallets, ...totals];
   }
   if (event.type.startsWith('wallet.') && typeof data.externalCustomerId === 'string') {
     // A first wallet sets the customer's currency.

@@ -11,6 +11,7 @@ import 'uplot/dist/uPlot.min.css';
 import { queryKeys, type RouterOutputs, useClient, type Wallet } from '../api.js';
 import { formatCreditNumber, formatMoney, formatTime } from '../format.js';
 import { QueryError } from './query-error.js';
+import { TableScroll } from './table-scroll.js';
 
 type Point = RouterOutputs['wallets']['balanceHistory']['points'][number];
 
@@ -108,13 +109,16 @@ export function BalanceHistory({ wallet }: { wallet: Wallet }) {
           </select>
         </div>
       </div>
-      <p className="hint">Settled balances at the end of each {PERIODS[period].interval} in the customer's time zone ({wallet.currency}); the last point is the balance to date.</p>
+      <p className="hint">
+        Settled balances at the end of each {PERIODS[period].interval} in the customer's time zone ({wallet.currency}); the last point is the balance
+        to date.
+      </p>
       <QueryError query={history} what="balance history" />
       {history.isPending ? <p aria-live="polite">Loading the balance history…</p> : null}
       {points.length > 0 ? (
         <div className="history">
           <BalanceChart points={points} currency={wallet.currency} labelledBy={headingId} />
-          <div className="table-scroll history-table">
+          <TableScroll label="Balance history table" className="history-table">
             <table className="numbers">
               <caption>Balance history of {wallet.name || wallet.code}</caption>
               <thead>
@@ -148,7 +152,7 @@ export function BalanceHistory({ wallet }: { wallet: Wallet }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableScroll>
         </div>
       ) : history.isSuccess ? (
         <p>No points in this period.</p>

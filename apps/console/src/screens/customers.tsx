@@ -9,6 +9,7 @@ import { queryKeys, type RouterOutputs, useClient } from '../api.js';
 import { formatDay, formatMoney, LOCALE } from '../format.js';
 import { customerPath, Link } from '../router.js';
 import { QueryError } from './query-error.js';
+import { TableScroll } from './table-scroll.js';
 
 export const CUSTOMERS_PAGE_SIZE = 20;
 type CustomerWithTotals = RouterOutputs['customers']['list']['items'][number] & {
@@ -54,7 +55,7 @@ export function Customers() {
             {customers.data?.nextCursor ? '' : ` of ${count.format(first + items.length - 1)}`}
             {term ? ` matching "${term}"` : ''}
           </p>
-          <div className="table-scroll">
+          <TableScroll label="Customers table">
             <table className="numbers">
               <caption className="visually-hidden">Customers</caption>
               <thead>
@@ -95,7 +96,7 @@ export function Customers() {
                 })}
               </tbody>
             </table>
-          </div>
+          </TableScroll>
         </>
       ) : null}
       <nav aria-label="Customer pages" className="actions">

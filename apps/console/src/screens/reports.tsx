@@ -11,6 +11,7 @@ import { useId, useState } from 'react';
 import { downloadCsv, queryKeys, type RouterOutputs, useClient } from '../api.js';
 import { formatMoney, formatMonth } from '../format.js';
 import { QueryError } from './query-error.js';
+import { TableScroll } from './table-scroll.js';
 
 type CreditsReport = RouterOutputs['reports']['credits'];
 type KindCents = CreditsReport['opening'];
@@ -63,7 +64,8 @@ export function Reports() {
   const range = validMonth ? monthRange(month) : null;
   const report = useQuery({
     queryKey: queryKeys.report(currency, month, externalCustomerId),
-    queryFn: () => client.reports.credits.query({ currency, ...(range as { from: Date; to: Date }), ...(externalCustomerId ? { externalCustomerId } : {}) }),
+    queryFn: () =>
+      client.reports.credits.query({ currency, ...(range as { from: Date; to: Date }), ...(externalCustomerId ? { externalCustomerId } : {}) }),
     enabled: range !== null,
   });
   const money = (cents: number | bigint) => formatMoney(Number(cents), currency);
@@ -74,7 +76,11 @@ export function Reports() {
     try {
       const params: Record<string, string> = { currency, from: range.from.toISOString(), to: range.to.toISOString() };
       if (externalCustomerId) params.externalCustomerId = externalCustomerId;
-      await downloadCsv('/exports/credits-report.csv', params, `credits-report-${currency}-${month}${externalCustomerId ? `-${externalCustomerId}` : ''}.csv`);
+      await downloadCsv(
+        '/exports/credits-report.csv',
+        params,
+        `credits-report-${currency}-${month}${externalCustomerId ? `-${externalCustomerId}` : ''}.csv`,
+      );
       setDownload({ pending: false, error: null });
     } catch (error) {
       setDownload({ pending: false, error: error instanceof Error ? error.message : String(error) });
@@ -139,7 +145,7 @@ export function Reports() {
             From {range.from.toISOString().slice(0, 10)} 00:00 UTC to {range.to.toISOString().slice(0, 10)} 00:00 UTC. Amounts are the money value of
             credits.
           </p>
-          <div className="table-scroll">
+          <TableScroll label="Report lines">
             <table className="numbers report">
               <caption className="visually-hidden">Credits report</caption>
               <thead>
@@ -163,11 +169,13 @@ export function Reports() {
               </tbody>
               <tfoot>{row('Closing balance', report.data.closing, '', 'closing')}</tfoot>
             </table>
-          </div>
+          </TableScroll>
           <p data-testid="identity" className={identity.ties ? 'ties' : 'form-error'}>
             {money(identity.total.opening)} opening + {money(identity.total.inflow)} in − {money(identity.total.outflow)} out ={' '}
             {money(identity.total.expected)}
-            {identity.ties ? ', the closing balance: the report ties out.' : `, but the closing balance is ${money(identity.total.closing)}: the report does not tie out.`}
+            {identity.ties
+              ? ', the closing balance: the report ties out.'
+              : `, but the closing balance is ${money(identity.total.closing)}: the report does not tie out.`}
           </p>
           <p>Pending purchases at the end of the month (not in the balance until paid): {money(report.data.pendingPurchasesCents)}.</p>
         </section>

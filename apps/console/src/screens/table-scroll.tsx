@@ -4,8 +4,8 @@ import type { ReactNode } from 'react';
 export function TableScroll({ label, className, children }: { label: string; className?: string; children: ReactNode }) {
   return (
     // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard (WCAG 2.1.1)
-    <div className={`table-scroll${className ? ` ${className}` : ''}`} role="region" aria-label={label} tabIndex={0}>
+    <section className={`table-scroll${className ? ` ${className}` : ''}`} aria-label={label} tabIndex={0}>
       {children}
-    </div>
+    </section>
   );
 }

@@ -43,6 +43,8 @@ export async function startConsoleEnvironment(extraEnv: Record<string, string> =
     HOST: '127.0.0.1',
     WALLET_ADMIN_TOKEN: ADMIN_TOKEN,
     WALLET_WORKER_CONCURRENCY: '0',
+    // One line per request would bury the test output.
+    LOG_LEVEL: 'warn',
     ...extraEnv,
   });
   const app = await startApp(env, { log: () => undefined, consoleDir: distDir, ...(clock ? { clock } : {}) });

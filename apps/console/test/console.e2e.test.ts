@@ -131,6 +131,10 @@ describe('wallets console', () => {
     expect(await focused.evaluate((el) => getComputedStyle(el).outlineStyle)).not.toBe('none');
     await page.keyboard.press('Enter');
     const confirm = wallet.getByRole('alertdialog', { name: 'Terminate wallet' });
+    // The dialog is modal and the safe choice has the focus.
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Cancel' && document.activeElement.closest('dialog[open]'), undefined, {
+      timeout: 5_000,
+    });
     const warning = (await confirm.textContent()) ?? '';
     expect(warning).toContain('voids every remaining credit (12 credits, $60.00)');
     expect(warning).toContain('cannot be undone');

@@ -24,12 +24,15 @@ export function ConfirmDialog({
   onDone(): void;
 }) {
   const dialogRef = useRef<HTMLDialogElement>(null);
+  const cancelRef = useRef<HTMLButtonElement>(null);
   const { pending, errors, run, formRef } = useSubmit({ fields: {}, currency: currency ?? null });
   const id = useId();
 
   useEffect(() => {
     const dialog = dialogRef.current;
     if (dialog && !dialog.open) dialog.showModal();
+    // showModal focuses the first control (the destructive one): the safe choice takes focus instead.
+    cancelRef.current?.focus();
     return () => dialog?.close();
   }, []);
 
@@ -59,8 +62,7 @@ export function ConfirmDialog({
           <button type="submit" className="danger" disabled={pending}>
             {confirmLabel}
           </button>
-          {/* biome-ignore lint/a11y/noAutofocus: the safe choice takes focus when the confirmation opens */}
-          <button type="button" onClick={onCancel} autoFocus>
+          <button ref={cancelRef} type="button" onClick={onCancel}>
             Cancel
           </button>
         </div>

@@ -9,23 +9,15 @@ import path from 'node:path';
 import {
   type ApiKeyRevocationListener,
   countOrganizations,
-  countPlainWebhookSecrets,
   createOrganization,
-  defaultDataRoot,
-  type EmbeddedPostgres,
   type EntityManager,
-  ensureDatabase,
   listenForApiKeyRevocations,
   migrate,
-  newSecretKey,
   type Orm,
   openOrm,
-  parseSecretKey,
-  resealWebhookSecrets,
-  SecretBox,
-  startEmbeddedPostgres,
 } from '@wallets/db';
 import { ApiKeyCache } from './api-key-cache.js';
+import { connectDatabase, openSecrets } from './database.js';
 import type { Env } from './env.js';
 import { repositoryRoot } from './env.js';
 import { JobRunner } from './jobs/runner.js';
@@ -34,33 +26,6 @@ import { createMetrics } from './observability/metrics.js';
 import { checkReadiness } from './observability/readiness.js';
 import { createServer } from './server.js';
 import { type Clock, systemClock } from './trpc.js';
-
-/**
- * The key that seals webhook secrets: WALLET_SECRET_KEY, else (embedded database) a key made once in
- * the data folder (mode 0600), else none: secrets stay plain and the start says so. Secrets stored
- * plain or under a previous key are resealed under the current key here.
- */
-async function openSecrets(env: Env, dataRoot: string | null, orm: Orm, log: (line: string) => void): Promise<SecretBox> {
-  let key = env.WALLET_SECRET_KEY ?? null;
-  if (!key && dataRoot) {
-    const file = path.join(dataRoot, 'secret-key');
-    if (!fs.existsSync(file)) {
-      fs.writeFileSync(file, `${newSecretKey()}\n`, { mode: 0o600, flag: 'wx' });
-      log(`Created the key that seals webhook secrets: ${file}`);
-    }
-    key = parseSecretKey(fs.readFileSync(file, 'utf8'), file);
-  }
-  const box = new SecretBox(key, env.WALLET_SECRET_KEY_PREVIOUS);
-  const em = orm.em.fork() as EntityManager;
-  if (box.encrypts) {
-    const resealed = await resealWebhookSecrets(em, box);
-    if (resealed > 0) log(`Sealed ${resealed} webhook secret(s) under the current key.`);
-  } else {
-    const plain = await countPlainWebhookSecrets(em);
-    log(`Webhook secrets are stored unencrypted (${plain} now): set WALLET_SECRET_KEY to seal them.`);
-  }
-  return box;
-}
 
 export interface RunningApp {
   url: string;
@@ -87,16 +52,10 @@ export async function startApp(
 ): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? systemClock;
-  let embedded: EmbeddedPostgres | null = null;
-  let databaseUrl = env.DATABASE_URL;
-  if (!databaseUrl) {
-    const dataRoot = env.WALLET_DATA_DIR ?? defaultDataRoot(repositoryRoot);
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, 'pg'), log });
-    databaseUrl = await ensureDatabase(embedded.url, 'wallets');
-  }
+  const { databaseUrl, embedded, dataRoot } = await connectDatabase(env, log);
   const orm = await openOrm({ databaseUrl, poolMax: env.WALLET_DB_POOL_MAX });
   await migrate(orm);
-  const secrets = await openSecrets(env, embedded ? (env.WALLET_DATA_DIR ?? defaultDataRoot(repositoryRoot)) : null, orm, log);
+  const secrets = await openSecrets(env, dataRoot, orm, log);
   if (embedded && (await countOrganizations(orm.em.fork() as EntityManager)) === 0) {
     const { organization, apiKey } = await createOrganization(orm.em as EntityManager, 'Default organization');
     log(`Created organization "${organization.name}" (${organization.id}).`);

@@ -1,4 +1,5 @@
 /** The only reader of the environment. */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSecretKey } from '@wallets/db';
@@ -76,5 +77,15 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   return parsed.data;
 }
 
-/** The repository root (for the default embedded data folder). */
-export const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/**
+ * The repository root (for the default embedded data folder and the console's files): the nearest
+ * folder above this module with pnpm-workspace.yaml, the same from src/ (tsx) and dist/ (built).
+ */
+export const repositoryRoot = findRepositoryRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findRepositoryRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(start, '../../..');
+  }
+}

@@ -63,6 +63,10 @@ export const timezoneInput = text().refine(
 
 export const externalIdInput = text().trim().min(1).max(255);
 export const idInput = text().min(1).max(64);
+/** An organization's name (admin.createOrganization, `wallets org create`). */
+export const organizationName = text().trim().min(1).max(255);
+/** An API key's name (apiKeys.create, admin.createApiKey, `wallets keys create`). */
+export const apiKeyName = text().trim().min(1).max(255);
 export const idempotencyKeyInput = text().min(1).max(255).optional();
 export const nameInput = text().max(255);
 export const dateInput = z.date();

@@ -1,6 +1,7 @@
 /**
- * The HTTP server: tRPC at /trpc (bodies up to MAX_BODY_BYTES), the CSV exports (exports/), GET /health, GET /ready, GET /metrics
- * (admin token), and the console's built files when given their folder; anything else is a 404 JSON.
+ * The HTTP server: tRPC at /trpc (bodies up to MAX_BODY_BYTES), GET /health, GET /ready, GET /metrics
+ * (admin token), the Lago-compatible REST API under /api/ (rest/plugin.ts), the CSV exports
+ * (exports/), and the console's built files when given their folder; anything else is a 404 JSON.
  * Every response carries the security headers and an `x-request-id` (the caller's when it sent a
  * well-formed one); every request is logged once, as JSON, and counted in the metrics.
  */
@@ -11,6 +12,7 @@ import { isExportPath, serveExport } from './exports/index.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Readiness } from './observability/readiness.js';
+import { restHandler } from './rest/plugin.js';
 import { appRouter } from './router.js';
 import { isConsoleRoute, staticFiles } from './static-files.js';
 import { type AppServices, bearerToken, createContextInner, loggerOf, type RequestRecord, sameSecret } from './trpc.js';
@@ -63,6 +65,7 @@ export function createServer(services: AppServices, options: ServerOptions = {})
   const logger: Logger = loggerOf(services);
   const serveStatic = options.staticDir ? staticFiles(options.staticDir, isConsoleRoute) : null;
   const records = new WeakMap<http.IncomingMessage, RequestRecord>();
+  const rest = restHandler({ services, bodyLimit: options.maxBodyBytes ?? MAX_BODY_BYTES, recordOf: (request) => records.get(request.raw) });
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
@@ -146,7 +149,13 @@ export function createServer(services: AppServices, options: ServerOptions = {})
       );
       return;
     }
-    if (!pathname.startsWith('/api/') && serveStatic?.(req, res)) {
+    if (pathname.startsWith('/api/')) {
+      route = 'rest';
+      records.set(req, record);
+      rest(req, res);
+      return;
+    }
+    if (serveStatic?.(req, res)) {
       route = 'console';
       return;
     }

@@ -184,7 +184,7 @@ export interface OrgContext {
   /** For subscriptions: a signal that also aborts once the key is revoked (stop the watch when done). */
   watchKey(requestSignal: AbortSignal | undefined): KeyWatch;
   /** Runs one mutation in its own transaction, idempotent when the input carries a key. */
-  mutate<T>(input: { idempotencyKey?: string | undefined }, fn: (work: Work) => Promise<T>): Promise<T>;
+  mutate<T>(input: { idempotencyKey?: string | undefined; [field: string]: unknown }, fn: (work: Work) => Promise<T>): Promise<T>;
 }
 
 /** Caches for services that bring none (in-process clients): no listener, so the short lifetime. */
@@ -245,8 +245,12 @@ function watchKey(services: AppServices, secret: string, requestSignal: AbortSig
   return { signal: controller.signal, revoked: () => revoked, stop };
 }
 
-export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
-  const { token, services } = ctx;
+/**
+ * Resolves an organization key into the context its calls run in: a TRPCError UNAUTHORIZED (no key,
+ * unknown or revoked) or FORBIDDEN (the admin token) otherwise. `procedure` scopes idempotency keys.
+ * tRPC procedures and the REST routes (rest/plugin.ts) both authenticate through this.
+ */
+export async function openOrgContext(services: AppServices, token: string | null, request: RequestRecord, procedure: string): Promise<OrgContext> {
   if (!token) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'missing API key (Authorization: Bearer <apiKey>)' });
   if (services.adminToken && sameSecret(token, services.adminToken)) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'the admin token only opens admin procedures' });
@@ -256,20 +260,24 @@ export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
   const key = await cache.resolve(em, token);
   if (!key) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked API key' });
   const organization = key.organization;
-  ctx.request.organizationId = organization.id;
+  request.organizationId = organization.id;
   const now = services.clock.now();
   await cache.recordUse(em, key, now);
-  const org: OrgContext = {
+  return {
     organizationId: organization.id,
     apiKeyId: key.keyId,
     em,
     now,
     watchKey: (signal) => watchKey(services, token, signal),
     mutate: (input, fn) => {
-      const { idempotencyKey, ...request } = input;
-      return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure: path, idempotencyKey, request, now }, fn);
+      const { idempotencyKey, ...rest } = input;
+      return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure, idempotencyKey, request: rest, now }, fn);
     },
   };
+}
+
+export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
+  const org = await openOrgContext(ctx.services, ctx.token, ctx.request, path);
   return next({ ctx: { ...ctx, org } });
 });
 

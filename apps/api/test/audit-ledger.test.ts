@@ -1,5 +1,5 @@
 /**
- * `pnpm audit:ledger` as a real process on a throw-away database: clean after real traffic (exit 0
+ * `pnpm wallets audit` (also `pnpm audit:ledger`) as a real process on a throw-away database: clean after real traffic (exit 0
  * and a summary), then each kind of damage written straight into the rows (the append-only
  * triggers bypassed with session_replication_role, as only a superuser can) is listed by wallet and
  * the exit code is 1. Without DATABASE_URL and without an embedded database it says so (exit 2).
@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 async function runAudit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const handle = spawnProcess('audit:ledger', process.execPath, ['--import', 'tsx', 'src/audit-ledger.ts'], { cwd: apiRoot, env });
+  const handle = spawnProcess('wallets audit', process.execPath, ['--import', 'tsx', 'src/cli-main.ts', 'audit'], { cwd: apiRoot, env });
   const status = await handle.exited;
   return { code: status.code, output: handle.output() };
 }
@@ -44,7 +44,7 @@ async function tamper(...statements: string[]): Promise<void> {
   }
 }
 
-describe('pnpm audit:ledger', () => {
+describe('pnpm wallets audit', () => {
   it('passes a sound ledger and lists every kind of damage, exiting 1', async () => {
     const { client, organizationId } = await harness.newTenant('audited');
     await client.customers.upsert.mutate({ externalId: 'cus_audit', currency: 'EUR' });

@@ -114,7 +114,7 @@ describe('GET /metrics', () => {
 });
 
 describe('paths nobody serves', () => {
-  it.each(['/ready2', '/metricsx', '/api/v1/wallets', '/api', '/whatever.png', '/wallets', '/customers/a/b', '/trpc/wallets.drop'])(
+  it.each(['/ready2', '/metricsx', '/api/v1/nothing', '/api', '/whatever.png', '/wallets', '/customers/a/b', '/trpc/wallets.drop'])(
     '%s is a 404 with JSON, not the console',
     async (pathname) => {
       const response = await get(pathname);

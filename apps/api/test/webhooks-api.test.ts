@@ -66,7 +66,7 @@ describe('webhook endpoints', () => {
     // The secret is a valid Standard Webhooks key.
     expect(() => new Webhook(created.secret)).not.toThrow();
     const listed = await a.client.webhooks.list.query();
-    expect(listed).toEqual([{ id: created.id, url: created.url, createdAt: expect.any(Date) }]);
+    expect(listed).toEqual([{ id: created.id, url: created.url, format: 'standard', createdAt: expect.any(Date) }]);
     expect(JSON.stringify(listed)).not.toContain('whsec_');
     expect(await b.client.webhooks.list.query()).toEqual([]);
 

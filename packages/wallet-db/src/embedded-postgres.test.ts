@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -50,15 +51,63 @@ describe('embedded PostgreSQL', () => {
     expect(await query(await ensureDatabase(second.url, 'kept'), 'select n from kept_rows')).toEqual([{ n: 42 }]);
   });
 
-  it('stops a stale server left in its data folder by a crashed start', async () => {
-    // The previous test's server is still running: to the next start it is a leftover.
-    const stalePid = postmasterPid();
-    expect(alive(stalePid)).toBe(true);
-    const next = await startEmbeddedPostgres({ dataDir, ephemeral: true });
+  it('uses the server already answering in its folder and never stops it', async () => {
+    // The previous test's server is still running: the next start shares it.
+    const pid = postmasterPid();
+    const lines: string[] = [];
+    const shared = await startEmbeddedPostgres({ dataDir, ephemeral: true, log: (line) => lines.push(line) });
+    expect(shared.owned).toBe(false);
+    expect(lines.join('\n')).toContain(`using the PostgreSQL already running in ${dataDir} (pid ${pid}`);
+    expect(await query(await ensureDatabase(shared.url, 'kept'), 'select n from kept_rows')).toEqual([{ n: 42 }]);
+    await shared.stop();
+    expect(alive(pid)).toBe(true);
+    expect(postmasterPid()).toBe(pid);
+  });
+
+  it('leaves its own server running at stop while another process is connected', async () => {
+    await (started[started.length - 1] as EmbeddedPostgres).stop(); // a throw-away server stops regardless
+    const owner = await startEmbeddedPostgres({ dataDir }); // a kept one (as pnpm start's) does not
+    expect(owner.owned).toBe(true);
+    const pid = postmasterPid();
+    const other = new pg.Client({ connectionString: owner.url });
+    await other.connect();
+    try {
+      await owner.stop();
+      expect(alive(pid)).toBe(true);
+      expect((await other.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('stops and replaces a server that does not answer (hung), keeping the data', async () => {
+    const hung = postmasterPid();
+    process.kill(hung, 'SIGSTOP');
+    const lines: string[] = [];
+    const next = await startEmbeddedPostgres({ dataDir, ephemeral: true, answerTimeoutMs: 300, log: (line) => lines.push(line) });
     started.push(next);
-    expect(alive(stalePid)).toBe(false);
-    expect(postmasterPid()).not.toBe(stalePid);
+    expect(next.owned).toBe(true);
+    expect(lines.join('\n')).toContain(`stopping a PostgreSQL that does not answer (pid ${hung})`);
+    expect(alive(hung)).toBe(false);
+    expect(postmasterPid()).not.toBe(hung);
     expect(await query(await ensureDatabase(next.url, 'kept'), 'select n from kept_rows')).toEqual([{ n: 42 }]);
+  });
+
+  it('removes a pid file whose pid now belongs to another program, without touching it', async () => {
+    await (started[started.length - 1] as EmbeddedPostgres).stop();
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const pidFile = path.join(dataDir, 'postmaster.pid');
+      fs.writeFileSync(pidFile, `${stranger.pid}\n${dataDir}\n0\n5999\n`);
+      if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', pidFile]);
+      const next = await startEmbeddedPostgres({ dataDir, ephemeral: true });
+      started.push(next);
+      expect(next.owned).toBe(true);
+      expect(alive(stranger.pid as number)).toBe(true);
+      expect(postmasterPid()).not.toBe(stranger.pid);
+    } finally {
+      stranger.kill();
+    }
   });
 
   it('asks for a password kept beside the cluster (mode 0600), on 127.0.0.1 only', async () => {

@@ -21,6 +21,7 @@ export { type EventItem, type EventType, findEventCursor, listEvents } from './e
 export * from './finance.js';
 export * from './finance-export.js';
 export { migrationsList } from './migrations/index.js';
+export * from './numbered-pages.js';
 export * from './orm.js';
 export * from './secret-box.js';
 export * from './sql-statements.js';

@@ -68,14 +68,23 @@ async function lockOutboxForReading(sql: Sql, organizationId: string): Promise<v
   await sql('select pg_advisory_xact_lock(?, hashtext(?))', [EVENTS_LOCK_CLASS, organizationId]);
 }
 
+/** How an endpoint's deliveries are shaped and signed: Standard Webhooks, or Lago's envelope and signature. */
+export type WebhookFormat = 'standard' | 'lago';
+
 export interface WebhookEndpointDto {
   id: string;
   url: string;
+  format: WebhookFormat;
   createdAt: Date;
 }
 
 function endpointDto(row: Record<string, unknown>): WebhookEndpointDto {
-  return { id: String(row.id), url: String(row.url), createdAt: new Date(row.created_at as string) };
+  return {
+    id: String(row.id),
+    url: String(row.url),
+    format: row.format === 'lago' ? 'lago' : 'standard',
+    createdAt: new Date(row.created_at as string),
+  };
 }
 
 /** A new signing secret in the Standard Webhooks form: `whsec_` + base64 of 24 random bytes. */
@@ -90,6 +99,7 @@ export async function createWebhookEndpoint(
   now: Date,
   /** How the secret is stored (sealed under the key-encryption key when one is configured). */
   seal: (secret: string) => string = (secret) => secret,
+  format: WebhookFormat = 'standard',
 ): Promise<WebhookEndpointDto & { secret: string }> {
   const id = randomUUID();
   const secret = newWebhookSecret();
@@ -103,17 +113,17 @@ export async function createWebhookEndpoint(
       });
     }
     await sql(
-      `insert into webhook_endpoints (id, organization_id, url, secret, event_cursor, created_at)
-       select ?, ?, ?, ?, coalesce(max(position), 0), ? from events where organization_id = ?`,
-      [id, organizationId, url, seal(secret), now, organizationId],
+      `insert into webhook_endpoints (id, organization_id, url, secret, format, event_cursor, created_at)
+       select ?, ?, ?, ?, ?, coalesce(max(position), 0), ? from events where organization_id = ?`,
+      [id, organizationId, url, seal(secret), format, now, organizationId],
     );
   });
-  return { id, url, secret, createdAt: now };
+  return { id, url, format, secret, createdAt: now };
 }
 
 export async function listWebhookEndpoints(em: EntityManager, organizationId: string): Promise<WebhookEndpointDto[]> {
   const rows = await rawSql(em)(
-    'select id, url, created_at from webhook_endpoints where organization_id = ? and deleted_at is null order by created_at, id',
+    'select id, url, format, created_at from webhook_endpoints where organization_id = ? and deleted_at is null order by created_at, id',
     [organizationId],
   );
   return rows.map(endpointDto);
@@ -129,7 +139,7 @@ export async function deleteWebhookEndpoint(em: EntityManager, organizationId: s
   return inTransaction(em, async (sql) => {
     const [row] = await sql(
       `update webhook_endpoints set deleted_at = ? where organization_id = ? and id = ? and deleted_at is null
-       returning id, url, created_at`,
+       returning id, url, format, created_at`,
       [now, organizationId, id],
     );
     if (!row) throw endpointNotFound(id);
@@ -270,6 +280,11 @@ export interface WebhookSend {
   secret: string;
   event: { id: string; type: string; createdAt: string; data: unknown };
   attemptNumber: number;
+  /** Default `standard`. */
+  format?: WebhookFormat;
+  organizationId?: string;
+  /** The id of the customer the event's wallet belongs to (Lago's envelope names it). */
+  customerId?: string | null;
 }
 
 export interface WebhookAttemptResult {
@@ -335,7 +350,9 @@ export async function claimWebhookDelivery(
      ), touched as (
        update webhook_endpoints p set last_claimed_at = now() from claimed where p.id = claimed.endpoint_id
      )
-     select c.id, c.organization_id, c.endpoint_id, c.attempts, c.event_id, c.lease_until, p.url, p.secret, ev.type, ev.data, ev.created_at
+     select c.id, c.organization_id, c.endpoint_id, c.attempts, c.event_id, c.lease_until, p.url, p.secret, p.format, ev.type, ev.data, ev.created_at,
+            (select cu.id from customers cu
+              where p.format = 'lago' and cu.organization_id = c.organization_id and cu.external_id = ev.data->>'externalCustomerId') as customer_id
        from claimed c
        join webhook_endpoints p on p.id = c.endpoint_id
        join events ev on ev.organization_id = c.organization_id and ev.position = c.event_position`,
@@ -353,6 +370,8 @@ export async function claimWebhookDelivery(
     secret: String(row.secret),
     event: { id: String(row.event_id), type: String(row.type), createdAt: new Date(row.created_at as string).toISOString(), data: row.data },
     attemptNumber: Number(row.attempts) + 1,
+    format: row.format === 'lago' ? 'lago' : 'standard',
+    customerId: row.customer_id === null || row.customer_id === undefined ? null : String(row.customer_id),
   };
 }
 

@@ -5,7 +5,9 @@
  * which shares no code with the system). After every step the touched wallets (balances, status)
  * and every one of their ledger rows (status, amounts, remainders) must equal the model's; a refusal
  * must carry the model's code and write nothing. Every AUDIT_EVERY steps, and at the end, the
- * ledger audit (plain SQL) must find nothing.
+ * ledger audit (plain SQL) must find nothing. At the end of each stream a fast-check property asks
+ * reports.credits and wallets.get({ asOf }) about random periods and moments of its history and
+ * compares them with what the model's history gives (and with opening + in - out = closing).
  *
  * Several independent streams (one organization each, with a PRNG derived from the seed) run side by
  * side so the database is kept busy; each stream is deterministic on its own. The run takes
@@ -19,15 +21,19 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
+import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   type CreateTransactionsInput,
   type CreateWalletInput,
+  type CreditsReport,
   createWallet,
   createWalletTransactions,
+  creditsReport,
   expireWallet,
   findWalletsDueForExpiration,
+  getWalletAsOf,
   type Orm,
   type RecordPaymentInput,
   recordPayment,
@@ -65,6 +71,8 @@ const BUDGET_SECONDS = Number(process.env.MODEL_BUDGET_SECONDS ?? 0);
 const COVERAGE_MIN_STEPS = 600;
 const TEST_TIMEOUT_MS = BUDGET_SECONDS > 0 ? BUDGET_SECONDS * 1_000 + 240_000 : 30 * 60_000;
 const AUDIT_EVERY = 500;
+/** fast-check runs of the finance property per stream (each asks for three reports and one balance). */
+const FINANCE_RUNS = Number(process.env.MODEL_FINANCE_RUNS ?? 25);
 const HISTORY_SHOWN = 40;
 const MAX_ROWS_PER_WALLET = 40;
 
@@ -191,7 +199,7 @@ class Stream {
   orgId = '';
   counts = new Map<string, number>();
   /** Where the time goes (ms), reported with the summary. */
-  readonly timing = { system: 0, verify: 0, audit: 0 };
+  readonly timing = { system: 0, verify: 0, audit: 0, finance: 0 };
   stepsRun = 0;
   /** After the random steps: the final far-future expiration run. */
   finalPhase = false;
@@ -985,6 +993,145 @@ async function runStep(s: Stream): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Finance: the period report and balances as of a moment, against the model's own history.
+
+const REPORT_LINES = ['toppedUp', 'recredited', 'consumed', 'voided', 'expired', 'terminated', 'clawedBack'] as const;
+type Line = (typeof REPORT_LINES)[number] | 'opening' | 'closing';
+type Kinds = { purchasedCents: number; grantedCents: number };
+
+/** The line an outbound row's cents go to, by the report's rules (written here from the rules, not from finance.ts). */
+function outboundLine(tx: { kind: string; source: string }): Line {
+  if (tx.kind === 'invoiced') return 'consumed';
+  return tx.source === 'expiration'
+    ? 'expired'
+    : tx.source === 'termination'
+      ? 'terminated'
+      : tx.source === 'payment_failure'
+        ? 'clawedBack'
+        : 'voided';
+}
+
+/** The report the model's history gives for (from, to], in one currency, optionally one customer. */
+function modelReport(s: Stream, currency: string, customer: StreamCustomer | null, from: number, to: number) {
+  const sums = new Map<string, bigint>();
+  const add = (line: Line, kind: string, cents: bigint) => sums.set(`${line}/${kind}`, (sums.get(`${line}/${kind}`) ?? 0n) + cents);
+  let pending = 0n;
+  for (const c of customer ? [customer] : s.customers) {
+    for (const wallet of c.model.wallets.filter((w) => w.currency === currency)) {
+      for (const tx of wallet.txs) {
+        if (tx.direction === 'inbound' && tx.settledAt !== undefined && tx.settledAt <= to) {
+          add(tx.settledAt <= from ? 'opening' : (tx.source as string) === 'invoice_void' ? 'recredited' : 'toppedUp', tx.kind, tx.cents);
+          add('closing', tx.kind, tx.cents);
+        }
+        if (tx.direction === 'outbound' && tx.createdAt <= to) {
+          for (const take of tx.takes ?? []) {
+            if (tx.createdAt <= from) add('opening', take.kind, -take.cents);
+            else add(outboundLine(tx), take.kind, take.cents);
+            add('closing', take.kind, -take.cents);
+          }
+        }
+        if (tx.kind === 'purchased' && tx.status === 'pending' && tx.createdAt <= to) pending += tx.cents;
+      }
+    }
+  }
+  const kinds = (line: Line): Kinds => ({
+    purchasedCents: Number(sums.get(`${line}/purchased`) ?? 0n),
+    grantedCents: Number(sums.get(`${line}/granted`) ?? 0n),
+  });
+  return {
+    lines: Object.fromEntries((['opening', ...REPORT_LINES, 'closing'] as const).map((line) => [line, kinds(line)])) as Record<Line, Kinds>,
+    /** Known only at the end: the model keeps a purchase's present status, not when it failed. */
+    pendingNow: Number(pending),
+  };
+}
+
+function reportLines(report: CreditsReport): Record<Line, Kinds> {
+  return Object.fromEntries(
+    (['opening', ...REPORT_LINES, 'closing'] as const).map((line) => [
+      line,
+      { purchasedCents: report[line].purchasedCents, grantedCents: report[line].grantedCents },
+    ]),
+  ) as Record<Line, Kinds>;
+}
+
+/**
+ * A fast-check property over this stream's random history: for random cuts from < mid < to and
+ * either the whole organization or one customer, reports.credits gives exactly the model's lines,
+ * opening + in - out = closing per kind, and the first period's closing is the second's opening;
+ * a wallet's balance as of a random moment is the model's, per kind.
+ */
+async function financeProperty(s: Stream): Promise<void> {
+  const em = orm.em.fork() as unknown as EntityManager;
+  const first = START + s.index * 7 * DAY - DAY;
+  const end = s.now;
+  const moment = fc.oneof(
+    fc.integer({ min: first, max: end + DAY }),
+    // Exactly on a movement's time, where "at or before" matters.
+    fc.constantFrom(...s.allWallets().flatMap(({ wallet }) => wallet.txs.flatMap((tx) => [tx.createdAt, tx.settledAt ?? tx.createdAt]))),
+  );
+  const customers = s.customers.filter((c) => c.model.wallets.length > 0);
+  if (customers.length === 0) return;
+  const started = performance.now();
+  await fc.assert(
+    fc.asyncProperty(fc.tuple(moment, moment, moment), fc.constantFrom(...customers), fc.boolean(), async (cuts, customer, wholeOrganization) => {
+      const [from, mid, to] = [...cuts].sort((a, b) => a - b) as [number, number, number];
+      if (!(from < mid && mid < to)) return;
+      const currency = customer.model.wallets[0]?.currency as string;
+      const scope = wholeOrganization ? null : customer;
+      const ask = (a: number, b: number) =>
+        creditsReport(em, s.orgId, {
+          currency,
+          from: new Date(a),
+          to: new Date(b),
+          ...(scope ? { externalCustomerId: scope.model.externalId } : {}),
+        });
+      const [left, right, whole] = [await ask(from, mid), await ask(mid, to), await ask(from, to)];
+      for (const [report, a, b] of [
+        [left, from, mid],
+        [right, mid, to],
+        [whole, from, to],
+      ] as const) {
+        const expected = modelReport(s, currency, scope, a, b);
+        if (!isDeepStrictEqual(reportLines(report), expected.lines)) {
+          throw s.fail(
+            `reports.credits ${currency} (${new Date(a).toISOString()}, ${new Date(b).toISOString()}] ${scope?.label ?? 'organization'}\n  model:  ${JSON.stringify(expected.lines)}\n  system: ${JSON.stringify(reportLines(report))}`,
+          );
+        }
+        for (const kind of ['purchasedCents', 'grantedCents'] as const) {
+          const inflow = report.toppedUp[kind] + report.recredited[kind];
+          const outflow = report.consumed[kind] + report.voided[kind] + report.expired[kind] + report.terminated[kind] + report.clawedBack[kind];
+          if (report.opening[kind] + inflow - outflow !== report.closing[kind])
+            throw s.fail(`report identity broken for ${kind}: ${JSON.stringify(report)}`);
+        }
+        if (b >= end && report.pendingPurchasesCents !== expected.pendingNow) {
+          throw s.fail(`pendingPurchasesCents: model ${expected.pendingNow}, system ${report.pendingPurchasesCents}`);
+        }
+      }
+      if (!isDeepStrictEqual(left.closing, right.opening))
+        throw s.fail(`closing ${JSON.stringify(left.closing)} <> next opening ${JSON.stringify(right.opening)}`);
+      // One wallet as of the middle cut, per kind.
+      const wallet = customer.model.wallets[mid % customer.model.wallets.length];
+      if (!wallet) return;
+      const asOf = await getWalletAsOf(em, s.orgId, wallet.id, new Date(mid));
+      const byKind = { purchased: 0n, granted: 0n } as Record<string, bigint>;
+      for (const tx of wallet.txs) {
+        if (tx.direction === 'inbound' && tx.settledAt !== undefined && tx.settledAt <= mid) byKind[tx.kind] = (byKind[tx.kind] ?? 0n) + tx.cents;
+        if (tx.direction === 'outbound' && tx.createdAt <= mid)
+          for (const take of tx.takes ?? []) byKind[take.kind] = (byKind[take.kind] ?? 0n) - take.cents;
+      }
+      const expected = [Number(byKind.purchased), Number(byKind.granted)];
+      if (!isDeepStrictEqual([asOf.purchasedCents, asOf.grantedCents], expected)) {
+        throw s.fail(
+          `wallet ${wallet.id} as of ${new Date(mid).toISOString()}: model ${expected}, system ${[asOf.purchasedCents, asOf.grantedCents]}`,
+        );
+      }
+    }),
+    { numRuns: FINANCE_RUNS, seed: s.seed ^ (s.index + 1) },
+  );
+  s.timing.finance += performance.now() - started;
+}
+
 async function runStream(seed: number, index: number, steps: number, deadline: number): Promise<Stream> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -1016,6 +1163,7 @@ async function runStream(seed: number, index: number, steps: number, deadline: n
     s.finalPhase = true;
     await expirationStep(s);
     await audit(s);
+    await financeProperty(s);
     return s;
   } finally {
     await client.end();
@@ -1043,7 +1191,9 @@ async function runModel(
     }
   }
   const ms = (key: keyof Stream['timing']) => Math.round(results.reduce((sum, s) => sum + s.timing[key], 0));
-  console.info(`model-based test time, summed over streams: system ${ms('system')} ms, verify ${ms('verify')} ms, audit ${ms('audit')} ms`);
+  console.info(
+    `model-based test time, summed over streams: system ${ms('system')} ms, verify ${ms('verify')} ms, audit ${ms('audit')} ms, finance ${ms('finance')} ms`,
+  );
   const stepsRun = results.reduce((sum, s) => sum + s.stepsRun, 0);
   if (stepsRun < perStream * streams) {
     console.warn(

@@ -108,6 +108,10 @@ export interface ModelTx {
   voidedRef: number | null;
   clawedBack: boolean;
   invoiceId: string | null;
+  /** Lots: when they settled (a paid top-up settles at its payment, not at its creation). */
+  settledAt?: number;
+  /** Outbound: the cents taken from each lot, by the lot's kind (for the finance report). */
+  takes?: { kind: TxKind; cents: bigint }[];
 }
 
 export interface ModelWallet {
@@ -162,7 +166,8 @@ function addTx(wallet: ModelWallet, fields: Omit<ModelTx, 'ref' | 'id' | 'clawed
   return tx;
 }
 
-function addLot(wallet: ModelWallet, lot: ModelTx): void {
+function addLot(wallet: ModelWallet, lot: ModelTx, now: number = lot.createdAt): void {
+  lot.settledAt = now;
   lot.remainingCredits = lot.credits;
   lot.remainingCents = lot.cents;
   wallet.balanceCredits += lot.credits;
@@ -182,6 +187,7 @@ function voidFromLots(
   const ordered = [...lots].sort((a, b) => (orderKey(a) < orderKey(b) ? -1 : orderKey(a) > orderKey(b) ? 1 : 0));
   let creditsLeft = credits;
   let centsLeft = cents;
+  const takes: { kind: TxKind; cents: bigint }[] = [];
   for (const lot of ordered) {
     const takeCredits = (lot.remainingCredits ?? 0n) < creditsLeft ? (lot.remainingCredits ?? 0n) : creditsLeft;
     const takeCents = (lot.remainingCents ?? 0n) < centsLeft ? (lot.remainingCents ?? 0n) : centsLeft;
@@ -189,13 +195,14 @@ function voidFromLots(
     lot.remainingCents = (lot.remainingCents ?? 0n) - takeCents;
     creditsLeft -= takeCredits;
     centsLeft -= takeCents;
+    if (takeCents > 0n) takes.push({ kind: lot.kind, cents: takeCents });
   }
   if (creditsLeft !== 0n || centsLeft !== 0n) throw new Error('model bug: lots do not hold the void');
   wallet.balanceCredits -= credits;
   wallet.balanceCents -= cents;
   wallet.consumedCredits += credits;
   wallet.consumedCents += cents;
-  return addTx(wallet, {
+  const tx = addTx(wallet, {
     direction: 'outbound',
     kind: 'voided',
     status: 'settled',
@@ -209,6 +216,8 @@ function voidFromLots(
     createdAt: now,
     voidedRef,
   });
+  tx.takes = takes;
+  return tx;
 }
 
 /** Voids whatever the lots still hold, as one entry (nothing when they hold nothing). */
@@ -419,7 +428,7 @@ export class NaiveCustomer {
     if ((settles || fails || clawsBack) && invoiceId !== undefined && tx.invoiceId === null) tx.invoiceId = invoiceId;
     if (settles) {
       tx.status = 'settled';
-      addLot(wallet, tx);
+      addLot(wallet, tx, now);
       if (wallet.status === 'terminated') {
         // Money for a wallet that is gone: settled and voided at once (the host refunds it).
         voidAllOf(wallet, [tx], now, wallet.terminationSource ?? 'termination', tx.ref);

@@ -12,7 +12,6 @@
  * Refusals are JSON `{ error: { code, walletErrorCode, message, issues } }` with the tRPC code's
  * HTTP status, the same codes as the procedures.
  */
-import { once } from 'node:events';
 import type http from 'node:http';
 import { TRPCError } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
@@ -114,7 +113,15 @@ export const CREDITS_REPORT_COLUMNS = [
 async function write(res: http.ServerResponse, chunk: string): Promise<boolean> {
   if (res.destroyed) return false;
   if (!res.write(chunk)) {
-    await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
   }
   return !res.destroyed;
 }

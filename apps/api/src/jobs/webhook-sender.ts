@@ -8,6 +8,9 @@
  * (replay protection), so it must be the real moment of sending. Redirects are not followed (a 3xx
  * is a failed attempt), and the answer's body is discarded.
  *
+ * An endpoint created with `format: 'lago'` gets Lago's envelope and signature instead
+ * (rest/lago-webhooks.ts).
+ *
  * Where it may connect: the URL is checked again as at creation (webhook-targets.ts), which covers
  * a literal address host (connected to as it is, without DNS). A name is resolved through a
  * guarding `lookup` given to the request: every address the resolver answers is classified with
@@ -26,6 +29,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { WebhookAttemptResult, WebhookSend } from '@wallets/db';
+import { lagoDelivery } from '../rest/lago-webhooks.js';
 import { type AllowedNetworks, isAllowedAddress, webhookUrlRefusal } from '../webhook-targets.js';
 
 export function signWebhook(secret: string, id: string, timestampSeconds: number, body: string): string {
@@ -68,13 +72,18 @@ export function createWebhookSender({ timeoutMs, allowedNetworks, lookup }: Webh
   // No kept-alive sockets: each send connects, through the guarded lookup, anew.
   const agents = { 'http:': new http.Agent({ keepAlive: false }), 'https:': new https.Agent({ keepAlive: false }) };
   const guarded = guardedLookup(allowedNetworks, lookup);
-  return async ({ url, secret, event }) => {
+  return async (send) => {
+    const { url, secret, event } = send;
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     if (webhookUrlRefusal(url, allowedNetworks)) return { statusCode: null, error: 'address not allowed', durationMs: 0 };
     const target = new URL(url);
-    const body = JSON.stringify(event);
     const timestamp = Math.floor(Date.now() / 1000);
+    const lago = send.format === 'lago' ? lagoDelivery(send) : null;
+    const body = lago ? lago.body : JSON.stringify(event);
+    const signing = lago
+      ? lago.headers
+      : { 'webhook-id': event.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signWebhook(secret, event.id, timestamp, body) };
     const signal = AbortSignal.timeout(timeoutMs);
     try {
       const statusCode = await new Promise<number>((resolve, reject) => {
@@ -89,9 +98,7 @@ export function createWebhookSender({ timeoutMs, allowedNetworks, lookup }: Webh
               'content-type': 'application/json',
               'content-length': Buffer.byteLength(body),
               'user-agent': 'wallets-webhooks/1',
-              'webhook-id': event.id,
-              'webhook-timestamp': String(timestamp),
-              'webhook-signature': signWebhook(secret, event.id, timestamp, body),
+              ...signing,
             },
           },
           (response) => {

@@ -1,13 +1,12 @@
 import { TRPCError } from '@trpc/server';
 import { createApiKey, createOrganization, type EntityManager } from '@wallets/db';
 import { z } from 'zod';
-import { idInput, text } from '../schemas.js';
+import { apiKeyName, idInput, organizationName } from '../schemas.js';
 import { adminProcedure, router } from '../trpc.js';
-import { apiKeyName } from './api-keys.js';
 
 export const adminRouter = router({
   createOrganization: adminProcedure
-    .input(z.object({ name: text().trim().min(1).max(255) }))
+    .input(z.object({ name: organizationName }))
     .mutation(({ ctx, input }) => createOrganization(ctx.services.orm.em as EntityManager, input.name, ctx.services.clock.now())),
   /** A new key for any organization (an operator replacing a lost key); the secret is shown once. */
   createApiKey: adminProcedure

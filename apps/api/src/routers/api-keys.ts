@@ -5,10 +5,8 @@
  */
 import { createApiKey, listApiKeys, revokeApiKey } from '@wallets/db';
 import { z } from 'zod';
-import { idInput, text } from '../schemas.js';
+import { apiKeyName, idInput } from '../schemas.js';
 import { forgetApiKey, orgProcedure, router } from '../trpc.js';
-
-export const apiKeyName = text().trim().min(1).max(255);
 
 export const apiKeysRouter = router({
   create: orgProcedure

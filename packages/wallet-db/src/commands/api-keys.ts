@@ -141,6 +141,13 @@ export async function revokeApiKey(em: EntityManager, organizationId: string, id
   });
 }
 
+/** The organization a key (revoked or not) belongs to, by the key's id; null when there is none (operators). */
+export async function findApiKeyOrganizationId(em: EntityManager, id: string): Promise<string | null> {
+  if (!isUuid(id)) return null;
+  const rows: Row[] = await em.getConnection().execute('select organization_id from api_keys where id = ?', [id]);
+  return rows[0] ? String(rows[0].organization_id) : null;
+}
+
 /** The active (unrevoked) key with this hash, with its organization; null when none. */
 export async function findActiveApiKey(em: EntityManager, keyHash: string): Promise<ActiveApiKey | null> {
   const rows: Row[] = await em.getConnection().execute(

@@ -23,3 +23,26 @@ export async function findOrganizationByApiKey(em: EntityManager, apiKey: string
 export async function countOrganizations(em: EntityManager): Promise<number> {
   return em.count(Organization, {});
 }
+
+export interface OrganizationListItem {
+  id: string;
+  name: string;
+  createdAt: Date;
+  /** Unrevoked API keys. */
+  activeApiKeys: number;
+}
+
+/** Every organization, oldest first, with its number of active keys (for operators). */
+export async function listOrganizations(em: EntityManager): Promise<OrganizationListItem[]> {
+  const rows: Record<string, unknown>[] = await em.getConnection().execute(
+    `select o.id, o.name, o.created_at,
+            (select count(*) from api_keys k where k.organization_id = o.id and k.revoked_at is null)::int as active_api_keys
+       from organizations o order by o.created_at, o.id`,
+  );
+  return rows.map((row) => ({
+    id: String(row.id),
+    name: String(row.name),
+    createdAt: new Date(row.created_at as string),
+    activeApiKeys: Number(row.active_api_keys),
+  }));
+}

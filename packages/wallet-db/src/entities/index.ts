@@ -498,6 +498,8 @@ export class WebhookEndpoint {
   deletedAt: Date | null = null;
   /** When one of its deliveries was last claimed (database time): senders serve the longest-waiting endpoint first. */
   lastClaimedAt: Date | null = null;
+  /** How deliveries are shaped and signed: `standard` (Standard Webhooks) or `lago` (Lago's envelope and X-Lago-Signature). */
+  format: 'standard' | 'lago' = 'standard';
 }
 
 export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
@@ -518,6 +520,7 @@ export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
     createdAt,
     deletedAt: timestamp(),
     lastClaimedAt: timestamp(),
+    format: { type: 'string', length: 16, default: 'standard' },
   },
 });
 

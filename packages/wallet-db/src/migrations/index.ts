@@ -5,6 +5,7 @@ import { Migration20261125174944_usage_snapshots } from './migration-20261125174
 import { Migration20261125200746_webhooks } from './migration-20261125200746-webhooks.js';
 import { Migration20261207173243_api_key_rotation } from './migration-20261207173243-api-key-rotation.js';
 import { Migration20261207180000_webhook_leases } from './migration-20261207180000-webhook-leases.js';
+import { Migration20261207210939_webhook_format } from './migration-20261207210939-webhook-format.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
 export const migrationsList: MigrationObject[] = [
@@ -14,4 +15,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261125200746-webhooks', class: Migration20261125200746_webhooks },
   { name: 'migration-20261207173243-api-key-rotation', class: Migration20261207173243_api_key_rotation },
   { name: 'migration-20261207180000-webhook-leases', class: Migration20261207180000_webhook_leases },
+  { name: 'migration-20261207210939-webhook-format', class: Migration20261207210939_webhook_format },
 ];

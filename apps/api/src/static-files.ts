@@ -22,8 +22,11 @@ const CONTENT_TYPES: Record<string, string> = {
 
 const isFile = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
 
-/** The console's client routes (apps/console/src/router.tsx `matchRoute`): `/`, `/customers`, `/customers/<id>`. */
-export const isConsoleRoute = (pathname: string): boolean => /^\/(customers(\/[^/]+)?\/?)?$/.test(pathname);
+/**
+ * The console's client routes (apps/console/src/router.tsx `matchRoute`): `/`, `/customers`,
+ * `/customers/<id>`, `/wallets/<id>`, `/reports`, `/operations`.
+ */
+export const isConsoleRoute = (pathname: string): boolean => /^\/(customers(\/[^/]+)?|wallets\/[^/]+|reports|operations)?\/?$/.test(pathname);
 
 /**
  * A handler that answers GET/HEAD for files under `root`, and index.html for paths `isClientRoute`

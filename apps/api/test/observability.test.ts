@@ -124,11 +124,14 @@ describe('paths nobody serves', () => {
     },
   );
 
-  it.each(['/', '/customers', '/customers/cus_1', '/wallets/0b5a1c9e-8f43-4d2b-9a7e-1f2e3d4c5b6a', '/reports', '/operations'])('%s is a console route', async (pathname) => {
-    const response = await get(pathname);
-    expect(response.status).toBe(200);
-    expect(await response.text()).toContain('<title>console</title>');
-  });
+  it.each(['/', '/customers', '/customers/cus_1', '/wallets/0b5a1c9e-8f43-4d2b-9a7e-1f2e3d4c5b6a', '/reports', '/operations'])(
+    '%s is a console route',
+    async (pathname) => {
+      const response = await get(pathname);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain('<title>console</title>');
+    },
+  );
 });
 
 describe('GET /ready', () => {

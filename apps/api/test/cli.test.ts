@@ -15,7 +15,8 @@ import { apiRoot, freePort, pollUntil, repositoryRoot, type ServerProcess, spawn
 const base = process.getuid?.() === 0 ? '/var/tmp' : fs.realpathSync(process.env.TMPDIR ?? '/tmp');
 const dataRoot = fs.mkdtempSync(path.join(base, 'wallets-cli-test-'));
 fs.chmodSync(dataRoot, 0o755); // as root, PostgreSQL runs as the postgres user, which must enter it
-const env = { WALLET_DATA_DIR: dataRoot };
+// Webhooks may go to 127.0.0.1 here, where nothing listens on the endpoint's port: attempts fail.
+const env = { WALLET_DATA_DIR: dataRoot, WALLET_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8' };
 
 let server: ServerProcess;
 let defaultKey: string;
@@ -104,7 +105,7 @@ describe('one embedded data folder: server, example host, CLI and audit', () => 
     expect(created.organization.name).toBe('Acme');
     expect(created.apiKey).toMatch(/^wk_/);
     const organizationId = created.organization.id;
-    const [second, organizations, hooks, keyList] = await Promise.all([
+    const [second, organizations, noHooks, keyList] = await Promise.all([
       wallets('keys', 'create', '--org', organizationId, '--name', 'second', '--json'),
       wallets('org', 'list', '--json'),
       wallets('webhooks', 'list', '--org', organizationId),
@@ -115,8 +116,8 @@ describe('one embedded data folder: server, example host, CLI and audit', () => 
     const names = json<{ items: { id: string; name: string; activeApiKeys: number }[] }>(organizations).items.map((o) => o.name);
     expect(names).toContain('Default organization');
     expect(names).toContain('Acme');
-    expect(hooks.code).toBe(0);
-    expect(hooks.stdout).toContain(`No webhook endpoints for organization ${organizationId}.`);
+    expect(noHooks.code).toBe(0);
+    expect(noHooks.stdout).toContain(`No webhook endpoints for organization ${organizationId}.`);
     const firstKey = json<{ items: { id: string; prefix: string; revokedAt: string | null }[] }>(keyList).items.find(
       (k) => k.prefix === created.apiKey.slice(0, 8),
     );
@@ -137,7 +138,9 @@ describe('one embedded data folder: server, example host, CLI and audit', () => 
       10_000,
       100,
     );
-    const wallet = await createWalletClient({ url: server.url, apiKey: secret }).wallets.create.mutate({
+    const acme = createWalletClient({ url: server.url, apiKey: secret });
+    const endpoint = await acme.webhooks.createEndpoint.mutate({ url: `http://127.0.0.1:${await freePort()}/hooks` });
+    const wallet = await acme.wallets.create.mutate({
       externalCustomerId: 'cus_cli',
       rateAmount: '1',
       grantedCredits: '10',
@@ -151,6 +154,16 @@ describe('one embedded data folder: server, example host, CLI and audit', () => 
     const audit = json<{ clean: boolean; summary: { organizations: number; wallets: number } }>(audited);
     expect(audit.clean).toBe(true);
     expect(audit.summary.organizations).toBeGreaterThanOrEqual(2); // the default and Acme, the example host's when it was quicker
+    // The run sent the wallet's events to the endpoint (its secret opened with the folder's key): each attempt failed.
+    const [hooks, deliveries] = await Promise.all([
+      wallets('webhooks', 'list', '--org', organizationId),
+      wallets('webhooks', 'deliveries', '--org', organizationId, '--endpoint', endpoint.id, '--json'),
+    ]);
+    expect(hooks.code).toBe(0);
+    expect(hooks.stdout).toContain(`${endpoint.id}  ${endpoint.url}`);
+    const page = json<{ items: { eventType: string; status: string; attempts: { error: string | null }[] }[] }>(deliveries);
+    expect(page.items.map((d) => d.eventType)).toContain('wallet.terminated');
+    expect(page.items.every((d) => d.status === 'pending' && d.attempts[0]?.error === 'connection failed')).toBe(true);
 
     const hostStatus = await host.exited;
     expect(hostStatus.code, host.output()).toBe(0);

@@ -89,6 +89,7 @@ describe('wallets console', () => {
     await topUp.getByLabel('Granted credits').fill('2.5');
     await topUp.getByRole('button', { name: 'Top up' }).click();
     await expectText(wallet.getByTestId('balance'), '12.5 credits · $62.50');
+    await page.getByRole('status').filter({ hasText: 'Wallet Main topped up: 2.5 credits granted ($12.50).' }).waitFor();
 
     await wallet.getByRole('button', { name: 'Void credits' }).click();
     await wallet.getByLabel('Credits to void').fill('0.5');
@@ -142,6 +143,7 @@ describe('wallets console', () => {
     await confirm.getByRole('button', { name: 'Terminate wallet' }).click();
     await expectText(wallet.locator('.badge').first(), 'Terminated');
     await expectText(wallet.getByTestId('balance'), '0 credits · $0.00');
+    await page.getByRole('status').filter({ hasText: 'Wallet Main account terminated: 12 credits ($60.00) voided.' }).waitFor();
     await checkScreen(page, '06-terminated');
     await page.close();
   });

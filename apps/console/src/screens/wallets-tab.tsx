@@ -6,7 +6,7 @@
  */
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useRef, useState } from 'react';
-import { type Customer, listAllTransactions, listAllWallets, queryKeys, useClient, type Wallet } from '../api.js';
+import { type Customer, listAllTransactions, listAllWallets, queryKeys, useClient, type Wallet, type WalletTransaction } from '../api.js';
 import { addCredits, formatCredits, formatDay, formatMoney, formatRate } from '../format.js';
 import { TerminateDialog, TopUpForm, VoidForm } from '../forms/transaction-forms.js';
 import { FEE_TYPE_LABELS, WalletForm } from '../forms/wallet-form.js';
@@ -87,6 +87,18 @@ function scopeText(wallet: Wallet): string {
   return parts.join('; ');
 }
 
+const SUMMARY_VERBS: Record<string, string> = { purchased: 'purchased', granted: 'granted', voided: 'voided', invoiced: 'invoiced' };
+
+/** "10 credits granted ($50.00); 4 credits purchased ($20.00), pending payment". */
+export function transactionsSummary(transactions: readonly WalletTransaction[]): string {
+  return transactions
+    .map((tx) => {
+      const state = tx.status === 'pending' ? ', pending payment' : tx.status === 'failed' ? ', failed' : '';
+      return `${formatCredits(tx.creditAmount)} ${SUMMARY_VERBS[tx.transactionStatus] ?? tx.transactionStatus} (${formatMoney(tx.amountCents, tx.currency)})${state}`;
+    })
+    .join('; ');
+}
+
 function topUpLimitsText(wallet: Wallet): string {
   const { paidTopUpMinAmountCents: min, paidTopUpMaxAmountCents: max, currency } = wallet;
   if (min === null && max === null) return 'None';
@@ -136,7 +148,8 @@ export function WalletCard({
   const [panel, setPanel] = useState<Panel>(null);
   const [showTransactions, setShowTransactions] = useState(false);
   const cardRef = useRef<HTMLElement>(null);
-  const editedStatus = useRef('');
+  // What the last change did, for the confirmation (set by onSubmit, read by onDone).
+  const resultStatus = useRef('');
   const title = wallet.name || wallet.code;
   const titleId = `wallet-${wallet.id}-title`;
   const active = wallet.status === 'active';
@@ -216,22 +229,24 @@ export function WalletCard({
         <TopUpForm
           wallet={wallet}
           onSubmit={async (input) => {
-            await client.walletTransactions.create.mutate(input);
+            const { transactions } = await client.walletTransactions.create.mutate(input);
+            resultStatus.current = `Wallet ${title} topped up: ${transactionsSummary(transactions)}.`;
             await onChanged();
           }}
           onCancel={close}
-          onDone={done(`Wallet ${title} topped up.`)}
+          onDone={() => done(resultStatus.current)()}
         />
       ) : null}
       {panel === 'void' ? (
         <VoidForm
           wallet={wallet}
           onSubmit={async (input) => {
-            await client.walletTransactions.create.mutate(input);
+            const { transactions } = await client.walletTransactions.create.mutate(input);
+            resultStatus.current = `Wallet ${title}: ${transactionsSummary(transactions)}.`;
             await onChanged();
           }}
           onCancel={close}
-          onDone={done(`Credits voided from wallet ${title}.`)}
+          onDone={() => done(resultStatus.current)()}
         />
       ) : null}
       {panel === 'edit' ? (
@@ -242,11 +257,11 @@ export function WalletCard({
           onSubmit={async (input) => {
             const updated = await client.wallets.update.mutate(input);
             const newTitle = updated.name || updated.code;
-            editedStatus.current = newTitle === title ? `Wallet ${title} updated.` : `Wallet ${title} renamed to ${newTitle}.`;
+            resultStatus.current = newTitle === title ? `Wallet ${title} updated.` : `Wallet ${title} renamed to ${newTitle}.`;
             await onChanged();
           }}
           onCancel={close}
-          onDone={() => done(editedStatus.current)()}
+          onDone={() => done(resultStatus.current)()}
         />
       ) : null}
       {panel === 'terminate' ? (
@@ -257,7 +272,9 @@ export function WalletCard({
             await onChanged();
           }}
           onCancel={close}
-          onDone={done(`Wallet ${title} terminated.`)}
+          onDone={done(
+            `Wallet ${title} terminated: ${formatCredits(wallet.creditsBalance)} (${formatMoney(wallet.balanceCents, wallet.currency)}) voided.`,
+          )}
         />
       ) : null}
       {showTransactions ? <TransactionsTable wallet={wallet} /> : null}

@@ -63,9 +63,15 @@ describe('operations', () => {
       await checkScreen(page, '20-operations-api-key-created');
       await page.getByRole('button', { name: 'Done' }).click();
 
-      // Revoked through the dialog: the key stops working.
-      await page.getByRole('button', { name: 'Revoke key Billing app' }).click();
+      // Escape closes the dialog and gives the focus back; revoked through the dialog, the key stops working.
+      const revoke = page.getByRole('button', { name: 'Revoke key Billing app' });
+      await revoke.click();
       const dialog = page.getByRole('alertdialog', { name: 'Revoke API key' });
+      await dialog.waitFor();
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'detached' });
+      await page.waitForFunction(() => document.activeElement?.textContent === 'Revoke key Billing app', undefined, { timeout: 5_000 });
+      await page.keyboard.press('Enter');
       expect(await dialog.textContent()).toContain('refused within seconds');
       await checkScreen(page, '21-operations-revoke-dialog');
       await dialog.getByRole('button', { name: 'Revoke key' }).click();

@@ -36,9 +36,18 @@ export function ConfirmDialog({
     return () => dialog?.close();
   }, []);
 
+  // The dialog closes before the caller moves focus: while it is open the page behind is inert.
+  const cancel = () => {
+    dialogRef.current?.close();
+    onCancel();
+  };
+
   async function submit(event: FormEvent) {
     event.preventDefault();
-    if (await run(onConfirm)) onDone();
+    if (await run(onConfirm)) {
+      dialogRef.current?.close();
+      onDone();
+    }
   }
 
   return (
@@ -51,7 +60,7 @@ export function ConfirmDialog({
       aria-describedby={`${id}-description`}
       onCancel={(event) => {
         event.preventDefault();
-        onCancel();
+        cancel();
       }}
     >
       <h2 id={`${id}-title`}>{title}</h2>
@@ -62,7 +71,7 @@ export function ConfirmDialog({
           <button type="submit" className="danger" disabled={pending}>
             {confirmLabel}
           </button>
-          <button ref={cancelRef} type="button" onClick={onCancel}>
+          <button ref={cancelRef} type="button" onClick={cancel}>
             Cancel
           </button>
         </div>

@@ -169,8 +169,9 @@ function ApiKeys() {
             await refresh();
           }}
           onCancel={() => {
-            revokeButtons.current[revoking.id]?.focus();
+            const opener = revokeButtons.current[revoking.id];
             setRevoking(null);
+            requestAnimationFrame(() => opener?.focus());
           }}
           onDone={() => {
             setStatus(`API key ${label(revoking)} revoked.`);

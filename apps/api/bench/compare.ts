@@ -84,7 +84,11 @@ const RESULTS_FILE = path.join(repositoryRoot, 'bench-results-yardstick.json');
 const PROCEDURES = ['apply', 'usage.sync', 'grant', 'wallets.get'] as const;
 type Procedure = (typeof PROCEDURES)[number];
 type Workload = Procedure | 'mix';
-const WORKLOADS: Workload[] = [...PROCEDURES, 'mix'];
+const ALL_WORKLOADS: Workload[] = [...PROCEDURES, 'mix'];
+/** BENCH_WORKLOADS (comma-separated, e.g. `wallets.get,mix`): only these rows; default all. */
+const WORKLOADS: Workload[] = process.env.BENCH_WORKLOADS
+  ? ALL_WORKLOADS.filter((w) => process.env.BENCH_WORKLOADS!.split(',').includes(w))
+  : ALL_WORKLOADS;
 type Scenario = 'many' | 'one';
 const SCENARIO_LABEL: Record<Scenario, string> = { many: `${CUSTOMERS} customers`, one: '1 customer' };
 
@@ -541,7 +545,7 @@ async function main(): Promise<void> {
     database = await openBenchDatabase('wallets_bench_yardstick', log);
     const db = database;
     const ids = [...externalIds('many'), ...externalIds('one')];
-    server = await ServerProcess.start(db.url);
+    server = await ServerProcess.start(db.url, { cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR });
     const admin = createWalletClient({ url: server.url, apiKey: ADMIN_TOKEN });
     const { apiKey } = await admin.admin.createOrganization.mutate({ name: 'bench' });
     const realCustomers = await seedReal(createWalletClient({ url: server.url, apiKey }), ids);
@@ -579,7 +583,10 @@ async function main(): Promise<void> {
       ratio: number;
       perProcedure: { real: ReturnType<typeof perProcedure>; yardstick: ReturnType<typeof perProcedure> };
     }[] = [];
-    for (const scenario of ['many', 'one'] as Scenario[]) {
+    const scenarios = (['many', 'one'] as Scenario[]).filter(
+      (s) => !process.env.BENCH_SCENARIOS || process.env.BENCH_SCENARIOS.split(',').includes(s),
+    );
+    for (const scenario of scenarios) {
       for (const workload of WORKLOADS) {
         const parts: Record<'real' | 'yardstick', Measured[]> = { real: [], yardstick: [] };
         for (let r = 0; r < ROUNDS; r++) {

@@ -24,6 +24,10 @@ const HISTORY = Number(process.env.FINANCE_BENCH_HISTORY ?? 100_000);
 const WALLETS = Number(process.env.FINANCE_BENCH_WALLETS ?? 10_000);
 const EXPORT_ROWS = Number(process.env.FINANCE_BENCH_EXPORT_ROWS ?? 1_000_000);
 const log = benchLog('finance');
+/** FINANCE_BENCH_ONLY=export: the export alone (its seed takes most of the time). */
+const ONLY_EXPORT = process.env.FINANCE_BENCH_ONLY === 'export';
+/** FINANCE_BENCH_ONLY=reads: balance history and the report, no export. */
+const ONLY_READS = process.env.FINANCE_BENCH_ONLY === 'reads';
 
 const TX_COLUMNS = `id, organization_id, wallet_id, customer_id, transaction_type, status, transaction_status, source, credit_amount, amount_cents,
   remaining_credit_amount, remaining_amount_cents, settled_at, created_at`;
@@ -198,6 +202,7 @@ async function main(): Promise<void> {
     const large = await tenant('report-large');
     const exporter = await tenant('export');
     const seeded = await timed(async () => {
+      if (ONLY_EXPORT) return '';
       const walletId = await seedHistory(db, history.organization.id, HISTORY);
       await seedReport(db, small.organization.id, 'small', Math.round(WALLETS / 10));
       await seedReport(db, large.organization.id, 'large', WALLETS);
@@ -205,62 +210,68 @@ async function main(): Promise<void> {
     });
     const historyWallet = seeded.value;
     log(`seeded ${HISTORY} transactions in one wallet and ${WALLETS / 10} + ${WALLETS} wallets in ${(seeded.ms / 1000).toFixed(1)} s`);
-    const exportSeed = await timed(() => seedExport(db, exporter.organization.id, EXPORT_ROWS));
+    const exportSeed = await timed(() => seedExport(db, exporter.organization.id, ONLY_READS ? 1 : EXPORT_ROWS));
     log(`seeded ${EXPORT_ROWS} transactions for the export in ${(exportSeed.ms / 1000).toFixed(1)} s`);
-    await db.query('analyze');
+    await db.query('vacuum analyze'); // as autovacuum would have: visibility maps let index-only scans skip the heap
 
     // 1. A year by day over 100,000 transactions.
-    const historyCaller = trpcCaller(server.url, history.apiKey, { maxSockets: 1, timeoutMs: 60_000 });
-    const year = { id: historyWallet, from: new Date('2024-12-31T23:00:00Z'), to: new Date('2025-12-31T23:00:00Z'), interval: 'day' };
-    const points = await historyCaller.query<{ points: { balanceCents: number }[] }>('wallets.balanceHistory', year);
-    const historySamples = await repeat(20, () => historyCaller.query('wallets.balanceHistory', year));
-    log(
-      `wallets.balanceHistory, a year by day (${points.points.length} points, last ${points.points.at(-1)?.balanceCents} cents) over ${HISTORY} transactions: ${summary(historySamples)}`,
-    );
-    // The floor on this machine, now: one plain statement that only reads the wallet's rows once.
-    const floor = await repeat(20, () =>
-      db.query('select count(*), sum(amount_cents) from wallet_transactions where organization_id = $1 and wallet_id = $2', [
-        history.organization.id,
-        historyWallet,
-      ]),
-    );
-    log(`floor: one plain scan of the wallet's ${HISTORY} rows (psql-like, no HTTP): ${summary(floor)}`);
-
-    // 2. A month over 1,000 and 10,000 wallets.
-    const december = { currency: 'EUR', from: new Date('2026-11-30T23:00:00Z'), to: new Date('2026-12-31T23:00:00Z') };
-    const medians: number[] = [];
-    for (const [label, org] of [
-      [`${WALLETS / 10} wallets`, small],
-      [`${WALLETS} wallets`, large],
-    ] as const) {
-      const caller = trpcCaller(server.url, org.apiKey, { maxSockets: 1, timeoutMs: 120_000 });
-      const report = await caller.query<{ closing: { purchasedCents: number; grantedCents: number }; consumed: unknown }>(
-        'reports.credits',
-        december,
-      );
-      const samples = await repeat(10, () => caller.query('reports.credits', december));
-      const sorted = [...samples].sort((a, b) => a - b);
-      medians.push(sorted[Math.floor(sorted.length / 2)] ?? 0);
+    if (!ONLY_EXPORT) {
+      const historyCaller = trpcCaller(server.url, history.apiKey, { maxSockets: 1, timeoutMs: 60_000 });
+      const year = { id: historyWallet, from: new Date('2024-12-31T23:00:00Z'), to: new Date('2025-12-31T23:00:00Z'), interval: 'day' };
+      const points = await historyCaller.query<{ points: { balanceCents: number }[] }>('wallets.balanceHistory', year);
+      const historySamples = await repeat(20, () => historyCaller.query('wallets.balanceHistory', year));
       log(
-        `reports.credits, December over ${label}: ${summary(samples)}; closing ${JSON.stringify(report.closing)}, consumed ${JSON.stringify(report.consumed)}`,
+        `wallets.balanceHistory, a year by day (${points.points.length} points, last ${points.points.at(-1)?.balanceCents} cents) over ${HISTORY} transactions: ${summary(historySamples)}`,
       );
-      caller.close();
-    }
-    log(`reports.credits growth ratio (10x the wallets): ${((medians[1] ?? 0) / (medians[0] || 1)).toFixed(2)}`);
+      // The floor on this machine, now: one plain statement that only reads the wallet's rows once.
+      const floor = await repeat(20, () =>
+        db.query('select count(*), sum(amount_cents) from wallet_transactions where organization_id = $1 and wallet_id = $2', [
+          history.organization.id,
+          historyWallet,
+        ]),
+      );
+      log(`floor: one plain scan of the wallet's ${HISTORY} rows (psql-like, no HTTP): ${summary(floor)}`);
 
-    // 3. A million-row export, the server's peak RSS growth.
+      // 2. A month over 1,000 and 10,000 wallets.
+      const december = { currency: 'EUR', from: new Date('2026-11-30T23:00:00Z'), to: new Date('2026-12-31T23:00:00Z') };
+      const medians: number[] = [];
+      for (const [label, org] of [
+        [`${WALLETS / 10} wallets`, small],
+        [`${WALLETS} wallets`, large],
+      ] as const) {
+        const caller = trpcCaller(server.url, org.apiKey, { maxSockets: 1, timeoutMs: 120_000 });
+        const report = await caller.query<{ closing: { purchasedCents: number; grantedCents: number }; consumed: unknown }>(
+          'reports.credits',
+          december,
+        );
+        const samples = await repeat(10, () => caller.query('reports.credits', december));
+        const sorted = [...samples].sort((a, b) => a - b);
+        medians.push(sorted[Math.floor(sorted.length / 2)] ?? 0);
+        log(
+          `reports.credits, December over ${label}: ${summary(samples)}; closing ${JSON.stringify(report.closing)}, consumed ${JSON.stringify(report.consumed)}`,
+        );
+        caller.close();
+      }
+      log(`reports.credits growth ratio (10x the wallets): ${((medians[1] ?? 0) / (medians[0] || 1)).toFixed(2)}`);
+      historyCaller.close();
+    }
+
+    // 3. Exports of 10,000, 100,000 and all the rows of one wallet, the server's peak RSS growth in
+    // each: constant memory means the growth does not follow the number of rows.
     const pid = server.child.pid as number;
-    const rssBefore = statusMiB(pid, 'VmRSS');
-    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-    const url = `${server.url}/exports/wallet-transactions.csv?walletId=${exportSeed.value}`;
-    const exported = await timed(() => download(url, exporter.apiKey));
-    const peak = statusMiB(pid, 'VmHWM');
-    log(
-      `export of ${exported.value.records - 1} rows (${(exported.value.bytes / 1024 / 1024).toFixed(1)} MiB, HTTP ${exported.value.status}) in ` +
-        `${(exported.ms / 1000).toFixed(1)} s (${Math.round((exported.value.records - 1) / (exported.ms / 1000))} rows/s); server RSS before ${rssBefore.toFixed(1)} MiB, ` +
-        `peak during ${peak.toFixed(1)} MiB: growth ${(peak - rssBefore).toFixed(1)} MiB`,
-    );
-    historyCaller.close();
+    for (const rows of ONLY_READS ? [] : [10_000, 100_000, EXPORT_ROWS]) {
+      const to = new Date(Date.parse('2024-01-01T00:00:00Z') + rows * 1_000).toISOString();
+      const rssBefore = statusMiB(pid, 'VmRSS');
+      fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+      const url = `${server.url}/exports/wallet-transactions.csv?walletId=${exportSeed.value}&to=${encodeURIComponent(to)}`;
+      const exported = await timed(() => download(url, exporter.apiKey));
+      const peak = statusMiB(pid, 'VmHWM');
+      log(
+        `export of ${exported.value.records - 1} rows (${(exported.value.bytes / 1024 / 1024).toFixed(1)} MiB, HTTP ${exported.value.status}) in ` +
+          `${(exported.ms / 1000).toFixed(1)} s (${Math.round((exported.value.records - 1) / (exported.ms / 1000))} rows/s); server RSS before ${rssBefore.toFixed(1)} MiB, ` +
+          `peak during ${peak.toFixed(1)} MiB: growth ${(peak - rssBefore).toFixed(1)} MiB`,
+      );
+    }
   } finally {
     admin.close();
     await server.stop();

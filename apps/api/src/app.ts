@@ -4,13 +4,13 @@
  * this and handles signals; tests call it to run a real server in-process.
  */
 import fs from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   type ApiKeyRevocationListener,
   countOrganizations,
   createOrganization,
   type EntityManager,
+  EventHub,
   listenForApiKeyRevocations,
   migrate,
   type Orm,
@@ -24,17 +24,25 @@ import { JobRunner } from './jobs/runner.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { checkReadiness } from './observability/readiness.js';
-import { createServer } from './server.js';
-import { type Clock, systemClock } from './trpc.js';
+import { createServer, drainServer, type ServerOptions } from './server.js';
+import { type Clock, streamSettings, systemClock } from './trpc.js';
 
 export interface RunningApp {
   url: string;
   databaseUrl: string;
   orm: Orm;
   jobs: JobRunner;
-  /** The LISTEN connection that drops revoked keys from this process's cache. */
+  /** The process's event fan-out (open streams, their caps). */
+  events: EventHub;
+  /** The LISTEN connection that drops revoked keys from this process's cache and wakes event streams. */
   apiKeyListener: ApiKeyRevocationListener;
+  /** Stops at once: open connections are cut (tests). */
   stop(): Promise<void>;
+  /**
+   * Stops gracefully (SIGTERM): stops accepting, answers every request already received within
+   * `graceMs`, ends event streams, lets the job worker finish its running jobs, then closes.
+   */
+  drain(graceMs: number): Promise<{ cut: number }>;
 }
 
 let listenerCount = 0;
@@ -48,7 +56,14 @@ export function defaultConsoleDir(): string | null {
 /** `consoleDir`: the built console to serve on the same port (default: apps/console/dist when built; null: none). */
 export async function startApp(
   env: Env,
-  options: { clock?: Clock; log?: (line: string) => void; logger?: Logger; consoleDir?: string | null } = {},
+  options: {
+    clock?: Clock;
+    log?: (line: string) => void;
+    logger?: Logger;
+    consoleDir?: string | null;
+    /** Fastify plugins to serve beside tRPC (see `createServer`). */
+    plugins?: ServerOptions['plugins'];
+  } = {},
 ): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? systemClock;
@@ -75,39 +90,66 @@ export async function startApp(
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
   const apiKeys = new ApiKeyCache();
+  const events = new EventHub({ perProcess: env.WALLET_STREAMS_PER_PROCESS, perOrganization: env.WALLET_STREAMS_PER_ORGANIZATION });
+  streamSettings.maxDurationMs = env.WALLET_STREAM_MAX_SECONDS * 1000;
   listenerCount += 1;
   const apiKeyListener = listenForApiKeyRevocations({
     databaseUrl: env.WALLET_DIRECT_DATABASE_URL ?? databaseUrl,
     applicationName: `wallets-api-keys-${process.pid}-${listenerCount}`,
     onRevoked: (keyId) => apiKeys.revoked(keyId),
-    onLiveChange: (live) => apiKeys.setLive(live),
+    onEvents: (organizationId) => events.notify(organizationId),
+    onLiveChange: (live) => {
+      apiKeys.setLive(live);
+      // Notifications sent while it was not listening are lost: every stream reads once.
+      if (live) events.wakeAll();
+    },
     log,
   });
   // Until it listens, keys are cached for a few seconds only; it keeps trying if this attempt failed.
   await apiKeyListener.firstAttempt;
   const consoleDir = options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir;
   const server = createServer(
-    { orm, clock, adminToken: env.WALLET_ADMIN_TOKEN, jobs, logger, secrets, apiKeys, webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS },
-    { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm) },
+    {
+      orm,
+      clock,
+      adminToken: env.WALLET_ADMIN_TOKEN,
+      jobs,
+      logger,
+      secrets,
+      apiKeys,
+      events,
+      webhookAllowedNetworks: env.WALLET_WEBHOOK_ALLOWED_NETWORKS,
+    },
+    { staticDir: consoleDir, metrics: createMetrics(orm), readiness: () => checkReadiness(orm), plugins: options.plugins ?? [] },
   );
-  await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
-  const { port } = server.address() as AddressInfo;
+  await server.listen({ port: env.PORT, host: env.HOST });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
   const url = `http://${env.HOST}:${port}`;
   log(`Wallets API listening on ${url} (tRPC at ${url}/trpc)`);
   if (consoleDir) log(`Console at ${url}/`);
+  const closeRest = async () => {
+    await apiKeyListener.stop();
+    await jobs.stop();
+    await orm.close(true);
+    await embedded?.stop();
+  };
   return {
     url,
     databaseUrl,
     orm,
     jobs,
+    events,
     apiKeyListener,
     async stop() {
-      server.closeAllConnections?.();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await apiKeyListener.stop();
-      await jobs.stop();
-      await orm.close(true);
-      await embedded?.stop();
+      server.server.closeAllConnections();
+      await server.close();
+      await closeRest();
+    },
+    async drain(graceMs) {
+      const result = await drainServer(server, graceMs);
+      await closeRest();
+      return result;
     },
   };
 }

@@ -4,36 +4,18 @@
  * the command and stopped after). Each command calls the same @wallets/db command (or job runner)
  * as the tRPC procedure that does the same thing, and validates its input with the same schemas.
  *
- * Output is text, or one JSON document with `--json`. Exit codes: 0 done; 1 a problem found (the
+ * Output is text, or one JSON document with `--json` (a failure too: `{ error: { walletErrorCode,
+ * message } }`; messages also go to stderr). Exit codes: 0 done; 1 a problem found (the
  * audit's mismatches, or a refusal with its wallet error code, e.g. ORGANIZATION_NOT_FOUND);
  * 2 a usage error or no database to work on.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { WalletError } from '@wallets/core';
-import {
-  auditLedger,
-  type CurrencyBalance,
-  createApiKey,
-  createOrganization,
-  type EntityManager,
-  findApiKeyOrganizationId,
-  type LedgerMismatch,
-  ledgerSummary,
-  listApiKeys,
-  listOrganizations,
-  listWebhookDeliveries,
-  listWebhookEndpoints,
-  migrate,
-  type Orm,
-  openOrm,
-  revokeApiKey,
-  type SecretBox,
-  withDatabase,
-} from '@wallets/db';
+import type { CurrencyBalance, EntityManager, LedgerMismatch, Orm, SecretBox } from '@wallets/db';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
-import { connectDatabase, type DatabaseTarget, embeddedDataRoot, openSecrets } from './database.js';
+import type { DatabaseTarget } from './database.js';
 import { type Env, readEnv } from './env.js';
 import { apiKeyName, organizationName, text } from './schemas.js';
 
@@ -68,14 +50,21 @@ const id = text().regex(
   'must be an id (a UUID, as `org list` and `keys list` print)',
 );
 
+type Db = typeof import('@wallets/db');
+
+/** The data layer and the database target, loaded once a command has parsed its input (`--help` and usage errors stay quick). */
+const load = async () => ({ db: await import('@wallets/db'), database: await import('./database.js') });
+
 /** Opens the database (see the module comment), runs `work` with an ORM, then lets everything go. */
-async function withOrm<T>(env: Env, work: (orm: Orm, target: DatabaseTarget) => Promise<T>): Promise<T> {
-  const target = await connectDatabase(env, log);
+async function withOrm<T>(env: Env, work: (orm: Orm, db: Db, target: DatabaseTarget) => Promise<T>): Promise<T> {
+  const { db, database } = await load();
+  const { migrate, openOrm } = db;
+  const target = await database.connectDatabase(env, log);
   let orm: Orm | null = null;
   try {
     orm = await openOrm({ databaseUrl: target.databaseUrl, poolMax: 2 });
     await migrate(orm);
-    return await work(orm, target);
+    return await work(orm, db, target);
   } finally {
     await orm?.close(true);
     await target.embedded?.stop();
@@ -115,17 +104,18 @@ function describeDatabase(url: string): string {
 
 /** The audit reads with its own SQL (@wallets/db audit.ts) and never creates or migrates anything. */
 async function audit(env: Env, output: Output): Promise<number> {
+  const { db, database } = await load();
   if (!env.DATABASE_URL) {
-    const dataDir = path.join(embeddedDataRoot(env), 'pg');
+    const dataDir = path.join(database.embeddedDataRoot(env), 'pg');
     if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
       throw new UsageError(`DATABASE_URL is not set and there is no embedded database in ${dataDir} (run \`pnpm start\` once, or set DATABASE_URL)`);
     }
   }
-  const target = await connectDatabase(env, log);
+  const target = await database.connectDatabase(env, log);
   try {
-    const url = target.embedded ? withDatabase(target.embedded.url, 'wallets') : target.databaseUrl;
+    const url = target.embedded ? db.withDatabase(target.embedded.url, 'wallets') : target.databaseUrl;
     const database = describeDatabase(url);
-    const problems = await auditLedger(url);
+    const problems = await db.auditLedger(url);
     if (problems.length > 0) {
       print(output, { database, clean: false, problems }, () => [
         `Ledger audit of ${database}: ${plural(problems.length, 'problem')}`,
@@ -133,7 +123,7 @@ async function audit(env: Env, output: Output): Promise<number> {
       ]);
       return PROBLEM;
     }
-    const summary = await ledgerSummary(url);
+    const summary = await db.ledgerSummary(url);
     print(output, { database, clean: true, problems, summary }, () => [
       `Ledger audit of ${database}: clean. ${summary.organizations} organizations, ${summary.wallets} wallets, ` +
         `${summary.transactions} transactions, ${summary.consumptions} consumptions, ${summary.events} events. ${describeBalances(summary.balances)}`,
@@ -170,7 +160,7 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
     .action(
       action(async (options: { name: string; json?: boolean }) => {
         const name = parse(organizationName, options.name, '--name');
-        const created = await withOrm(env(), (orm) => createOrganization(em(orm), name, new Date()));
+        const created = await withOrm(env(), (orm, db) => db.createOrganization(em(orm), name, new Date()));
         print({ json: !!options.json }, created, () => [
           `Created organization "${created.organization.name}" (${created.organization.id}).`,
           `Its API key, shown once: ${created.apiKey}`,
@@ -184,7 +174,7 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
     .addOption(json())
     .action(
       action(async (options: { json?: boolean }) => {
-        const items = await withOrm(env(), (orm) => listOrganizations(em(orm)));
+        const items = await withOrm(env(), (orm, db) => db.listOrganizations(em(orm)));
         print({ json: !!options.json }, { items }, () =>
           items.length === 0
             ? ['No organizations.']
@@ -205,7 +195,7 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
       action(async (options: { org: string; name?: string; json?: boolean }) => {
         const organizationId = parse(id, options.org, '--org');
         const name = options.name === undefined ? null : parse(apiKeyName, options.name, '--name');
-        const created = await withOrm(env(), (orm) => createApiKey(em(orm), organizationId, { name }, new Date()));
+        const created = await withOrm(env(), (orm, db) => db.createApiKey(em(orm), organizationId, { name }, new Date()));
         print({ json: !!options.json }, created, () => [
           `Created API key ${created.apiKey.id}${created.apiKey.name ? ` "${created.apiKey.name}"` : ''} for organization ${organizationId}.`,
           `Its secret, shown once: ${created.secret}`,
@@ -221,7 +211,7 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
     .action(
       action(async (options: { org: string; json?: boolean }) => {
         const organizationId = parse(id, options.org, '--org');
-        const listed = await withOrm(env(), (orm) => listApiKeys(em(orm), organizationId));
+        const listed = await withOrm(env(), (orm, db) => db.listApiKeys(em(orm), organizationId));
         print({ json: !!options.json }, listed, () =>
           listed.items.length === 0
             ? [`No API keys for organization ${organizationId}.`]
@@ -242,10 +232,10 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
     .action(
       action(async (keyIdArgument: string, options: { json?: boolean }) => {
         const keyId = parse(id, keyIdArgument, 'id');
-        const revoked = await withOrm(env(), async (orm) => {
-          const organizationId = await findApiKeyOrganizationId(em(orm), keyId);
+        const revoked = await withOrm(env(), async (orm, db) => {
+          const organizationId = await db.findApiKeyOrganizationId(em(orm), keyId);
           if (!organizationId) throw new WalletError('API_KEY_NOT_FOUND', `API key ${keyId} not found`, { id: keyId });
-          return revokeApiKey(em(orm), organizationId, keyId, new Date());
+          return db.revokeApiKey(em(orm), organizationId, keyId, new Date());
         });
         print({ json: !!options.json }, revoked, () => [`Revoked API key ${revoked.id} (${revoked.prefix}…) at ${date(revoked.revokedAt)}.`]);
         return 0;
@@ -268,7 +258,8 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
       action(async (options: { asOf?: string; json?: boolean }) => {
         const asOf = options.asOf === undefined ? new Date() : parse(z.iso.datetime({ offset: true }).pipe(z.coerce.date()), options.asOf, '--as-of');
         const runtime = env();
-        const result = await withOrm(runtime, async (orm, target) => {
+        const result = await withOrm(runtime, async (orm, _db, target) => {
+          const { openSecrets } = await import('./database.js');
           const secrets: SecretBox = await openSecrets(runtime, target.dataRoot, orm, log);
           // Loaded here only: the other commands need no job queue.
           const [{ JobRunner }, { createLogger }] = await Promise.all([import('./jobs/runner.js'), import('./observability/logger.js')]);
@@ -307,11 +298,11 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
     .action(
       action(async (options: { org: string; json?: boolean }) => {
         const organizationId = parse(id, options.org, '--org');
-        const items = await withOrm(env(), (orm) => listWebhookEndpoints(em(orm), organizationId));
+        const items = await withOrm(env(), (orm, db) => db.listWebhookEndpoints(em(orm), organizationId));
         print({ json: !!options.json }, { items }, () =>
           items.length === 0
             ? [`No webhook endpoints for organization ${organizationId}.`]
-            : items.map((e) => `${e.id}  ${e.url}  created ${date(e.createdAt)}`),
+            : items.map((e) => `${e.id}  ${e.url}  created ${date(e.createdAt)}  (${e.format})`),
         );
         return 0;
       }),
@@ -330,7 +321,7 @@ export function buildProgram(env: () => Env, exit: (code: number) => void): Comm
         const endpointId = parse(id, options.endpoint, '--endpoint');
         const limit = parse(z.coerce.number().int().min(1).max(100), options.limit, '--limit');
         const cursor = options.cursor === undefined ? null : parse(text().max(128), options.cursor, '--cursor');
-        const page = await withOrm(env(), (orm) => listWebhookDeliveries(em(orm), organizationId, { endpointId, cursor, limit }));
+        const page = await withOrm(env(), (orm, db) => db.listWebhookDeliveries(em(orm), organizationId, { endpointId, cursor, limit }));
         print({ json: !!options.json }, page, () => [
           ...(page.items.length === 0 ? ['No deliveries.'] : []),
           ...page.items.flatMap((d) => [
@@ -371,11 +362,11 @@ export async function runCli(argv: string[]): Promise<number> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
       return error.exitCode === 0 ? 0 : UNUSABLE;
     }
-    if (error instanceof WalletError) {
-      console.error(`wallets: ${error.code}: ${error.message}`);
-      return PROBLEM;
-    }
-    console.error(`wallets: ${error instanceof Error ? error.message : String(error)}`);
-    return UNUSABLE;
+    const message = error instanceof Error ? error.message : String(error);
+    const walletErrorCode = error instanceof WalletError ? error.code : null;
+    console.error(walletErrorCode ? `wallets: ${walletErrorCode}: ${message}` : `wallets: ${message}`);
+    // With --json, scripts also get the failure as a document on stdout.
+    if (argv.includes('--json')) console.log(JSON.stringify({ error: { walletErrorCode, message } }, null, 2));
+    return walletErrorCode ? PROBLEM : UNUSABLE;
   }
 }

@@ -38,6 +38,13 @@ const schema = z.object({
   WALLET_JOBS_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
   WALLET_WEBHOOK_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(5),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** On SIGTERM: how long requests already received may take to be answered before their connections are cut. */
+  /** Open `events.onEvent` streams one process holds, in all and per organization; past them STREAM_LIMIT_REACHED. */
+  WALLET_STREAMS_PER_PROCESS: z.coerce.number().int().min(1).default(5_000),
+  WALLET_STREAMS_PER_ORGANIZATION: z.coerce.number().int().min(1).default(2_000),
+  /** The longest an event stream stays open; then the client reconnects and resumes after its last event. */
+  WALLET_STREAM_MAX_SECONDS: z.coerce.number().int().min(1).default(3_600),
+  WALLET_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   WALLET_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   /** Seals webhook signing secrets at rest (AES-256-GCM); 32 bytes as base64 or hex. */
   WALLET_SECRET_KEY: secretKey.optional(),

@@ -1,20 +1,32 @@
 /**
- * The HTTP server: tRPC at /trpc (bodies up to MAX_BODY_BYTES), GET /health, GET /ready, GET /metrics
- * (admin token), the Lago-compatible REST API under /api/ (rest/plugin.ts), the CSV exports
- * (exports/), and the console's built files when given their folder; anything else is a 404 JSON.
- * Every response carries the security headers and an `x-request-id` (the caller's when it sent a
+ * The HTTP server, on Fastify: tRPC at /trpc (bodies up to MAX_BODY_BYTES), GET /health, GET /ready,
+ * GET /metrics (admin token), the Lago-compatible REST API at /api/v1 and its reference at /api/docs
+ * (rest/plugin.ts), the CSV exports (exports/), the console's built files when given their folder,
+ * and whatever Fastify plugins the caller registers; anything else is a 404 JSON. Every response,
+ * on every route, carries the security headers and an `x-request-id` (the caller's when it sent a
  * well-formed one); every request is logged once, as JSON, and counted in the metrics.
+ *
+ * Registering routes: pass `plugins` (each registered in order, before the server listens), or
+ * call `register` on the returned instance before `listen`. A plugin's routes get the headers, the
+ * request id (`request.id`, also `requestRecord(request).id`), the log line and the metrics label
+ * `${method} ${routeUrl}` without doing anything. Bodies are parsed by Fastify's JSON parser with
+ * the same 1 MiB limit (413 past it).
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
+import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { isExportPath, serveExport } from './exports/index.js';
+import { getErrorShape } from '@trpc/server/unstable-core-do-not-import';
+import { WalletError } from '@wallets/core';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
+import { EXPORT_PATHS, serveExport } from './exports/index.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Readiness } from './observability/readiness.js';
-import { restHandler } from './rest/plugin.js';
+import { DOCS_PREFIX, REST_PREFIX, restDocsPlugin, restPlugin } from './rest/plugin.js';
 import { appRouter } from './router.js';
 import { isConsoleRoute, staticFiles } from './static-files.js';
+import { transformer } from './transformer.js';
 import { type AppServices, bearerToken, createContextInner, loggerOf, type RequestRecord, sameSecret } from './trpc.js';
 
 /**
@@ -22,6 +34,13 @@ import { type AppServices, bearerToken, createContextInner, loggerOf, type Reque
  * as they stream in and stops at the limit, so an oversized body is never held in memory.
  */
 export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * At most this many calls in one batched tRPC request (`/trpc/a,b,c?batch=1`); past it the whole
+ * request is refused with 400 BAD_REQUEST / BATCH_TOO_LARGE before anything runs, so one request
+ * cannot hold the server for seconds while every other caller waits.
+ */
+export const MAX_BATCH_CALLS = 10;
 
 /**
  * On every response. The console is built to same-origin files only (one script, one stylesheet,
@@ -39,6 +58,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   metrics?: Metrics;
   readiness?: () => Promise<Readiness>;
+  /** Fastify plugins registered on the server (e.g. the REST API with `{ prefix: '/api/v1' }`). */
+  plugins?: (FastifyPluginAsync | { plugin: FastifyPluginAsync; prefix?: string })[];
 }
 
 /** A caller's request id is kept when it is short and plain; otherwise the server makes one. */
@@ -58,45 +79,124 @@ function procedureOf(pathname: string): string {
   return PROCEDURES.has(name) ? name : 'unknown';
 }
 
-const json = (res: http.ServerResponse, status: number, body: unknown) =>
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+/** What the server knows of a request beside Fastify's: its record (id, organization, error codes) and its log/metrics label. */
+interface RequestState {
+  record: RequestRecord;
+  route: string;
+}
 
-export function createServer(services: AppServices, options: ServerOptions = {}): http.Server {
+const states = new WeakMap<http.IncomingMessage, RequestState>();
+
+/** Procedures answered as a stream (Server-Sent Events): ended at once by a drain, the client resumes elsewhere. */
+const STREAMING = new Set(
+  Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>)
+    .filter(([, procedure]) => procedure._def.type === 'subscription')
+    .map(([name]) => name),
+);
+
+/** What a drain needs of a server: its responses not finished yet. */
+interface Tracker {
+  open: Map<http.ServerResponse, RequestState>;
+  draining: boolean;
+}
+
+const trackers = new WeakMap<FastifyInstance, Tracker>();
+
+/**
+ * Stops the server gracefully: no new connections; every request received (also one arriving on
+ * a connection that was open) is answered within `graceMs`, and its connection closes after it; open event streams end at once (their clients resume
+ * from their last id). Connections still open after `graceMs` are cut. Resolves with the number of
+ * requests cut that way.
+ */
+export async function drainServer(app: FastifyInstance, graceMs: number): Promise<{ cut: number }> {
+  const tracker = trackers.get(app);
+  if (!tracker) throw new Error('drainServer: not a server made by createServer');
+  tracker.draining = true;
+  for (const [res, state] of tracker.open) {
+    if (STREAMING.has(state.route)) res.destroy();
+    else if (!res.headersSent) res.shouldKeepAlive = false;
+  }
+  const closed = app.close();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => {
+    timer = setTimeout(() => resolve('expired'), graceMs);
+  });
+  const outcome = await Promise.race([closed.then(() => 'closed' as const), expired]);
+  clearTimeout(timer);
+  if (outcome === 'closed') return { cut: 0 };
+  const cut = tracker.open.size;
+  app.server.closeAllConnections();
+  await closed;
+  return { cut };
+}
+
+/** The request's record: its id, the organization once known, the wallet error codes answered (for plugins' own logging). */
+export function requestRecord(request: FastifyRequest): RequestRecord {
+  const state = states.get(request.raw);
+  if (!state) throw new Error('requestRecord: not a request of this server');
+  return state.record;
+}
+
+/** Sets the label a request is logged and counted under (bounded: a route, never a caller's text). */
+export function setRouteLabel(request: FastifyRequest, label: string): void {
+  const state = states.get(request.raw);
+  if (state) state.route = label;
+}
+
+export function createServer(services: AppServices, options: ServerOptions = {}): FastifyInstance {
   const logger: Logger = loggerOf(services);
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const serveStatic = options.staticDir ? staticFiles(options.staticDir, isConsoleRoute) : null;
-  const records = new WeakMap<http.IncomingMessage, RequestRecord>();
-  const rest = restHandler({ services, bodyLimit: options.maxBodyBytes ?? MAX_BODY_BYTES, recordOf: (request) => records.get(request.raw) });
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
-    maxBodySize: options.maxBodyBytes ?? MAX_BODY_BYTES,
+    maxBodySize: maxBodyBytes,
     createContext: ({ req, info }) => {
       // connectionParams travel in the URL (where proxies log them): only subscriptions, which a
       // browser's EventSource opens without headers, may carry the key there.
       const fromParams = info.type === 'subscription' ? (info.connectionParams?.apiKey as string | undefined) : undefined;
       const token = bearerToken(req.headers.authorization) ?? fromParams ?? null;
-      return createContextInner(services, token, records.get(req));
+      return createContextInner(services, token, states.get(req)?.record);
     },
   });
 
-  return http.createServer((req, res) => {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: maxBodyBytes,
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
+    // Connections with requests in flight are answered before close resolves; idle ones are closed at once.
+    forceCloseConnections: 'idle',
+    // While draining, a request arriving on an open connection is still answered (then the connection closes).
+    return503OnClosing: false,
+  });
+
+  const tracker: Tracker = { open: new Map(), draining: false };
+  trackers.set(app, tracker);
+
+  // Every request, whatever its route (404s, plugins' routes, hijacked ones): headers, id, one log line, metrics.
+  app.addHook('onRequest', (request, reply, done) => {
     const started = process.hrtime.bigint();
+    const res = reply.raw;
+    if (tracker.draining) res.shouldKeepAlive = false;
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
-    const record: RequestRecord = { id: requestIdOf(req.headers['x-request-id']), organizationId: null, walletErrorCodes: [] };
+    const record: RequestRecord = { id: request.id, organizationId: null, walletErrorCodes: [] };
     res.setHeader('x-request-id', record.id);
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    const pathname = query < 0 ? url : url.slice(0, query);
-    let route = 'not_found';
+    const state: RequestState = {
+      record,
+      route: request.routeOptions.url && request.routeOptions.url !== '/trpc/*' ? `${request.method} ${request.routeOptions.url}` : 'not_found',
+    };
+    states.set(request.raw, state);
+    tracker.open.set(res, state);
     res.once('close', () => {
+      tracker.open.delete(res);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const status = res.statusCode;
-      options.metrics?.observeRequest(route, status, seconds);
+      options.metrics?.observeRequest(state.route, status, seconds);
       logger.info(
         {
           requestId: record.id,
-          method: req.method,
-          procedure: route,
+          method: request.method,
+          procedure: state.route,
           organizationId: record.organizationId,
           status,
           walletErrorCode: record.walletErrorCodes[0] ?? null,
@@ -106,59 +206,119 @@ export function createServer(services: AppServices, options: ServerOptions = {})
         'request',
       );
     });
-
-    if (pathname.startsWith('/trpc/')) {
-      route = procedureOf(pathname);
-      records.set(req, record);
-      trpc(req, res);
-      return;
-    }
-    if (isExportPath(pathname)) {
-      route = pathname.slice(1);
-      void serveExport(services, req, res, record);
-      return;
-    }
-    if (pathname === '/health') {
-      route = 'health';
-      json(res, 200, { status: 'ok' });
-      return;
-    }
-    if (pathname === '/ready' && options.readiness) {
-      route = 'ready';
-      options.readiness().then(
-        (readiness) =>
-          json(res, readiness.ready ? 200 : 503, readiness.ready ? { status: 'ready' } : { status: 'not ready', reason: readiness.reason }),
-        () => json(res, 503, { status: 'not ready', reason: 'readiness check failed' }),
-      );
-      return;
-    }
-    if (pathname === '/metrics' && options.metrics) {
-      route = 'metrics';
-      const token = bearerToken(req.headers.authorization);
-      if (!services.adminToken || !token || !sameSecret(token, services.adminToken)) {
-        json(res, 401, { error: 'GET /metrics needs Authorization: Bearer <WALLET_ADMIN_TOKEN>' });
-        return;
-      }
-      const { registry } = options.metrics;
-      registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-        (error) => {
-          logger.error({ requestId: record.id, err: error }, 'metrics failed');
-          json(res, 500, { error: `internal error (request ${record.id})` });
-        },
-      );
-      return;
-    }
-    if (pathname.startsWith('/api/')) {
-      route = 'rest';
-      records.set(req, record);
-      rest(req, res);
-      return;
-    }
-    if (serveStatic?.(req, res)) {
-      route = 'console';
-      return;
-    }
-    json(res, 404, { error: 'not found' });
+    done();
   });
+
+  // tRPC reads its own body (counting bytes, stopping at the limit): Fastify leaves the stream alone here.
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    scope.all('/trpc/*', (request, reply) => {
+      const state = states.get(request.raw);
+      const url = request.raw.url ?? '/';
+      const query = url.indexOf('?');
+      const pathname = query < 0 ? url : url.slice(0, query);
+      if (state) state.route = procedureOf(pathname);
+      const calls = pathname.split(',').length;
+      if (calls > MAX_BATCH_CALLS) {
+        const error = new TRPCError({
+          code: 'BAD_REQUEST',
+          message: `a batch carries at most ${MAX_BATCH_CALLS} calls; this one carries ${calls}`,
+          cause: new WalletError('BATCH_TOO_LARGE', `at most ${MAX_BATCH_CALLS} calls per request`, { calls, limit: MAX_BATCH_CALLS }),
+        });
+        const ctx = createContextInner(services, null, state?.record);
+        const shape = getErrorShape({ config: appRouter._def._config, error, type: 'unknown', path: undefined, input: undefined, ctx });
+        // The request's body (if any) is not read: the connection closes after the answer.
+        return reply
+          .code(400)
+          .header('connection', 'close')
+          .header('content-type', 'application/json')
+          .send(JSON.stringify({ error: transformer.serialize(shape) }));
+      }
+      reply.hijack();
+      trpc(request.raw, reply.raw);
+    });
+  });
+
+  app.get('/health', async (request, reply) => {
+    setRouteLabel(request, 'health');
+    return reply.code(200).send({ status: 'ok' });
+  });
+  if (options.readiness) {
+    const readiness = options.readiness;
+    app.get('/ready', async (request, reply) => {
+      setRouteLabel(request, 'ready');
+      try {
+        const state = await readiness();
+        return reply.code(state.ready ? 200 : 503).send(state.ready ? { status: 'ready' } : { status: 'not ready', reason: state.reason });
+      } catch {
+        return reply.code(503).send({ status: 'not ready', reason: 'readiness check failed' });
+      }
+    });
+  }
+  if (options.metrics) {
+    const { registry } = options.metrics;
+    app.get('/metrics', async (request, reply) => {
+      setRouteLabel(request, 'metrics');
+      const token = bearerToken(request.headers.authorization);
+      if (!services.adminToken || !token || !sameSecret(token, services.adminToken)) {
+        return reply.code(401).send({ error: 'GET /metrics needs Authorization: Bearer <WALLET_ADMIN_TOKEN>' });
+      }
+      try {
+        const text = await registry.metrics();
+        return reply.code(200).header('content-type', registry.contentType).send(text);
+      } catch (error) {
+        logger.error({ requestId: request.id, err: error }, 'metrics failed');
+        return reply.code(500).send({ error: `internal error (request ${request.id})` });
+      }
+    });
+  }
+
+  const recordOf = (request: FastifyRequest) => states.get(request.raw)?.record;
+  app.register(restPlugin, { services, recordOf, prefix: REST_PREFIX });
+
+  // The CSV exports (exports/): a handler over Node's request and response, streamed, so the reply
+  // is hijacked; every method reaches it (anything but GET and HEAD is a 405 there).
+  for (const path of EXPORT_PATHS) {
+    app.all(path, (request, reply) => {
+      const record = recordOf(request) ?? { id: request.id, organizationId: null, walletErrorCodes: [] };
+      reply.hijack();
+      return serveExport(services, request.raw, reply.raw, record);
+    });
+  }
+  app.register(restDocsPlugin, { prefix: DOCS_PREFIX });
+
+  for (const entry of options.plugins ?? []) {
+    if (typeof entry === 'function') app.register(entry);
+    else app.register(entry.plugin, entry.prefix ? { prefix: entry.prefix } : {});
+  }
+
+  app.setNotFoundHandler((request, reply) => {
+    const url = request.raw.url ?? '/';
+    const query = url.indexOf('?');
+    const pathname = query < 0 ? url : url.slice(0, query);
+    if (!pathname.startsWith('/api/') && serveStatic?.(request.raw, reply.raw)) {
+      setRouteLabel(request, 'console');
+      reply.hijack();
+      return;
+    }
+    setRouteLabel(request, 'not_found');
+    if (pathname.startsWith('/api/')) {
+      reply.code(404).send({ status: 404, error: 'Not Found', code: 'route_not_found' });
+      return;
+    }
+    reply.code(404).send({ error: 'not found' });
+  });
+
+  // Errors outside tRPC (a plugin's, a body too large for Fastify's parser): JSON with the status, internal ones masked.
+  app.setErrorHandler((error: { statusCode?: number; message: string; code?: string }, request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (status >= 500) {
+      logger.error({ requestId: request.id, err: error }, 'internal error');
+      return reply.code(status).send({ error: `internal error (request ${request.id})` });
+    }
+    return reply.code(status).send({ error: error.message, ...(error.code ? { code: error.code } : {}) });
+  });
+
+  return app;
 }

@@ -5,7 +5,16 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { formatDecimal, InvariantViolation, WalletError, type WalletErrorCode } from '@wallets/core';
-import { centsToNumber, type EntityManager, findOrganizationByApiKey, type Orm, runMutation, type SecretBox, type Work } from '@wallets/db';
+import {
+  centsToNumber,
+  type EntityManager,
+  type EventHub,
+  findOrganizationByApiKey,
+  type Orm,
+  runMutation,
+  type SecretBox,
+  type Work,
+} from '@wallets/db';
 import { ApiKeyCache } from './api-key-cache.js';
 import { WALLET_ERROR_HTTP } from './errors.js';
 import type { JobRunner } from './jobs/runner.js';
@@ -28,8 +37,13 @@ export interface AppServices {
   logger?: Logger;
   /** Seals webhook secrets at rest (`WALLET_SECRET_KEY`); without it they are stored plain. */
   secrets?: SecretBox;
-  /** How often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
+  /** Without an event hub: how often an idle `events.onEvent` subscription looks for new events (default 500 ms). */
   eventPollMs?: number;
+  /**
+   * The process's fan-out of event notifications (startApp: fed by its LISTEN connection), which
+   * also caps open streams. Without one (an in-process client) subscriptions poll every `eventPollMs`.
+   */
+  events?: EventHub | undefined;
   /** Private networks webhook endpoints may point at (`WALLET_WEBHOOK_ALLOWED_NETWORKS`; default none). */
   webhookAllowedNetworks?: AllowedNetworks;
   /**
@@ -119,8 +133,19 @@ export function wireDetails(details: Record<string, unknown>): Record<string, un
   );
 }
 
+/**
+ * Event streams (SSE) last at most `maxDurationMs` (WALLET_STREAM_MAX_SECONDS, default 1 h): then the
+ * connection closes and the client reconnects, resuming after its last event id. Set by startApp.
+ */
+export const streamSettings: { maxDurationMs: number } = { maxDurationMs: 3_600_000 };
+
 const t = initTRPC.context<Context>().create({
   transformer,
+  sse: {
+    get maxDurationMs() {
+      return streamSettings.maxDurationMs;
+    },
+  },
   errorFormatter({ shape, error, ctx }) {
     if (error.code === 'INTERNAL_SERVER_ERROR') {
       return {

@@ -179,14 +179,16 @@ describe('one embedded data folder: server, example host, CLI and audit', () => 
 
   it('exits 1 for a refusal, 2 for a usage error, 0 for help', async () => {
     const [missing, badId, unknown, help, last] = await Promise.all([
-      wallets('keys', 'create', '--org', '00000000-0000-4000-8000-000000000000'),
+      wallets('keys', 'create', '--org', '00000000-0000-4000-8000-000000000000', '--json'),
       wallets('keys', 'list', '--org', 'nope'),
       wallets('org', 'rename'),
       wallets('jobs', 'run', '--help'),
       wallets('keys', 'revoke', '00000000-0000-4000-8000-000000000001'),
     ]);
     expect(missing.code).toBe(1);
-    expect(missing.output).toContain('ORGANIZATION_NOT_FOUND');
+    expect(JSON.parse(missing.stdout)).toEqual({
+      error: { walletErrorCode: 'ORGANIZATION_NOT_FOUND', message: 'organization 00000000-0000-4000-8000-000000000000 not found' },
+    });
     expect(last.code).toBe(1);
     expect(last.output).toContain('API_KEY_NOT_FOUND');
     expect(badId.code).toBe(2);

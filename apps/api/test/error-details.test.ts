@@ -4,17 +4,30 @@
  * and rates decimal strings ("76", never the internal "7600000"), ids and fields strings.
  * VALIDATION_FAILED carries `issues` instead (checked in validation.test.ts).
  */
+import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isWalletError, WALLET_ERROR_CODES, type WalletClient, type WalletErrorCode } from '../src/client/index.js';
+import { type AppRouter, isWalletError, WALLET_ERROR_CODES, type WalletClient, type WalletErrorCode } from '../src/client/index.js';
+import { MAX_BATCH_CALLS } from '../src/server.js';
+import { transformer } from '../src/transformer.js';
 import { type Harness, startHarness } from './harness.js';
+import { pollUntil } from './processes.js';
 
 let h: Harness;
 let client: WalletClient;
+let apiKey: string;
 beforeAll(async () => {
   h = await startHarness();
   h.clock.set('2026-06-01T00:00:00.000Z');
-  ({ client } = await h.newTenant('error-details'));
+  ({ client, apiKey } = await h.newTenant('error-details'));
 });
+
+/** `calls` wallets.get calls for a wallet that does not exist, sent in one batched request. */
+function batchOf(calls: number): Promise<unknown>[] {
+  const batched = createTRPCClient<AppRouter>({
+    links: [httpBatchLink({ url: `${h.app.url}/trpc`, transformer, maxItems: calls, headers: () => ({ authorization: `Bearer ${apiKey}` }) })],
+  });
+  return Array.from({ length: calls }, () => batched.wallets.get.query({ id: NO_ID }));
+}
 afterAll(() => h.stop());
 
 /** The code, tRPC code and details of a refused call. */
@@ -141,6 +154,34 @@ const CASES: Record<Exclude<WalletErrorCode, 'VALIDATION_FAILED'>, () => Promise
     for (let i = 0; i < 20; i++) await own.webhooks.createEndpoint.mutate({ url: `https://hooks.example.com/${i}` });
     return [own.webhooks.createEndpoint.mutate({ url: 'https://hooks.example.com/21' }), { limit: 20 }];
   },
+  BATCH_TOO_LARGE: async () => {
+    const calls = batchOf(MAX_BATCH_CALLS + 1);
+    for (const call of calls.slice(1)) call.catch(() => undefined);
+    return [calls[0] as Promise<unknown>, { calls: MAX_BATCH_CALLS + 1, limit: MAX_BATCH_CALLS }];
+  },
+  STREAM_LIMIT_REACHED: async () => {
+    // One open stream is this organization's limit for the moment: the second is refused.
+    const { client: own, organizationId } = await h.newTenant('error-details-streams');
+    const limits = h.app.events.limits;
+    h.app.events.limits = { ...limits, perOrganization: 1 };
+    const first = own.events.onEvent.subscribe({}, { onData: () => undefined });
+    await pollUntil('the first stream to open', async () => (h.app.events.openStreams(organizationId) === 1 ? true : undefined), 10_000, 10);
+    const second = new Promise<unknown>((resolve, reject) => {
+      const subscription = own.events.onEvent.subscribe(
+        {},
+        {
+          onError: (error) => {
+            subscription.unsubscribe();
+            first.unsubscribe();
+            h.app.events.limits = limits;
+            reject(error);
+          },
+          onData: () => resolve(null),
+        },
+      );
+    });
+    return [second, { limit: 1, scope: 'organization' }];
+  },
   LAST_ACTIVE_API_KEY: async () => {
     const { client: own } = await h.newTenant('error-details-keys');
     const [only] = (await own.apiKeys.list.query()).items;
@@ -152,6 +193,11 @@ const CASES: Record<Exclude<WalletErrorCode, 'VALIDATION_FAILED'>, () => Promise
 describe('error details in wire units', () => {
   it('covers every code but VALIDATION_FAILED', () => {
     expect(Object.keys(CASES).sort()).toEqual(WALLET_ERROR_CODES.filter((code) => code !== 'VALIDATION_FAILED').sort());
+  });
+
+  it(`runs a batch of ${MAX_BATCH_CALLS} calls, each answered on its own`, async () => {
+    const answers = await Promise.all(batchOf(MAX_BATCH_CALLS).map((call) => refusal(call)));
+    expect(answers.map((a) => a.walletErrorCode)).toEqual(Array(MAX_BATCH_CALLS).fill('WALLET_NOT_FOUND'));
   });
 
   for (const [code, build] of Object.entries(CASES)) {

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
+import { streamSettings } from '../src/trpc.js';
 import { errorOf, type Harness, listAllEvents, startHarness } from './harness.js';
 import { pollUntil } from './processes.js';
 
@@ -31,7 +32,7 @@ afterAll(async () => {
 });
 
 /** A live subscription collecting what arrives, with waits on what it has seen. */
-function subscribe(client: WalletClient, lastEventId: string | null = null) {
+function subscribe(client: WalletClient, lastEventId: string | null = null, startAt?: 'first' | 'now') {
   const received: { trackedId: string; event: Streamed }[] = [];
   let failure: unknown = null;
   const listeners = new Set<() => void>();
@@ -39,7 +40,7 @@ function subscribe(client: WalletClient, lastEventId: string | null = null) {
     for (const listener of [...listeners]) listener();
   };
   const subscription = client.events.onEvent.subscribe(
-    { lastEventId },
+    { lastEventId, ...(startAt ? { startAt } : {}) },
     {
       onData: ({ id, data }) => {
         received.push({ trackedId: id, event: data });
@@ -110,6 +111,40 @@ describe('events.onEvent', () => {
     resumed.stop();
     expect(resumed.events()).toEqual(final.slice(afterWrites.length).map(withoutCursor));
     expect(resumed.events().at(-1)).toMatchObject({ type: 'wallet.updated', data: { name: 'live again' } });
+  });
+
+  it("starts after the newest event with startAt: 'now', and leaves the process's count of streams when it ends", async () => {
+    const { client, wallet, organizationId } = await tenantWithWallet();
+    const before = await listAllEvents(client);
+    expect(before.length).toBeGreaterThan(0);
+    const live = subscribe(client, null, 'now');
+    await pollUntil('the stream to open', async () => (h.app.events.openStreams(organizationId) === 1 ? true : undefined), 10_000, 10);
+    await client.walletTransactions.create.mutate({ walletId: wallet.id, grantedCredits: '3' });
+    const after = await listAllEvents(client);
+    await live.waitForCount(after.length - before.length);
+    expect(live.events()).toEqual(after.slice(before.length).map(withoutCursor));
+    live.stop();
+    await pollUntil('the stream to close', async () => (h.app.events.openStreams(organizationId) === 0 ? true : undefined), 10_000, 10);
+  });
+
+  it('closes a stream past its maximum duration; the client resumes after its last event, nothing lost or repeated', async () => {
+    const { client, wallet } = await tenantWithWallet();
+    const saved = streamSettings.maxDurationMs;
+    streamSettings.maxDurationMs = 300;
+    try {
+      const live = subscribe(client);
+      for (let i = 0; i < 4; i++) {
+        await client.walletTransactions.create.mutate({ walletId: wallet.id, grantedCredits: '1' });
+        // Each write lands on a later connection than the last (the previous one has timed out).
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const all = await listAllEvents(client);
+      await live.waitForCount(all.length);
+      live.stop();
+      expect(live.received.map((r) => r.trackedId)).toEqual(ids(all));
+    } finally {
+      streamSettings.maxDurationMs = saved;
+    }
   });
 
   it('refuses an unknown lastEventId and a missing or unknown key', async () => {

@@ -192,6 +192,7 @@ describe('REST API with the Lago client', () => {
       wallet: { name: 'Renamed', priority: 10, recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '1.0' }] },
     });
     expect(updated.wallet).toMatchObject({ name: 'Renamed', priority: 10 });
+    expect((await rest('PATCH', `/wallets/${walletId}`, { wallet: { priority: 11 } })).body.wallet).toMatchObject({ name: 'Renamed', priority: 11 });
     expect(updated.wallet.recurring_transaction_rules).toHaveLength(1);
     expect(updated.wallet.recurring_transaction_rules?.[0]).toMatchObject({ trigger: 'interval', interval: 'monthly', granted_credits: '1.0' });
     expect(updated.wallet.recurring_transaction_rules?.[0]?.lago_id).not.toBe(oldRuleId);
@@ -219,6 +220,9 @@ describe('REST API with the Lago client', () => {
     expect(flatList.meta).toMatchObject({ total_count: 2, total_pages: 2, next_page: 2 });
     const { data: bonus } = await lago.customers.updateCustomerWallet(ext, 'bonus', { wallet: { name: 'Bonus' } });
     expect(bonus.wallet).toMatchObject({ lago_id: second2.wallet.lago_id, name: 'Bonus' });
+    // PATCH works wherever PUT does, as on Lago's server.
+    const patched = await rest('PATCH', `/customers/${ext}/wallets/bonus`, { wallet: { priority: 7 } });
+    expect(patched.body.wallet).toMatchObject({ name: 'Bonus', priority: 7 });
     const { data: bonusEnd } = await lago.customers.destroyCustomerWallet(ext, 'bonus');
     expect(bonusEnd.wallet.status).toBe('terminated');
     // A terminated wallet is still found by its code, and its settings are frozen.
@@ -265,6 +269,9 @@ describe('REST API with the Lago client', () => {
   it('answers the errors in Lago envelopes with Lago codes', async () => {
     const owner = `cus_${randomUUID().slice(0, 8)}`;
     await lago.customers.createCustomer({ customer: { external_id: owner, currency: 'EUR' } });
+    // Lago's quirk: an empty list is on page 0.
+    const { data: none } = await lago.customers.findAllCustomerWallets(owner);
+    expect(none).toEqual({ wallets: [], meta: { current_page: 0, next_page: null, prev_page: null, total_pages: 0, total_count: 0 } });
     const newWallet = (wallet: Record<string, unknown>) =>
       lago.wallets.createWallet({ wallet: { external_customer_id: owner, currency: 'EUR', rate_amount: '1.0', ...wallet } as never });
     const invalid = (details: Record<string, string[]>) => ({
@@ -292,7 +299,13 @@ describe('REST API with the Lago client', () => {
     expect(await failure(newWallet({ expiration_at: 'tomorrow' }))).toEqual(invalid({ expiration_at: ['invalid_date'] }));
     expect(await failure(newWallet({ external_customer_id: 'cus_nobody' }))).toEqual(invalid({ customer: ['customer_not_found'] }));
 
-    const { data: first } = await newWallet({ code: 'main', granted_credits: '5.0' });
+    const { data: first } = await newWallet({
+      code: 'main',
+      granted_credits: '5.0',
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly' }],
+    });
+    // A rule naming no credits takes the wallet's (Lago).
+    expect(first.wallet.recurring_transaction_rules?.[0]).toMatchObject({ granted_credits: '5.0', paid_credits: '0.0' });
     expect(await failure(newWallet({ code: 'main' }))).toEqual(invalid({ code: ['value_already_exist'] }));
     expect(
       await failure(

@@ -1,9 +1,9 @@
 /**
  * Live updates: the console subscribes to the API's event stream (`events.onEvent`, SSE through
  * the typed client) and refreshes the queries an event concerns, so balances change on screen
- * without a reload. Refreshes are gathered for a moment, so a burst of events (or the replay on
- * first connect) costs one refetch per list. The last event id is kept for the browser session:
- * a reload resumes right after it instead of replaying the organization's history.
+ * without a reload. Refreshes are gathered for a moment, so a burst of events costs one refetch per
+ * list. A new session starts after the newest event (`startAt: 'now'`); the last event id is kept
+ * for the browser session, so a reload resumes right after it.
  */
 import { type QueryClient, useQueryClient } from '@tanstack/react-query';
 import { createContext, useContext, useEffect, useState } from 'react';
@@ -104,7 +104,8 @@ export function useLiveEvents(): { state: LiveState; events: readonly LoggedEven
   useEffect(() => {
     const gathered = gatherer(queryClient, (received) => setEvents((log) => [...received.reverse(), ...log].slice(0, EVENT_LOG_SIZE)));
     const subscription = client.events.onEvent.subscribe(
-      { lastEventId: resumeAfter },
+      // A new session starts after the newest event: queries load the present, no history replay.
+      resumeAfter ? { lastEventId: resumeAfter } : { startAt: 'now' },
       {
         onStarted: () => setState('live'),
         onData: (message) => {

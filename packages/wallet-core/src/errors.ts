@@ -27,6 +27,8 @@ export const WALLET_ERROR_CODES = [
   'INSUFFICIENT_CREDITS',
   'WEBHOOK_URL_NOT_ALLOWED',
   'WEBHOOK_ENDPOINT_LIMIT_REACHED',
+  'BATCH_TOO_LARGE',
+  'STREAM_LIMIT_REACHED',
 ] as const;
 
 export type WalletErrorCode = (typeof WALLET_ERROR_CODES)[number];

@@ -12,11 +12,16 @@
 import pg from 'pg';
 import { API_KEY_REVOKED_CHANNEL } from './commands/api-keys.js';
 
+/** Notified (by the `events_notify` trigger) at the commit of every statement that inserts events; payload: the organization id. */
+export const EVENTS_CHANNEL = 'wallet_events';
+
 export interface ApiKeyRevocationListenerOptions {
   databaseUrl: string;
   /** Shown in pg_stat_activity.application_name, to find this connection. */
   applicationName?: string;
   onRevoked(keyId: string): void;
+  /** When given, the connection also LISTENs on `wallet_events` and hands each organization id here. */
+  onEvents?: (organizationId: string) => void;
   /** true once LISTEN is in place, false when the connection is lost (notifications may be missed). */
   onLiveChange(live: boolean): void;
   log?: (line: string) => void;
@@ -95,10 +100,12 @@ export function listenForApiKeyRevocations(options: ApiKeyRevocationListenerOpti
     connection.on('end', () => onLost());
     connection.on('notification', (message) => {
       if (message.channel === API_KEY_REVOKED_CHANNEL && message.payload) options.onRevoked(message.payload);
+      else if (message.channel === EVENTS_CHANNEL && message.payload) options.onEvents?.(message.payload);
     });
     try {
       await connection.connect();
       await connection.query(`listen ${API_KEY_REVOKED_CHANNEL}`);
+      if (options.onEvents) await connection.query(`listen ${EVENTS_CHANNEL}`);
     } catch (error) {
       onLost(error);
       return;

@@ -29,7 +29,10 @@ export interface EmbeddedPostgresOptions {
   /** Throw-away clusters trade durability for speed (fsync off). */
   ephemeral?: boolean;
   log?: (line: string) => void;
-  /** How long a running server of the folder may take to answer before it counts as hung (default 5 s). */
+  /**
+   * How long a running server of the folder may take to answer before it counts as hung (default
+   * 10 s; a server that says it is starting up, e.g. replaying its log after a crash, gets 2 minutes).
+   */
   answerTimeoutMs?: number;
 }
 
@@ -154,7 +157,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * throws when it answered but refuses us (a password that is not the folder's).
  */
 async function answers(url: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  let deadline = Date.now() + timeoutMs;
+  const startingDeadline = Date.now() + Math.max(timeoutMs, 120_000);
   let refusal: Error | null = null;
   while (Date.now() < deadline) {
     const left = Math.max(100, deadline - Date.now());
@@ -166,8 +170,10 @@ async function answers(url: string, timeoutMs: number): Promise<boolean> {
       return true;
     } catch (error) {
       const code = (error as { code?: string }).code;
-      // 28P01/28000: it answered, but not to us; 57P03: starting up, ask again.
+      // 28P01/28000: it answered, but not to us. 57P03: starting up (or recovering): alive, so it
+      // gets longer before anyone calls it hung.
       refusal = code === '28P01' || code === '28000' ? (error as Error) : null;
+      if (code === '57P03') deadline = Math.max(deadline, startingDeadline);
       await sleep(50);
     } finally {
       await client.end().catch(() => undefined);
@@ -313,7 +319,7 @@ async function otherClients(url: string): Promise<number> {
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = options.log ?? (() => undefined);
-  const timeoutMs = options.answerTimeoutMs ?? 5000;
+  const timeoutMs = options.answerTimeoutMs ?? 10_000;
   const ids = postgresIds();
   const bin = path.join(await reachableBinaries(), 'bin');
   const { dataDir } = options;

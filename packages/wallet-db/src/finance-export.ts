@@ -1,79 +1,68 @@
 /**
- * A wallet's transactions for export, read through a server-side cursor in one read-only snapshot:
- * batches of EXPORT_BATCH_ROWS rows, so memory stays constant whatever the wallet's size, and a
- * long export sees one consistent ledger.
+ * A wallet's transactions for export, read through a server-side cursor in one read-only snapshot
+ * and formatted as CSV records (RFC 4180) by PostgreSQL itself: the server only joins the text of
+ * each batch and writes it, so a million rows cost no more memory than a thousand (no row objects,
+ * dates or decimals are made per row).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { formatDecimal, parseDecimal } from '@wallets/core';
+import { currencyExponent } from '@wallets/core';
+import type pg from 'pg';
 import { withPgConnection } from './finance.js';
 import { getWalletOrFail } from './repositories.js';
 
-export const EXPORT_BATCH_ROWS = 2_000;
+export const EXPORT_BATCH_ROWS = 500;
 
-/** One transaction as the export writes it: the wire shape's fields, cents as exact bigints. */
-export interface ExportedTransaction {
-  id: string;
-  walletId: string;
-  currency: string;
-  transactionType: string;
-  status: string;
-  transactionStatus: string;
-  source: string;
-  creditAmount: string;
-  amountCents: bigint;
-  remainingCreditAmount: string | null;
-  remainingAmountCents: bigint | null;
-  priority: number;
-  expirationAt: Date | null;
-  name: string | null;
-  metadata: { key: string; value: string }[];
-  invoiceId: string | null;
-  voidedInvoiceId: string | null;
-  voidedTransactionId: string | null;
-  invoiceRequiresSuccessfulPayment: boolean;
-  settledAt: Date | null;
-  failedAt: Date | null;
-  createdAt: Date;
-}
+/** A text field as an RFC 4180 field: quoted, with quotes doubled, when it holds a comma, a quote, CR or LF or starts or ends with a space; empty for null. */
+const field = (expr: string) =>
+  `coalesce(case when ${expr} ~ E'[",\\r\\n]|^ | $' then '"' || replace(${expr}, '"', '""') || '"' else ${expr} end, '')`;
+/** A time as JavaScript's toISOString writes it. */
+const time = (column: string) => `coalesce(to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), '')`;
+/** Credits as the API writes them ("100", "0.5"). */
+const credits = (column: string) => `coalesce(trim_scale(${column})::text, '')`;
+/** Cents as an exact decimal in currency units ($5: 10^exponent, $6: the exponent). */
+const units = (column: string) => `coalesce(round(${column}::numeric / $5::numeric, $6::int)::text, '')`;
 
-interface Row {
-  id: string;
-  transaction_type: string;
-  status: string;
-  transaction_status: string;
-  source: string;
-  credit_amount: string;
-  amount_cents: string;
-  remaining_credit_amount: string | null;
-  remaining_amount_cents: string | null;
-  priority: number;
-  expiration_at: Date | string | null;
-  name: string | null;
-  metadata: { key: string; value: string }[];
-  invoice_id: string | null;
-  voided_invoice_id: string | null;
-  voided_transaction_id: string | null;
-  invoice_requires_successful_payment: boolean;
-  settled_at: Date | string | null;
-  failed_at: Date | string | null;
-  created_at: Date | string;
-}
+/** The columns of the export, in order, each with the SQL that writes it. */
+export const WALLET_TRANSACTION_EXPORT_COLUMNS: readonly (readonly [string, string])[] = [
+  ['id', 'id::text'],
+  ['walletId', 'wallet_id::text'],
+  ['currency', '$7::text'],
+  ['createdAt', time('created_at')],
+  ['transactionType', field('transaction_type')],
+  ['status', field('status')],
+  ['transactionStatus', field('transaction_status')],
+  ['source', field('source')],
+  ['creditAmount', credits('credit_amount')],
+  ['amount', units('amount_cents')],
+  ['amountCents', 'amount_cents::text'],
+  ['remainingCreditAmount', credits('remaining_credit_amount')],
+  ['remainingAmount', units('remaining_amount_cents')],
+  ['remainingAmountCents', "coalesce(remaining_amount_cents::text, '')"],
+  ['priority', 'priority::text'],
+  ['expirationAt', time('expiration_at')],
+  ['name', field('name')],
+  ['metadata', field('metadata::text')],
+  ['invoiceId', field('invoice_id')],
+  ['voidedInvoiceId', field('voided_invoice_id')],
+  ['voidedTransactionId', "coalesce(voided_transaction_id::text, '')"],
+  ['invoiceRequiresSuccessfulPayment', 'invoice_requires_successful_payment::text'],
+  ['settledAt', time('settled_at')],
+  ['failedAt', time('failed_at')],
+];
 
-/** The pool's connections hand timestamps over as text (the ORM's type parsers). */
-const time = (value: Date | string): Date => new Date(value);
-const timeOrNull = (value: Date | string | null): Date | null => (value === null ? null : new Date(value));
-
-const credits = (text: string) => {
-  const parsed = parseDecimal(text, { excess: 'reject' });
-  if (!parsed.ok) throw new Error(`numeric value ${text}: ${parsed.reason}`);
-  return formatDecimal(parsed.value);
-};
+/** $1 organization, $2 wallet, $3 after (or null), $4 up to (or null), $5 10^exponent, $6 exponent, $7 currency. */
+const DECLARE_EXPORT = `declare wallet_export no scroll cursor for
+  select ${WALLET_TRANSACTION_EXPORT_COLUMNS.map(([, sql]) => sql).join(` || ',' || `)} || E'\\r\\n'
+    from wallet_transactions
+   where organization_id = $1 and wallet_id = $2
+     and ($3::timestamptz is null or created_at > $3) and ($4::timestamptz is null or created_at <= $4)
+   order by created_at, id`;
 
 export interface WalletTransactionsExport {
   walletId: string;
   currency: string;
-  /** Oldest first (creation time, then id); each batch at most EXPORT_BATCH_ROWS rows. */
-  batches: AsyncGenerator<ExportedTransaction[], void, undefined>;
+  /** CSV records (CRLF-ended), oldest first (creation time, then id), EXPORT_BATCH_ROWS per chunk. */
+  chunks: AsyncGenerator<string, void, undefined>;
 }
 
 /**
@@ -88,10 +77,11 @@ export async function exportWalletTransactions(
 ): Promise<WalletTransactionsExport> {
   const wallet = await getWalletOrFail(em, organizationId, input.walletId);
   const currency = wallet.currency;
-  async function* batches(): AsyncGenerator<ExportedTransaction[], void, undefined> {
+  const exponent = currencyExponent(currency);
+  async function* chunks(): AsyncGenerator<string, void, undefined> {
     let release: () => void = () => undefined;
-    let connectionReady: (c: import('pg').ClientBase) => void = () => undefined;
-    const gotConnection = new Promise<import('pg').ClientBase>((resolve) => {
+    let connectionReady: (c: pg.ClientBase) => void = () => undefined;
+    const gotConnection = new Promise<pg.ClientBase>((resolve) => {
       connectionReady = resolve;
     });
     const held = withPgConnection(em, (client) => {
@@ -106,43 +96,15 @@ export async function exportWalletTransactions(
       await client.query('begin isolation level repeatable read read only');
       open = true;
       await client.query({
-        text: `declare wallet_export no scroll cursor for
-                 select id, transaction_type, status, transaction_status, source, credit_amount::text, amount_cents::text,
-                        remaining_credit_amount::text, remaining_amount_cents::text, priority, expiration_at, name, metadata,
-                        invoice_id, voided_invoice_id, voided_transaction_id, invoice_requires_successful_payment, settled_at, failed_at, created_at
-                   from wallet_transactions
-                  where organization_id = $1 and wallet_id = $2
-                    and ($3::timestamptz is null or created_at > $3) and ($4::timestamptz is null or created_at <= $4)
-                  order by created_at, id`,
-        values: [organizationId, wallet.id, input.from ?? null, input.to ?? null],
+        text: DECLARE_EXPORT,
+        values: [organizationId, wallet.id, input.from ?? null, input.to ?? null, (10n ** BigInt(exponent)).toString(), exponent, currency],
       });
       for (;;) {
-        const { rows } = await client.query<Row>(`fetch ${EXPORT_BATCH_ROWS} from wallet_export`);
+        const { rows } = await client.query<string[]>({ text: `fetch ${EXPORT_BATCH_ROWS} from wallet_export`, rowMode: 'array' });
         if (rows.length === 0) break;
-        yield rows.map((r) => ({
-          id: r.id,
-          walletId: wallet.id,
-          currency,
-          transactionType: r.transaction_type,
-          status: r.status,
-          transactionStatus: r.transaction_status,
-          source: r.source,
-          creditAmount: credits(r.credit_amount),
-          amountCents: BigInt(r.amount_cents),
-          remainingCreditAmount: r.remaining_credit_amount === null ? null : credits(r.remaining_credit_amount),
-          remainingAmountCents: r.remaining_amount_cents === null ? null : BigInt(r.remaining_amount_cents),
-          priority: r.priority,
-          expirationAt: timeOrNull(r.expiration_at),
-          name: r.name,
-          metadata: r.metadata,
-          invoiceId: r.invoice_id,
-          voidedInvoiceId: r.voided_invoice_id,
-          voidedTransactionId: r.voided_transaction_id,
-          invoiceRequiresSuccessfulPayment: r.invoice_requires_successful_payment,
-          settledAt: timeOrNull(r.settled_at),
-          failedAt: timeOrNull(r.failed_at),
-          createdAt: time(r.created_at),
-        }));
+        let chunk = '';
+        for (const row of rows) chunk += row[0];
+        yield chunk;
         if (rows.length < EXPORT_BATCH_ROWS) break;
       }
     } finally {
@@ -151,5 +113,5 @@ export async function exportWalletTransactions(
       await held;
     }
   }
-  return { walletId: wallet.id, currency, batches: batches() };
+  return { walletId: wallet.id, currency, chunks: chunks() };
 }

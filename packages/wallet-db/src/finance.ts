@@ -5,8 +5,10 @@
  * One definition of time runs through all of them:
  * - a lot (a settled inbound transaction) counts from its `settled_at` (a paid top-up settled late
  *   counts from its payment, not from its creation);
- * - an outbound transaction counts from its `created_at`, and takes from the lots its consumption
- *   rows name, so every outbound cent has the kind (purchased or granted) of the lot it came from;
+ * - an outbound transaction counts from its `created_at` (which its consumption rows carry), and
+ *   takes from the lots its consumption rows name, so every outbound cent has the kind (purchased
+ *   or granted) of the lot it came from (each consumption row carries its wallet and its lot's kind,
+ *   copied from the lot as it is inserted: a wallet's past reads two index ranges);
  * - the balance "at t" counts every movement at or before t; a period (from, to] holds the movements
  *   after `from` up to `to` included, so its opening is the balance at `from`, its closing the
  *   balance at `to`, and one period's closing is the next one's opening, to the cent.
@@ -40,7 +42,7 @@ export type LotKind = 'purchased' | 'granted';
 
 /**
  * Every movement of one wallet up to a moment, each with the kind of the lot it adds to or takes
- * from: lots by settlement time, outbound consumptions by their outbound's creation time.
+ * from: lots by settlement time, consumptions by their time (their outbound's creation time).
  * $1 organization, $2 wallet, $3 up to (included).
  */
 const WALLET_MOVEMENTS = `
@@ -48,11 +50,9 @@ const WALLET_MOVEMENTS = `
     from wallet_transactions
    where organization_id = $1 and wallet_id = $2 and transaction_type = 'inbound' and status = 'settled' and settled_at <= $3
   union all
-  select i.transaction_status, o.created_at, -c.amount_cents, -c.credit_amount, true
-    from wallet_transactions o
-    join wallet_transaction_consumptions c on c.organization_id = o.organization_id and c.outbound_wallet_transaction_id = o.id
-    join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
-   where o.organization_id = $1 and o.wallet_id = $2 and o.transaction_type = 'outbound' and o.status = 'settled' and o.created_at <= $3`;
+  select lot_kind, created_at, -amount_cents, -credit_amount, true
+    from wallet_transaction_consumptions
+   where organization_id = $1 and wallet_id = $2 and created_at <= $3`;
 
 const BALANCE_AT: pg.QueryConfig = {
   name: 'finance_wallet_balance_at',
@@ -222,27 +222,29 @@ export const OUTFLOW_LINES: readonly ReportLine[] = ['consumed', 'voided', 'expi
  * Its kind is always the lot's. Movements up to `from` make the opening; `closing` is summed on
  * its own from the same rows. $1 organization, $2 currency, $3 customer or null, $4 from, $5 to.
  */
+/** The wallets a report covers: the organization's in the currency, optionally one customer's. */
+const SCOPE = 'select id from wallets where organization_id = $1 and currency = $2 and ($3::uuid is null or customer_id = $3::uuid)';
+
 const CREDITS_REPORT: pg.QueryConfig = {
   name: 'finance_credits_report',
   text: `
-  with scope as (
-    select id from wallets where organization_id = $1 and currency = $2 and ($3::uuid is null or customer_id = $3::uuid)
-  ), lots as (
+  with lots as (
     select t.transaction_status as kind, t.settled_at as at, t.amount_cents,
            case when t.source = 'invoice_void' then 'recredited' else 'toppedUp' end as line
-      from wallet_transactions t join scope w on w.id = t.wallet_id
+      from wallet_transactions t
      where t.organization_id = $1 and t.transaction_type = 'inbound' and t.status = 'settled' and t.settled_at <= $5
+       and t.wallet_id in (${SCOPE})
   ), outs as (
-    select i.transaction_status as kind, o.created_at as at, c.amount_cents,
+    select c.lot_kind as kind, o.created_at as at, c.amount_cents,
            case when o.transaction_status = 'invoiced' then 'consumed'
                 when o.source = 'expiration' then 'expired'
                 when o.source = 'termination' then 'terminated'
                 when o.source = 'payment_failure' then 'clawedBack'
                 else 'voided' end as line
-      from wallet_transactions o join scope w on w.id = o.wallet_id
+      from wallet_transactions o
       join wallet_transaction_consumptions c on c.organization_id = o.organization_id and c.outbound_wallet_transaction_id = o.id
-      join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
      where o.organization_id = $1 and o.transaction_type = 'outbound' and o.status = 'settled' and o.created_at <= $5
+       and o.wallet_id in (${SCOPE})
   )
   select kind, line, sum(cents)::text as cents from (
     select kind, case when at <= $4 then 'opening' else line end as line, amount_cents as cents from lots
@@ -252,8 +254,9 @@ const CREDITS_REPORT: pg.QueryConfig = {
   ) m group by kind, line
   union all
   select 'purchased', 'pending', coalesce(sum(t.amount_cents), 0)::text
-    from wallet_transactions t join scope w on w.id = t.wallet_id
+    from wallet_transactions t
    where t.organization_id = $1 and t.transaction_type = 'inbound' and t.transaction_status = 'purchased' and t.created_at <= $5
+     and t.wallet_id in (${SCOPE})
      and not coalesce(t.settled_at <= $5, false) and not coalesce(t.failed_at <= $5, false)`,
 };
 

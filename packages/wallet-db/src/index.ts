@@ -16,7 +16,14 @@ export * from './context.js';
 export * from './dto.js';
 export * from './embedded-postgres.js';
 export * from './entities/index.js';
-export { openEventStream, type StreamedEvent } from './event-stream.js';
+export {
+  currentEventCursor,
+  DEFAULT_STREAM_LIMITS,
+  EventHub,
+  openEventStream,
+  type StreamedEvent,
+  type StreamLimits,
+} from './event-stream.js';
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './finance.js';
 export * from './finance-export.js';

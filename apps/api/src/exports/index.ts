@@ -1,10 +1,11 @@
 /**
  * CSV exports over plain HTTP GET (Authorization: Bearer <apiKey>), framework-free: a handler over
- * Node's request and response, mounted by the HTTP server (`isExportPath` + `serveExport`).
+ * Node's request and response, mounted by the HTTP server (`EXPORT_PATHS` + `serveExport`).
  *
  * - `GET /exports/wallet-transactions.csv?walletId=&from=&to=`: one wallet's transactions created
  *   after `from` up to `to` (both optional, ISO 8601 with a zone), oldest first, streamed from a
- *   database cursor with backpressure, so memory stays flat for a million rows.
+ *   database cursor with backpressure (records formatted by the database, finance-export.ts), so
+ *   memory stays flat for a million rows.
  * - `GET /exports/credits-report.csv?currency=&from=&to=&externalCustomerId=`: `reports.credits` as
  *   one row per line (opening, the movements, closing, pending purchases).
  *
@@ -16,7 +17,7 @@ import type http from 'node:http';
 import { TRPCError } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import { WalletError } from '@wallets/core';
-import { creditsReport, type ExportedTransaction, exportWalletTransactions, REPORT_LINES } from '@wallets/db';
+import { creditsReport, exportWalletTransactions, REPORT_LINES, WALLET_TRANSACTION_EXPORT_COLUMNS } from '@wallets/db';
 import { z } from 'zod';
 import { WALLET_ERROR_HTTP } from '../errors.js';
 import { currencyInput, externalIdInput, idInput, text } from '../schemas.js';
@@ -26,9 +27,7 @@ import { csvRecord, unitsFromCents } from './csv.js';
 export const WALLET_TRANSACTIONS_CSV = '/exports/wallet-transactions.csv';
 export const CREDITS_REPORT_CSV = '/exports/credits-report.csv';
 
-export function isExportPath(pathname: string): boolean {
-  return pathname === WALLET_TRANSACTIONS_CSV || pathname === CREDITS_REPORT_CSV;
-}
+export const EXPORT_PATHS = [WALLET_TRANSACTIONS_CSV, CREDITS_REPORT_CSV] as const;
 
 /** A time with its zone, as ISO 8601 text ("2026-10-01T00:00:00Z", "2026-10-01T00:00:00+02:00"). */
 const timeParam = text()
@@ -37,63 +36,6 @@ const timeParam = text()
 
 const transactionsQuery = z.object({ walletId: idInput, from: timeParam.optional(), to: timeParam.optional() }).strict();
 const reportQuery = z.object({ currency: currencyInput, from: timeParam, to: timeParam, externalCustomerId: externalIdInput.optional() }).strict();
-
-export const WALLET_TRANSACTIONS_COLUMNS = [
-  'id',
-  'walletId',
-  'currency',
-  'createdAt',
-  'transactionType',
-  'status',
-  'transactionStatus',
-  'source',
-  'creditAmount',
-  'amount',
-  'amountCents',
-  'remainingCreditAmount',
-  'remainingAmount',
-  'remainingAmountCents',
-  'priority',
-  'expirationAt',
-  'name',
-  'metadata',
-  'invoiceId',
-  'voidedInvoiceId',
-  'voidedTransactionId',
-  'invoiceRequiresSuccessfulPayment',
-  'settledAt',
-  'failedAt',
-] as const;
-
-function transactionRecord(tx: ExportedTransaction): string {
-  const remaining = tx.remainingAmountCents;
-  return csvRecord([
-    tx.id,
-    tx.walletId,
-    tx.currency,
-    tx.createdAt,
-    tx.transactionType,
-    tx.status,
-    tx.transactionStatus,
-    tx.source,
-    tx.creditAmount,
-    unitsFromCents(tx.amountCents, tx.currency),
-    tx.amountCents,
-    tx.remainingCreditAmount,
-    remaining === null ? null : unitsFromCents(remaining, tx.currency),
-    remaining,
-    tx.priority,
-    tx.expirationAt,
-    tx.name,
-    JSON.stringify(tx.metadata),
-    tx.invoiceId,
-    tx.voidedInvoiceId,
-    tx.voidedTransactionId,
-    tx.invoiceRequiresSuccessfulPayment,
-    tx.settledAt,
-    tx.failedAt,
-  ]);
-}
 
 export const CREDITS_REPORT_COLUMNS = [
   'currency',
@@ -159,7 +101,7 @@ function csvHeaders(filename: string): http.OutgoingHttpHeaders {
 
 /**
  * Serves one export. The caller has set the security headers and `x-request-id` (the handler keeps
- * them) and routes here only paths for which `isExportPath` holds.
+ * them) and routes here only the paths of `EXPORT_PATHS`.
  */
 export async function serveExport(services: AppServices, req: http.IncomingMessage, res: http.ServerResponse, record: RequestRecord): Promise<void> {
   try {
@@ -178,10 +120,8 @@ export async function serveExport(services: AppServices, req: http.IncomingMessa
         res.end();
         return;
       }
-      if (!(await write(res, csvRecord(WALLET_TRANSACTIONS_COLUMNS)))) return;
-      for await (const batch of exported.batches) {
-        let chunk = '';
-        for (const tx of batch) chunk += transactionRecord(tx);
+      if (!(await write(res, csvRecord(WALLET_TRANSACTION_EXPORT_COLUMNS.map(([name]) => name))))) return;
+      for await (const chunk of exported.chunks) {
         if (!(await write(res, chunk))) break; // the client left: leaving the loop closes the cursor
       }
       res.end();

@@ -99,6 +99,9 @@ const PLACEMENTS = {
   WEBHOOK_ENDPOINT_LIMIT_REACHED: { status: 422, field: 'base', code: 'webhook_endpoint_limit_reached' },
   LAST_ACTIVE_API_KEY: { status: 422, field: 'base', code: 'last_active_api_key' },
   INSUFFICIENT_CREDITS: { status: 422, field: null, code: 'insufficient_credits' },
+  // tRPC batches only (REST has none); listed so that every code has a placement.
+  BATCH_TOO_LARGE: { status: 422, field: 'base', code: 'batch_too_large' },
+  STREAM_LIMIT_REACHED: { status: 422, field: 'base', code: 'stream_limit_reached' },
 } as const satisfies Record<WalletErrorCode, Placement>;
 
 /**

@@ -59,6 +59,8 @@ export function openApiDocument() {
     };
     const item = (paths[route.path] ??= {});
     item[route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'] = operation;
+    // Lago's server takes PATCH wherever it takes PUT; so do we.
+    if (route.method === 'PUT') item.patch = { ...operation, operationId: `${route.operationId}Patch`, summary: `${route.summary} (PATCH, as PUT)` };
   }
   return createDocument({
     openapi: '3.1.0',

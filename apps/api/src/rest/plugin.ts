@@ -10,10 +10,9 @@
  * another request is 409 `idempotency_key_reused`.
  */
 import fs from 'node:fs';
-import type http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { text } from '../schemas.js';
 import { type AppServices, bearerToken, loggerOf, openOrgContext, type RequestRecord } from '../trpc.js';
 import { badRequest, LagoError, type MappedError, mapError, notFound } from './errors.js';
@@ -95,14 +94,16 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
 
   function register(instance: FastifyInstance, route: RestRoute): void {
     const url = route.path.replace(/\{(\w+)\}/g, ':$1');
-    const procedure = `rest:${route.method} ${REST_PREFIX}${route.path}`;
+    // Idempotency scope: the organization and the route, method (as sent) and path template.
+    const procedureOf = (method: string) => `rest:${method} ${REST_PREFIX}${route.path}`;
     instance.route({
-      method: route.method,
+      // Lago's server takes PATCH wherever it takes PUT.
+      method: route.method === 'PUT' ? ['PUT', 'PATCH'] : route.method,
       url,
       handler: async (request, reply) => {
         const record = recordOf(request);
         try {
-          const org = await openOrgContext(services, bearerToken(request.headers.authorization), record, procedure);
+          const org = await openOrgContext(services, bearerToken(request.headers.authorization), record, procedureOf(request.method));
           const idempotencyKey = route.method === 'GET' ? undefined : idempotencyKeyOf(request);
           const params = request.params as Record<string, string>;
           const query = request.query as Record<string, unknown>;
@@ -138,28 +139,4 @@ export async function restDocsPlugin(app: FastifyInstance): Promise<void> {
     if (!entry) return reply.code(404).type('application/json').send({ status: 404, error: 'Not Found', code: 'route_not_found' });
     return reply.type(entry.type).header('cache-control', 'public, max-age=3600').send(fs.createReadStream(entry.file));
   });
-}
-
-/**
- * Until the server itself runs on Fastify: a Fastify instance of this plugin alone, whose router
- * the node:http server hands the requests under /api/ (its security headers and x-request-id are
- * already set on the response, and Fastify keeps them).
- */
-export function restHandler(options: RestPluginOptions & { bodyLimit: number }): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit });
-  app.register(restPlugin, { ...options, prefix: REST_PREFIX });
-  app.register(restDocsPlugin, { prefix: DOCS_PREFIX });
-  app.setNotFoundHandler((_request, reply) =>
-    reply.code(404).type('application/json').send({ status: 404, error: 'Not Found', code: 'route_not_found' }),
-  );
-  const ready = app.ready();
-  return (req, res) => {
-    ready.then(
-      () => app.routing(req, res),
-      (error) => {
-        loggerOf(options.services).error({ err: error }, 'REST routes failed to start');
-        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 500, error: 'Internal Server Error' }));
-      },
-    );
-  };
 }

@@ -243,7 +243,14 @@ export function createWalletInputOf(wallet: z.infer<typeof walletCreateInput>['w
     paidTopUpMinAmountCents: centsOf(wallet.paid_top_up_min_amount_cents),
     paidTopUpMaxAmountCents: centsOf(wallet.paid_top_up_max_amount_cents),
     ignorePaidTopUpLimitsOnCreation: defined(wallet.ignore_paid_top_up_limits_on_creation),
-    recurringTransactionRules: wallet.recurring_transaction_rules?.map(ruleOf) as CreateWalletInput['recurringTransactionRules'],
+    // Lago: a new rule naming neither paid nor granted credits takes the wallet's.
+    recurringTransactionRules: wallet.recurring_transaction_rules?.map((rule) =>
+      ruleOf(
+        rule.paid_credits == null && rule.granted_credits == null
+          ? { ...rule, paid_credits: wallet.paid_credits, granted_credits: wallet.granted_credits }
+          : rule,
+      ),
+    ) as CreateWalletInput['recurringTransactionRules'],
   };
 }
 

@@ -9,7 +9,7 @@ import { queryKeys, type RouterOutputs, storedApiKey, useClient } from '../api.j
 import { formatTime } from '../format.js';
 import { ConfirmDialog } from '../forms/confirm-dialog.js';
 import { FormMessage, TextField, useSubmit } from '../forms/fields.js';
-import { useEventLog } from '../live.js';
+import { EVENT_LOG_SIZE, useEventLog } from '../live.js';
 import { QueryError } from './query-error.js';
 import { TableScroll } from './table-scroll.js';
 
@@ -349,9 +349,7 @@ function EventLog() {
   return (
     <section className="panel" aria-labelledby="event-log-title">
       <h3 id="event-log-title">Live event log</h3>
-      <p className="hint">
-        The newest events of this organization, as the console receives them (the last {events.length === 1 ? 'one' : events.length}).
-      </p>
+      <p className="hint">Events of this organization since this browser session signed in, newest first (the last {EVENT_LOG_SIZE} at most).</p>
       {events.length === 0 ? (
         <p>No events received yet.</p>
       ) : (

@@ -240,6 +240,11 @@ export const WalletTransactionSchema = new EntitySchema<WalletTransaction>({
         'create index "wallet_transactions_available_lots_idx" on "wallet_transactions" ("organization_id", "wallet_id") where "transaction_type" = \'inbound\' and "status" = \'settled\' and ("remaining_amount_cents" > 0 or "remaining_credit_amount" > 0)',
     },
     { name: 'wallet_transactions_wallet_idx', properties: ['organization', 'wallet', 'createdAt'] },
+    {
+      name: 'wallet_transactions_lots_settled_idx',
+      expression:
+        'create index "wallet_transactions_lots_settled_idx" on "wallet_transactions" ("organization_id", "wallet_id", "settled_at") include ("transaction_status", "amount_cents", "credit_amount") where "transaction_type" = \'inbound\' and "status" = \'settled\'',
+    },
     { name: 'wallet_transactions_lot_expiry_idx', properties: ['organization', 'expirationAt'] },
   ],
   properties: {
@@ -277,6 +282,9 @@ export class WalletTransactionConsumption {
   outbound!: WalletTransaction;
   creditAmount!: bigint;
   amountCents!: bigint;
+  /** Copied from the lot by a trigger on insert (migration 20261207221500): for reads of past balances. */
+  walletId?: string;
+  lotKind?: 'purchased' | 'granted';
   createdAt: Date = new Date();
 }
 
@@ -290,7 +298,14 @@ export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransac
     },
   ],
   uniques: [{ name: 'consumptions_pair_unique', properties: ['organization', 'inbound', 'outbound'] }],
-  indexes: [{ name: 'consumptions_outbound_idx', properties: ['organization', 'outbound'] }],
+  indexes: [
+    { name: 'consumptions_outbound_idx', properties: ['organization', 'outbound'] },
+    {
+      name: 'consumptions_wallet_time_idx',
+      expression:
+        'create index "consumptions_wallet_time_idx" on "wallet_transaction_consumptions" ("organization_id", "wallet_id", "created_at") include ("lot_kind", "amount_cents", "credit_amount")',
+    },
+  ],
   properties: {
     id,
     organization: org,
@@ -298,6 +313,9 @@ export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransac
     outbound: { kind: 'm:1', entity: 'WalletTransaction', fieldName: 'outbound_wallet_transaction_id' },
     creditAmount: credits(),
     amountCents: cents(),
+    // Filled by the database (trigger), never by the ORM.
+    walletId: { type: 'uuid', fieldName: 'wallet_id', persist: false, nullable: true },
+    lotKind: { type: 'string', length: 16, fieldName: 'lot_kind', persist: false, nullable: true },
     createdAt,
   },
 });

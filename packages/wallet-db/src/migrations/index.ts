@@ -6,6 +6,9 @@ import { Migration20261125200746_webhooks } from './migration-20261125200746-web
 import { Migration20261207173243_api_key_rotation } from './migration-20261207173243-api-key-rotation.js';
 import { Migration20261207180000_webhook_leases } from './migration-20261207180000-webhook-leases.js';
 import { Migration20261207210939_webhook_format } from './migration-20261207210939-webhook-format.js';
+import { Migration20261207220000_event_notify } from './migration-20261207220000-event-notify.js';
+import { Migration20261207221500_consumption_wallet } from './migration-20261207221500-consumption-wallet.js';
+import { Migration20261207223000_lots_by_settlement } from './migration-20261207223000-lots-by-settlement.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
 export const migrationsList: MigrationObject[] = [
@@ -16,4 +19,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261207173243-api-key-rotation', class: Migration20261207173243_api_key_rotation },
   { name: 'migration-20261207180000-webhook-leases', class: Migration20261207180000_webhook_leases },
   { name: 'migration-20261207210939-webhook-format', class: Migration20261207210939_webhook_format },
+  { name: 'migration-20261207220000-event-notify', class: Migration20261207220000_event_notify },
+  { name: 'migration-20261207221500-consumption-wallet', class: Migration20261207221500_consumption_wallet },
+  { name: 'migration-20261207223000-lots-by-settlement', class: Migration20261207223000_lots_by_settlement },
 ];

@@ -33,13 +33,13 @@ export class ApiKeyCache {
   constructor(private readonly options: { liveTtlMs?: number; fallbackTtlMs?: number; nowMs?: () => number } = {}) {}
 
   /** The active key behind a secret, or null (unknown or revoked). */
-  async resolve(em: EntityManager, secret: string): Promise<ActiveApiKey | null> {
+  async resolve(emOrLazy: EntityManager | (() => EntityManager), secret: string): Promise<ActiveApiKey | null> {
     const nowMs = this.nowMs();
     const hash = hashApiKey(secret);
     const cached = this.entries.get(hash);
     if (cached && cached.untilMs > nowMs) return cached.key;
     const epoch = this.epoch;
-    const key = await findActiveApiKey(em, hash);
+    const key = await findActiveApiKey(typeof emOrLazy === 'function' ? emOrLazy() : emOrLazy, hash);
     if (!key) {
       this.entries.delete(hash);
       return null;
@@ -56,11 +56,11 @@ export class ApiKeyCache {
    * Records a use of the key at `now` (the request's clock) when this process has not recorded
    * one in the last minute. The cached key carries the time, so later requests skip the write.
    */
-  async recordUse(em: EntityManager, key: ActiveApiKey, now: Date): Promise<void> {
+  async recordUse(emOrLazy: EntityManager | (() => EntityManager), key: ActiveApiKey, now: Date): Promise<void> {
     if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < API_KEY_LAST_USED_RESOLUTION_MS) return;
     // Set first: concurrent requests of this process do not write too, whatever the outcome.
     key.lastUsedAt = now;
-    await touchApiKey(em, key.keyId, now);
+    await touchApiKey(typeof emOrLazy === 'function' ? emOrLazy() : emOrLazy, key.keyId, now);
   }
 
   /** A revocation notification: the key's entries go, and lookups in flight are not cached. */

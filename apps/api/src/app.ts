@@ -30,6 +30,8 @@ import { type Clock, streamSettings, systemClock } from './trpc.js';
 export interface RunningApp {
   url: string;
   databaseUrl: string;
+  /** The embedded database's folder (null on DATABASE_URL's server). */
+  dataRoot: string | null;
   orm: Orm;
   jobs: JobRunner;
   /** The process's event fan-out (open streams, their caps). */
@@ -63,6 +65,8 @@ export async function startApp(
     consoleDir?: string | null;
     /** Fastify plugins to serve beside tRPC (see `createServer`). */
     plugins?: ServerOptions['plugins'];
+    /** false: no HTTP server and no key listener (the cluster's first process: migrations, first organization, jobs). */
+    http?: boolean;
   } = {},
 ): Promise<RunningApp> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -70,7 +74,7 @@ export async function startApp(
   const { databaseUrl, embedded, dataRoot } = await connectDatabase(env, log);
   const orm = await openOrm({ databaseUrl, poolMax: env.WALLET_DB_POOL_MAX });
   await migrate(orm);
-  const secrets = await openSecrets(env, dataRoot, orm, log);
+  const secrets = await openSecrets(env, dataRoot ?? env.WALLET_CLUSTER_DATA_ROOT ?? null, orm, log);
   if (embedded && (await countOrganizations(orm.em.fork() as EntityManager)) === 0) {
     const { organization, apiKey } = await createOrganization(orm.em as EntityManager, 'Default organization');
     log(`Created organization "${organization.name}" (${organization.id}).`);
@@ -89,6 +93,27 @@ export async function startApp(
     logger,
   });
   if (env.WALLET_WORKER_CONCURRENCY > 0) await jobs.start(env.WALLET_JOBS_INTERVAL_SECONDS);
+  if (options.http === false) {
+    const stopJobsOnly = async () => {
+      await jobs.stop();
+      await orm.close(true);
+      await embedded?.stop();
+    };
+    return {
+      url: '',
+      databaseUrl,
+      dataRoot,
+      orm,
+      jobs,
+      events: new EventHub(),
+      apiKeyListener: null as unknown as RunningApp['apiKeyListener'],
+      stop: stopJobsOnly,
+      drain: async () => {
+        await stopJobsOnly();
+        return { cut: 0 };
+      },
+    };
+  }
   const apiKeys = new ApiKeyCache();
   const events = new EventHub({ perProcess: env.WALLET_STREAMS_PER_PROCESS, perOrganization: env.WALLET_STREAMS_PER_ORGANIZATION });
   streamSettings.maxDurationMs = env.WALLET_STREAM_MAX_SECONDS * 1000;
@@ -137,6 +162,7 @@ export async function startApp(
   return {
     url,
     databaseUrl,
+    dataRoot,
     orm,
     jobs,
     events,

@@ -34,6 +34,14 @@ const schema = z.object({
   WALLET_ADMIN_TOKEN: z.string().min(16, 'WALLET_ADMIN_TOKEN must be at least 16 characters').optional(),
   WALLET_DATA_DIR: z.string().optional(),
   WALLET_DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * HTTP processes sharing the port (node:cluster). Above 1 the first process serves no HTTP: it
+   * migrates, creates the first organization, runs the one set of job workers and starts, stops
+   * and restarts the HTTP processes.
+   */
+  WALLET_HTTP_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  /** Set by the cluster's first process for its HTTP processes: the embedded database's folder (its secret key). */
+  WALLET_CLUSTER_DATA_ROOT: z.string().optional(),
   WALLET_WORKER_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(2),
   WALLET_JOBS_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
   WALLET_WEBHOOK_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(5),

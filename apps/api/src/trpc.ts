@@ -7,9 +7,12 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import { formatDecimal, InvariantViolation, WalletError, type WalletErrorCode } from '@wallets/core';
 import {
   centsToNumber,
+  type Door,
   type EntityManager,
   type EventHub,
   findOrganizationByApiKey,
+  type GroupDb,
+  groupDbOf,
   type Orm,
   runMutation,
   type SecretBox,
@@ -210,6 +213,16 @@ export interface OrgContext {
   watchKey(requestSignal: AbortSignal | undefined): KeyWatch;
   /** Runs one mutation in its own transaction, idempotent when the input carries a key. */
   mutate<T>(input: { idempotencyKey?: string | undefined; [field: string]: unknown }, fn: (work: Work) => Promise<T>): Promise<T>;
+  /** The one door for the commands that moved onto it (they open their own transaction, idempotent when the input carries a key). */
+  door(input: { idempotencyKey?: string | undefined; [field: string]: unknown }): { door: Door };
+}
+
+const groupDbs = new WeakMap<Orm, GroupDb>();
+
+function groupDbFor(orm: Orm): GroupDb {
+  let db = groupDbs.get(orm);
+  if (!db) groupDbs.set(orm, (db = groupDbOf(orm)));
+  return db;
 }
 
 /** Caches for services that bring none (in-process clients): no listener, so the short lifetime. */
@@ -280,23 +293,34 @@ export async function openOrgContext(services: AppServices, token: string | null
   if (services.adminToken && sameSecret(token, services.adminToken)) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'the admin token only opens admin procedures' });
   }
-  const em = services.orm.em.fork() as EntityManager;
+  // Forked only when something uses it: a cached key and a one-statement read need none.
+  let forked: EntityManager | null = null;
+  const emOf = () => {
+    forked ??= services.orm.em.fork() as EntityManager;
+    return forked;
+  };
   const cache = apiKeyCacheOf(services);
-  const key = await cache.resolve(em, token);
+  const key = await cache.resolve(emOf, token);
   if (!key) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'unknown or revoked API key' });
   const organization = key.organization;
   request.organizationId = organization.id;
   const now = services.clock.now();
-  await cache.recordUse(em, key, now);
+  await cache.recordUse(emOf, key, now);
   return {
     organizationId: organization.id,
     apiKeyId: key.keyId,
-    em,
+    get em() {
+      return emOf();
+    },
     now,
     watchKey: (signal) => watchKey(services, token, signal),
     mutate: (input, fn) => {
       const { idempotencyKey, ...rest } = input;
       return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure, idempotencyKey, request: rest, now }, fn);
+    },
+    door: (input) => {
+      const { idempotencyKey, ...request } = input;
+      return { door: { db: groupDbFor(services.orm), scope: { organizationId: organization.id, procedure, idempotencyKey, request, now } } };
     },
   };
 }

@@ -68,12 +68,18 @@ describe('invoices hook', () => {
     expect((await client.wallets.get.query({ id: second.id })).balanceCents).toBe(9500);
     const changed = await errorOf(client.invoices.applyPrepaidCredits.mutate({ invoice: { ...inv, totalAmountCents: 1700 } }));
     expect([changed.code, changed.walletErrorCode]).toEqual(['CONFLICT', 'INVOICE_ALREADY_APPLIED']);
-    // Void gives the credits back as granted lots, once.
+    // Void gives each kind back as itself, once: wallet 1's 10.00 purchased as purchased, then its 3.00 granted, then wallet 2's 5.00.
     const voided = await client.invoices.void.mutate({ invoiceId: 'inv_1' });
-    expect(voided.transactions.map((t) => [t.walletId, t.amountCents, t.transactionStatus, t.source, t.voidedInvoiceId])).toEqual([
-      [first.id, 1300, 'granted', 'invoice_void', 'inv_1'],
-      [second.id, 500, 'granted', 'invoice_void', 'inv_1'],
+    expect(
+      voided.transactions.map((t) => [t.walletId, t.amountCents, t.transactionStatus, t.status, t.source, t.voidedInvoiceId, t.remainingAmountCents]),
+    ).toEqual([
+      [first.id, 1000, 'purchased', 'settled', 'invoice_void', 'inv_1', 1000],
+      [first.id, 300, 'granted', 'settled', 'invoice_void', 'inv_1', 300],
+      [second.id, 500, 'granted', 'settled', 'invoice_void', 'inv_1', 500],
     ]);
+    // The purchased credits given back were paid for already: no payment report applies to them.
+    const report = await errorOf(client.walletTransactions.recordPayment.mutate({ id: voided.transactions[0]!.id, status: 'failed' }));
+    expect(report.walletErrorCode).toBe('TRANSACTION_NOT_PAYABLE');
     expect((await client.invoices.void.mutate({ invoiceId: 'inv_1' })).transactions).toEqual([]);
     expect((await client.wallets.get.query({ id: first.id })).balanceCents).toBe(1300);
     const again = await errorOf(client.invoices.applyPrepaidCredits.mutate({ invoice: inv }));

@@ -30,6 +30,7 @@ import { invariant, WalletError } from './errors.js';
 import { isLotExpired, isRuleLive, isWalletExpired } from './expiry.js';
 import { type Lot, type LotKind, planConsumption, sumLots } from './lots.js';
 import { planOngoingUsage, type UsageFee, type UsageSnapshotInput } from './ongoing-usage.js';
+import { isSettledPayment } from './payment.js';
 import {
   type ConsumptionRecord,
   type CustomerRecord,
@@ -298,14 +299,22 @@ export class LedgerDraft {
 
   /** A settled inbound lot (granted credits, recredits): the balance rises at once. */
   grant(wallet: WalletRecord, amount: Amount, details: EntryDetails = {}): EntryRecord {
-    // Checked before the entry exists, so a refused grant leaves no row behind.
+    return this.settledLot(wallet, amount, 'granted', details);
+  }
+
+  /**
+   * A settled lot of either kind (a grant, or purchased credits given back by an invoice void,
+   * already paid for by the purchase they came from).
+   */
+  settledLot(wallet: WalletRecord, amount: Amount, kind: LotKind, details: EntryDetails = {}): EntryRecord {
+    // Checked before the entry exists, so a refused lot leaves no row behind.
     this.checkCredit(wallet, amount);
     const entry = this.newEntry(
       wallet,
       {
         ...amount,
         transactionType: 'inbound',
-        transactionStatus: 'granted',
+        transactionStatus: kind,
         status: 'settled',
         settledAt: this.now,
         remainingCreditAmount: amount.creditAmount,
@@ -574,10 +583,7 @@ export class LedgerDraft {
     if (!failedAt) return false;
     const latest = this.latestPurchaseSettledAt.get(wallet.id);
     if (latest && latest > failedAt) return false;
-    return !this.entryList.some(
-      (e) =>
-        e.walletId === wallet.id && e.transactionStatus === 'purchased' && e.status === 'settled' && e.settledAt !== null && e.settledAt > failedAt,
-    );
+    return !this.entryList.some((e) => e.walletId === wallet.id && isSettledPayment(e) && e.settledAt !== null && e.settledAt > failedAt);
   }
 
   /**

@@ -13,6 +13,20 @@ import type { EntryRecord, WalletRecord } from './records.js';
 
 export type PaymentReport = 'succeeded' | 'failed';
 
+/**
+ * A purchase the host pays for: purchased credits bought by a top-up (manual or by a rule). The
+ * purchased credits an invoice void gives back were paid for by the purchase they came from: they
+ * take no payment report and do not count as a payment that arrived.
+ */
+export function isPayablePurchase(entry: Pick<EntryRecord, 'transactionStatus' | 'source'>): boolean {
+  return entry.transactionStatus === 'purchased' && entry.source !== 'invoice_void';
+}
+
+/** A payment that arrived: a payable purchase, settled. */
+export function isSettledPayment(entry: Pick<EntryRecord, 'transactionStatus' | 'source' | 'status'>): boolean {
+  return isPayablePurchase(entry) && entry.status === 'settled';
+}
+
 export type PaymentTransition = 'settle' | 'fail' | 'report_failure' | 'claw_back' | 'none';
 
 export function planPaymentTransition(

@@ -11,13 +11,15 @@
  * Invariants (plan-invoice.test.ts): the total never exceeds the invoice total; no wallet pays more
  * than its balance; granted + purchased = total.
  *
- * Voiding an invoice gives each paying wallet that is still usable its share back as one granted
- * lot (priority 50, the wallet's expiry), in the order the wallets paid.
+ * Voiding an invoice gives each paying wallet that is still usable its share back, each kind as
+ * itself: what purchased credits paid as a purchased lot, what granted credits paid as a granted one
+ * (priority 50, the wallet's expiry), in the order the wallets paid.
  */
 import { type Allocation, type AllocationFee, planAllocation } from './allocation.js';
 import { type Amount, amountFromCents } from './conversion.js';
 import { isWalletUsable } from './expiry.js';
-import { type DraftClock, LedgerDraft, lotKind, type UsageSnapshotUpdate, walletConversion } from './ledger-draft.js';
+import { compareWallets, type DraftClock, LedgerDraft, lotKind, type UsageSnapshotUpdate, walletConversion } from './ledger-draft.js';
+import type { LotKind } from './lots.js';
 import type { EntryRecord, GroupRecords, LedgerDelta, WalletRecord } from './records.js';
 import { minBig } from './rounding.js';
 
@@ -132,38 +134,65 @@ export function planApplyInvoice(
   return { delta: draft.toDelta(), application: summariseShares(shares) };
 }
 
+/** What paid an outbound entry, per kind of the lots it consumed. */
+export interface PaidPart {
+  kind: LotKind;
+  creditAmount: bigint;
+  amountCents: bigint;
+}
+
 /**
- * Voids an applied invoice: `outbound` are its invoiced entries (oldest first); `records.wallets`
- * holds the customer's active wallets. Returns the recredited lots as they were created.
+ * Voids an applied invoice: `outbound` are its invoiced entries (oldest first), `paidBy` what paid
+ * each of them by lot kind (its consumptions); `records.wallets` holds the customer's active
+ * wallets. Each paying wallet still usable gets back, in the order the wallets paid, the purchased
+ * part as a settled purchased lot, then the granted part as a granted lot: one entry per kind (a
+ * wallet paid by granted credits only gets one granted lot; an entry whose consumptions are
+ * unknown comes back as granted). Each lot has priority 50 and the wallet's expiry. Returns the
+ * recredited lots as they were created.
  */
 export function planVoidInvoice(
   records: GroupRecords,
   invoiceId: string,
   outbound: readonly EntryRecord[],
   clock: DraftClock,
+  paidBy: ReadonlyMap<string, readonly PaidPart[]> = new Map(),
 ): { delta: LedgerDelta; recredits: EntryRecord[] } {
   const draft = new LedgerDraft(records, clock);
-  const paid = outbound
-    .map((entry) => ({ entry, wallet: draft.wallet(entry.walletId) }))
-    .filter((item): item is { entry: EntryRecord; wallet: WalletRecord } => item.wallet !== undefined);
-  // Give back in the order the wallets paid (priority, then creation), oldest entry first within one.
-  paid.sort(
-    (a, b) =>
-      a.wallet.priority - b.wallet.priority ||
-      a.wallet.createdAt.getTime() - b.wallet.createdAt.getTime() ||
-      (a.wallet.id < b.wallet.id ? -1 : a.wallet.id > b.wallet.id ? 1 : 0),
-  );
+  const byWallet = new Map<string, { wallet: WalletRecord; purchased: Amount; granted: Amount }>();
+  for (const entry of outbound) {
+    const wallet = draft.wallet(entry.walletId);
+    if (!wallet) continue;
+    const item = byWallet.get(wallet.id) ?? { wallet, purchased: zero(), granted: zero() };
+    byWallet.set(wallet.id, item);
+    const parts = paidBy.get(entry.id) ?? [];
+    const known =
+      parts.length > 0 &&
+      parts.reduce((sum, p) => sum + p.amountCents, 0n) === entry.amountCents &&
+      parts.reduce((sum, p) => sum + p.creditAmount, 0n) === entry.creditAmount;
+    for (const part of known ? parts : [{ kind: 'granted' as const, creditAmount: entry.creditAmount, amountCents: entry.amountCents }]) {
+      const into = part.kind === 'purchased' ? item.purchased : item.granted;
+      into.creditAmount += part.creditAmount;
+      into.amountCents += part.amountCents;
+    }
+  }
+  // Give back in the order the wallets paid (priority, then creation).
+  const paid = [...byWallet.values()].sort((a, b) => compareWallets(a.wallet, b.wallet));
   const recredits: EntryRecord[] = [];
-  for (const { entry, wallet } of paid) {
+  const details = { source: 'invoice_void', voidedInvoiceId: invoiceId, priority: 50 } as const;
+  for (const { wallet, purchased, granted } of paid) {
     if (!isWalletUsable(wallet, clock.now)) continue;
-    const lot = draft.grant(
-      wallet,
-      { creditAmount: entry.creditAmount, amountCents: entry.amountCents },
-      { source: 'invoice_void', voidedInvoiceId: invoiceId, priority: 50, expirationAt: wallet.expirationAt },
-    );
-    recredits.push({ ...lot, metadata: lot.metadata.map((m) => ({ ...m })) });
+    const lots: EntryRecord[] = [];
+    if (purchased.creditAmount > 0n || purchased.amountCents > 0n) {
+      lots.push(draft.settledLot(wallet, purchased, 'purchased', { ...details, expirationAt: wallet.expirationAt }));
+    }
+    if (granted.creditAmount > 0n || granted.amountCents > 0n || lots.length === 0) {
+      lots.push(draft.settledLot(wallet, granted, 'granted', { ...details, expirationAt: wallet.expirationAt }));
+    }
+    for (const lot of lots) recredits.push({ ...lot, metadata: lot.metadata.map((m) => ({ ...m })) });
     wallet.updatedAt = clock.now;
   }
   draft.settleOngoing();
   return { delta: draft.toDelta(), recredits };
 }
+
+const zero = (): Amount => ({ creditAmount: 0n, amountCents: 0n });

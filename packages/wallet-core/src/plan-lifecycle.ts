@@ -15,7 +15,7 @@
 import { WalletError } from './errors.js';
 import { isRuleLive, isWalletExpired } from './expiry.js';
 import { type DraftClock, LedgerDraft, walletConversion } from './ledger-draft.js';
-import { endedWalletSource, type PaymentReport, planPaymentTransition } from './payment.js';
+import { endedWalletSource, isPayablePurchase, type PaymentReport, planPaymentTransition } from './payment.js';
 import {
   copyEntry,
   copyRule,
@@ -43,7 +43,7 @@ export function planRecordPayment(
   const draft = new LedgerDraft(records, clock);
   const entry = draft.entry(command.entryId);
   if (!entry) throw new WalletError('TRANSACTION_NOT_FOUND', `wallet transaction ${command.entryId} not found`, { transactionId: command.entryId });
-  if (entry.transactionStatus !== 'purchased') {
+  if (!isPayablePurchase(entry)) {
     throw new WalletError('TRANSACTION_NOT_PAYABLE', `wallet transaction ${entry.id} is ${entry.transactionStatus}, not a purchase`, {
       transactionId: entry.id,
     });

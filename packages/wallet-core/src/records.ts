@@ -123,7 +123,8 @@ export interface UsageSnapshotRecord {
  * Everything a planner reads of one customer, loaded under the customer's lock.
  * - `wallets`: the active wallets of every currency the command touches, by priority, then
  *   creation, then id (plus, for commands on one wallet or on an invoice's entries, those wallets);
- * - `lots`: their settled inbound entries with something left, in the order the loader read them;
+ * - `lots`: their settled inbound entries with something left, in the order the loader read them
+ *   (a command that consumes no lot may load only those due to expire, which it voids first);
  * - `purchases`: their pending purchases, and their failed threshold purchases of the last hour;
  * - `latestPurchaseSettledAt`: per wallet, when its last purchase settled (threshold back-off);
  * - `rules`: their active rules, oldest first;

@@ -179,7 +179,7 @@ const EVENT_CHECKS = `
     where coalesce(e.n, 0) <> 1
   union all select t.organization_id, t.wallet_id::text, 'purchase ' || t.id || ' is ' || t.status || ' but no wallet_transaction.updated event says so'
     from wallet_transactions t
-    where t.transaction_status = 'purchased' and t.status <> 'pending'
+    where t.transaction_status = 'purchased' and t.status <> 'pending' and t.source <> 'invoice_void' -- recredits were never paid for (isPayablePurchase)
       and not exists (select 1 from counted e where e.organization_id = t.organization_id and e.type = 'wallet_transaction.updated'
                         and e.subject_id = t.id and e.status = t.status)
   union all select w.organization_id, w.id::text, 'wallet has ' || coalesce(e.n, 0) || ' wallet.created events, expected 1'

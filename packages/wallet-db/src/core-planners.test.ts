@@ -15,6 +15,7 @@ import {
   formatDecimal,
   type GroupRecords,
   type LedgerDelta,
+  type PaidPart,
   parseDecimal,
   planApplyInvoice,
   planExpireWallet,
@@ -645,12 +646,25 @@ function scenario(rand: Rand, n: number): Step[] {
                and transaction_status = 'invoiced' order by created_at, id`,
             [org, id],
           );
+          // What paid each outbound entry, by the kind of the lots it consumed.
+          const paidBy = new Map<string, PaidPart[]>();
+          for (const row of await rows(
+            `select c.outbound_wallet_transaction_id as outbound, i.transaction_status as kind, sum(c.credit_amount)::text as credits,
+                    sum(c.amount_cents)::text as cents
+               from wallet_transaction_consumptions c join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
+              where c.organization_id = $1 and c.outbound_wallet_transaction_id = any ($2::uuid[]) group by 1, 2`,
+            [org, outboundRows.map((r) => r.id)],
+          )) {
+            const parts = paidBy.get(row.outbound as string) ?? [];
+            parts.push({ kind: row.kind as PaidPart['kind'], creditAmount: walletCredits(row.credits), amountCents: BigInt(row.cents as string) });
+            paidBy.set(row.outbound as string, parts);
+          }
           return differential(
             org,
             at(hour + 0.2),
             (db) => loadGroup(db, org, { externalId: customer }, { allCurrencies: true }, at(hour + 0.2)),
             (records, clock) => {
-              const { delta, recredits } = planVoidInvoice(records, id, outboundRows.map(entryRecordOf), clock);
+              const { delta, recredits } = planVoidInvoice(records, id, outboundRows.map(entryRecordOf), clock, paidBy);
               return { delta, answer: recredits };
             },
             (recredits, records) => ({ transactions: recredits.map((entry) => entryAnswer(records, entry)) }),

@@ -27,9 +27,20 @@ export {
 export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
 export * from './finance.js';
 export * from './finance-export.js';
+export { type Door, type GroupDb, groupDbOf } from './group-mutation.js';
 export { migrationsList } from './migrations/index.js';
 export * from './numbered-pages.js';
 export * from './orm.js';
+export {
+  readCustomer,
+  readCustomers,
+  readTransaction,
+  readTransactions,
+  readWallet,
+  readWallets,
+  type TransactionWire,
+  type WalletWire,
+} from './reads.js';
 export * from './secret-box.js';
 export * from './sql-statements.js';
 export { type MutationScope, requestHash, runMutation, type Work } from './unit-of-work.js';

@@ -10,6 +10,12 @@ import { migrationsList } from './migrations/index.js';
 
 export type Orm = MikroORM;
 
+/**
+ * Every connection this process opens (the ORM's pool and the door, LISTEN clients, the job queue)
+ * speaks UTF-8, whatever the database's default: text reaches PostgreSQL as the caller sent it.
+ */
+pg.defaults.client_encoding = 'UTF8';
+
 export interface OrmOptions {
   databaseUrl: string;
   poolMax?: number;

@@ -18,11 +18,13 @@ import type { UsageFeeRecord } from './entities/index.js';
 
 type Row = Record<string, unknown>;
 
-function credits(value: unknown): bigint {
+/** A numeric column (credits, 1e-5) as a bigint, exactly. */
+export function creditsOf(value: unknown): bigint {
   const parsed = parseDecimal(String(value), { excess: 'reject', allowNegative: true });
   if (!parsed.ok) throw new Error(`numeric column holds ${String(value)}: ${parsed.reason}`);
   return parsed.value;
 }
+const credits = creditsOf;
 const creditsOrNull = (value: unknown) => (value === null || value === undefined ? null : credits(value));
 const cents = (value: unknown) => BigInt(String(value));
 const centsOrNull = (value: unknown) => (value === null || value === undefined ? null : cents(value));
@@ -35,6 +37,18 @@ export function customerRecordOf(row: Row): CustomerRecord {
     externalId: row.external_id as string,
     currency: (row.currency as string | null) ?? null,
     timezone: row.timezone as string,
+  };
+}
+
+/** A customer row on the wire (dto.ts customerDto's shape). */
+export function customerRowDto(row: Row) {
+  const customer = customerRecordOf(row);
+  return {
+    id: customer.id,
+    externalId: customer.externalId,
+    currency: customer.currency,
+    timezone: customer.timezone,
+    createdAt: time(row.created_at),
   };
 }
 

@@ -75,6 +75,7 @@ async function inBackoff(em: EntityManager, ctx: CommandContext, wallet: Wallet)
     wallet: wallet.id,
     transactionStatus: 'purchased',
     status: 'settled',
+    source: { $ne: 'invoice_void' }, // a void's recredit is no payment (isSettledPayment)
     settledAt: { $gt: failed.failedAt },
   });
   return settledSince === 0;

@@ -3,7 +3,16 @@ import { WalletError } from '@wallets/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { mutate, newOrganization, openTestOrm } from '../test/helpers.js';
-import { type CreateWalletInput, createWallet, createWalletTransactions, getCustomer, runMutation, upsertCustomer, type Work } from './index.js';
+import {
+  type CreateWalletInput,
+  createWallet,
+  createWalletTransactions,
+  getCustomer,
+  groupDbOf,
+  runMutation,
+  upsertCustomer,
+  type Work,
+} from './index.js';
 import type { Orm } from './orm.js';
 import { auditLedger } from './testing/index.js';
 
@@ -140,15 +149,15 @@ describe('runMutation idempotency', () => {
     expect(Number((await footprint())?.records)).toBe(Number(before?.records) + 1);
   });
 
-  it('keeps a failed ledger mutation from leaving partial rows', async () => {
+  it('keeps a failed ledger mutation from leaving partial rows (the door rolls back its claim too)', async () => {
     const wallet = await create({ externalCustomerId: 'u1', rateAmount: 100_000n, grantedCredits: 100_000n });
     const before = await footprint();
-    await expect(
-      call(org, 'walletTransactions.create', { idempotencyKey: 'k-6' }, async (work) => {
-        await createWalletTransactions(work, { walletId: wallet.id, grantedCredits: 200_000n });
-        return createWalletTransactions(work, { walletId: wallet.id, voidedCredits: 900_000n });
-      }),
-    ).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
+    const request = { walletId: wallet.id, grantedCredits: 200_000n, voidedCredits: 900_000n };
+    const door = {
+      db: groupDbOf(orm),
+      scope: { organizationId: org, procedure: 'walletTransactions.create', idempotencyKey: 'k-6', request, now: new Date() },
+    };
+    await expect(createWalletTransactions({ door }, request)).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
     expect(await footprint()).toEqual(before);
   });
 

@@ -7,24 +7,20 @@
  * returns the stored result (or IDEMPOTENCY_KEY_REUSED when the request differs). If the first
  * transaction failed, its record is gone and the replay runs as a first attempt.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import type { CommandContext } from './context.js';
 import { translateDbError } from './db-errors.js';
 import { EventRecorder } from './events.js';
+import { type Door, type GroupDb, groupDbOf } from './group-mutation.js';
+import { type MutationScope, requestHash } from './mutation-scope.js';
+
+export { type MutationScope, requestHash } from './mutation-scope.js';
+
 import { Ledger } from './ledger.js';
 import type { SqlStatement } from './sql-statements.js';
-
-export interface MutationScope {
-  organizationId: string;
-  procedure: string;
-  idempotencyKey?: string | null | undefined;
-  /** The request as received (without its key): a replay must match it exactly. */
-  request: unknown;
-  now: Date;
-}
 
 export interface Work {
   em: EntityManager;
@@ -33,27 +29,19 @@ export interface Work {
   ledger: Ledger;
   /** A write nobody reads back in this request: sent with the outbox rows, in the last round trip before commit. */
   defer(statement: SqlStatement): void;
+  /**
+   * The one door (group-mutation.ts) for the commands that moved onto it, for callers without an
+   * idempotency key: they run in a transaction of their own. Under a key it refuses (the answer
+   * would be stored in another transaction than the one that moved the balance): such callers pass
+   * `{ door }` with the key in its scope.
+   */
+  door: Door;
 }
 
-function canonical(value: unknown): unknown {
-  if (typeof value === 'bigint') return `${value}n`;
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([k, v]) => [k, canonical(v)]),
-    );
-  }
-  return value;
-}
-
-export function requestHash(request: unknown): string {
-  return createHash('sha256')
-    .update(JSON.stringify(canonical(request)))
-    .digest('hex');
+function refusingDb(procedure: string): GroupDb {
+  return {
+    acquire: () => Promise.reject(new Error(`${procedure}: a door command under an idempotency key must be given { door } with the key, not a Work`)),
+  };
 }
 
 export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn: (work: Work) => Promise<T>): Promise<T> {
@@ -89,7 +77,11 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
       const events = new EventRecorder();
       const ledger = new Ledger(tx, ctx, events);
       const deferred: SqlStatement[] = [];
-      const result = await fn({ em: tx, ctx, events, ledger, defer: (statement) => deferred.push(statement) });
+      const door: Door = {
+        db: key ? refusingDb(scope.procedure) : groupDbOf(em),
+        scope: { ...scope, idempotencyKey: null },
+      };
+      const result = await fn({ em: tx, ctx, events, ledger, defer: (statement) => deferred.push(statement), door });
       await ledger.settleOngoing();
       await tx.flush();
       if (key) {

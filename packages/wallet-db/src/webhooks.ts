@@ -27,6 +27,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import { EVENTS_LOCK_CLASS } from './events.js';
+import { readRows } from './reads.js';
 import { isUuid } from './repositories.js';
 
 const FIRST_RETRY_MS = 30_000;
@@ -122,10 +123,11 @@ export async function createWebhookEndpoint(
 }
 
 export async function listWebhookEndpoints(em: EntityManager, organizationId: string): Promise<WebhookEndpointDto[]> {
-  const rows = await rawSql(em)(
-    'select id, url, format, created_at from webhook_endpoints where organization_id = ? and deleted_at is null order by created_at, id',
-    [organizationId],
-  );
+  const rows = await readRows(em, {
+    name: 'read_webhook_endpoints',
+    text: 'select id, url, format, created_at from webhook_endpoints where organization_id = $1 and deleted_at is null order by created_at, id',
+    values: [organizationId],
+  });
   return rows.map(endpointDto);
 }
 
@@ -201,22 +203,28 @@ export async function listWebhookDeliveries(
   { endpointId, cursor, limit }: { endpointId: string; cursor?: string | null | undefined; limit: number },
 ): Promise<{ items: WebhookDeliveryDto[]; nextCursor: string | null }> {
   if (!isUuid(endpointId)) throw endpointNotFound(endpointId);
-  const sql = rawSql(em);
-  const [endpoint] = await sql('select id from webhook_endpoints where organization_id = ? and id = ?', [organizationId, endpointId]);
-  if (!endpoint) throw endpointNotFound(endpointId);
   const before = cursor ? decodeDeliveryCursor(cursor) : null;
-  const rows = await sql(
-    `select d.id, d.event_id, ev.type, d.status, d.attempts, d.next_attempt_at, d.last_attempt_at, d.created_at, d.event_position::text as position,
-            coalesce((select jsonb_agg(jsonb_build_object('attemptNumber', a.attempt_number, 'attemptedAt', a.attempted_at,
-                                                          'statusCode', a.status_code, 'error', a.error, 'durationMs', a.duration_ms)
-                                       order by a.attempt_number)
-                        from webhook_attempts a where a.organization_id = d.organization_id and a.delivery_id = d.id), '[]') as attempt_log
-       from webhook_deliveries d
-       join events ev on ev.organization_id = d.organization_id and ev.position = d.event_position
-      where d.organization_id = ? and d.endpoint_id = ? and (?::bigint is null or d.event_position < ?::bigint)
-      order by d.event_position desc limit ?`,
-    [organizationId, endpointId, before, before, limit + 1],
-  );
+  // One statement: the endpoint (no row: not this organization's), beside a page of its deliveries (a null id: none).
+  const found = await readRows(em, {
+    name: 'read_webhook_deliveries',
+    text: `select e.id as endpoint_id, p.* from webhook_endpoints e
+             left join lateral (
+               select d.id, d.event_id, ev.type, d.status, d.attempts, d.next_attempt_at, d.last_attempt_at, d.created_at,
+                      d.event_position, d.event_position::text as position,
+                      coalesce((select jsonb_agg(jsonb_build_object('attemptNumber', a.attempt_number, 'attemptedAt', a.attempted_at,
+                                                                    'statusCode', a.status_code, 'error', a.error, 'durationMs', a.duration_ms)
+                                                 order by a.attempt_number)
+                                  from webhook_attempts a where a.organization_id = d.organization_id and a.delivery_id = d.id), '[]') as attempt_log
+                 from webhook_deliveries d
+                 join events ev on ev.organization_id = d.organization_id and ev.position = d.event_position
+                where d.organization_id = e.organization_id and d.endpoint_id = e.id and ($3::bigint is null or d.event_position < $3::bigint)
+                order by d.event_position desc limit $4) p on true
+            where e.organization_id = $1 and e.id = $2
+            order by p.event_position desc`,
+    values: [organizationId, endpointId, before, limit + 1],
+  });
+  if (found.length === 0) throw endpointNotFound(endpointId);
+  const rows = found.filter((row) => row.id !== null);
   const items = rows.slice(0, limit).map(
     (row): WebhookDeliveryDto => ({
       id: String(row.id),

@@ -34,6 +34,7 @@ import {
   expireWallet,
   findWalletsDueForExpiration,
   getWalletAsOf,
+  groupDbOf,
   type Orm,
   type RecordPaymentInput,
   recordPayment,
@@ -72,7 +73,7 @@ const COVERAGE_MIN_STEPS = 600;
 const TEST_TIMEOUT_MS = BUDGET_SECONDS > 0 ? BUDGET_SECONDS * 1_000 + 240_000 : 30 * 60_000;
 const AUDIT_EVERY = 500;
 /** fast-check runs of the finance property per stream (each asks for three reports and one balance). */
-const FINANCE_RUNS = Number(process.env.MODEL_FINANCE_RUNS ?? 25);
+const FINANCE_RUNS = Number(process.env.MODEL_FINANCE_RUNS ?? 15);
 const HISTORY_SHOWN = 40;
 const MAX_ROWS_PER_WALLET = 40;
 
@@ -178,6 +179,8 @@ interface KeyedCall {
   key: string;
   request: unknown;
   run: (work: Work) => Promise<unknown>;
+  /** The command is on the one door (its key travels in the door's scope). */
+  viaDoor?: boolean;
   result: unknown;
   customer: StreamCustomer;
   /** Another request under the same key (must be refused with IDEMPOTENCY_KEY_REUSED). */
@@ -256,17 +259,26 @@ function modelOutcome<T>(s: Stream, fn: () => T): Outcome<T> {
   }
 }
 
-async function realOutcome<T>(s: Stream, procedure: string, request: unknown, fn: (work: Work) => Promise<T>, key?: string): Promise<Outcome<T>> {
+/**
+ * Runs a command as the API would: in runMutation, or (`viaDoor`, for the commands on the one door)
+ * with the key in the door's own scope, the way the tRPC procedures pass it.
+ */
+async function realOutcome<T>(
+  s: Stream,
+  procedure: string,
+  request: unknown,
+  fn: (work: Work) => Promise<T>,
+  key?: string,
+  viaDoor = false,
+): Promise<Outcome<T>> {
   const started = performance.now();
+  const scope = { organizationId: s.orgId, procedure, idempotencyKey: key, request, now: new Date(s.now) };
   try {
-    const value =
-      key === undefined
-        ? await mutate(orm, s.orgId, new Date(s.now), fn)
-        : await runMutation(
-            orm.em as unknown as EntityManager,
-            { organizationId: s.orgId, procedure, idempotencyKey: key, request, now: new Date(s.now) },
-            fn,
-          );
+    const value = viaDoor
+      ? await mutate(orm, s.orgId, scope.now, (work) => fn({ ...work, door: { db: groupDbOf(orm), scope } }))
+      : key === undefined
+        ? await mutate(orm, s.orgId, scope.now, fn)
+        : await runMutation(orm.em as unknown as EntityManager, scope, fn);
     return { ok: true, value };
   } catch (error) {
     if (error instanceof WalletError) return { ok: false, code: error.code };
@@ -585,7 +597,7 @@ async function replay(s: Stream, call: KeyedCall, alter: boolean): Promise<void>
   const request = alter ? call.altered.request : call.request;
   const run = alter ? call.altered.run : call.run;
   s.log(`replay ${call.procedure} key=${call.key}${alter ? ' with another request' : ''}`);
-  const actual = await realOutcome(s, call.procedure, request, run, call.key);
+  const actual = await realOutcome(s, call.procedure, request, run, call.key, call.viaDoor);
   if (alter) {
     expectSameOutcome(s, 'replay with another request', { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' }, actual);
   } else {
@@ -767,7 +779,7 @@ async function transactionsStep(s: Stream, customer: StreamCustomer): Promise<vo
   const key = maybeKey(s);
   const expected = modelOutcome(s, () => customer.model.createTransactions(walletId, request, s.now));
   const run = (work: Work) => createWalletTransactions(work, input);
-  const actual = await realOutcome(s, 'walletTransactions.create', input, run, key);
+  const actual = await realOutcome(s, 'walletTransactions.create', input, run, key, true);
   s.log(
     `transactions ${foreignWallet ? 'foreign wallet' : walletLabel(customer, wallet)} paid=${fmt(request.paidCredits)} granted=${fmt(request.grantedCredits)} ` +
       `voided=${fmt(request.voidedCredits)} ignore=${request.ignoreLimits} priority=${request.priority ?? '-'} ` +
@@ -797,6 +809,7 @@ async function transactionsStep(s: Stream, customer: StreamCustomer): Promise<vo
       key,
       request: input,
       run,
+      viaDoor: true,
       result: actual.value,
       customer,
       altered: alteredCall({ ...input, grantedCredits: (input.grantedCredits ?? 0n) + 100_000n }, (work, req) => createWalletTransactions(work, req)),

@@ -9,13 +9,14 @@ import {
   createWallet,
   createWalletTransactions,
   customerIdsByExternalId,
+  type Door,
   findWalletIdByCode,
   getCustomer,
-  getWallet,
-  getWalletTransaction,
   pageCustomers,
   pageWallets,
   pageWalletTransactions,
+  readTransaction,
+  readWallet,
   recordPayment,
   terminateWallet,
   updateWallet,
@@ -35,6 +36,8 @@ export interface Call {
   body: unknown;
   /** Runs a command in its own transaction, idempotent when the request had an Idempotency-Key. */
   mutate<T>(fn: (work: Work) => Promise<T>): Promise<T>;
+  /** The one door, for commands that moved onto it (idempotent under the route's key in the same transaction). */
+  door(): { door: Door };
 }
 
 export interface RestRoute {
@@ -208,7 +211,7 @@ export const REST_ROUTES: RestRoute[] = [
     response: wire.walletResponse,
     errors: [404],
     async handle(call) {
-      return walletAnswer(call.org, await getWallet(call.org.em, call.org.organizationId, call.params.lago_id as string));
+      return walletAnswer(call.org, await readWallet(call.org.em, call.org.organizationId, call.params.lago_id as string));
     },
   },
   {
@@ -286,7 +289,7 @@ export const REST_ROUTES: RestRoute[] = [
     response: wire.walletResponse,
     errors: [404],
     async handle(call) {
-      return walletAnswer(call.org, await getWallet(call.org.em, call.org.organizationId, await codeWalletId(call)));
+      return walletAnswer(call.org, await readWallet(call.org.em, call.org.organizationId, await codeWalletId(call)));
     },
   },
   {
@@ -326,7 +329,7 @@ export const REST_ROUTES: RestRoute[] = [
     async handle(call) {
       const { wallet_transaction } = bodyOf(call.body, 'wallet_transaction', wire.walletTransactionInput);
       const input = wire.createTransactionsInputOf(wallet_transaction);
-      const { transactions } = await call.mutate((work) => createWalletTransactions(work, input));
+      const { transactions } = await createWalletTransactions(call.door(), input);
       return { wallet_transactions: transactions.map(wire.lagoTransaction) };
     },
   },
@@ -340,7 +343,7 @@ export const REST_ROUTES: RestRoute[] = [
     errors: [404],
     async handle(call) {
       return {
-        wallet_transaction: wire.lagoTransaction(await getWalletTransaction(call.org.em, call.org.organizationId, call.params.lago_id as string)),
+        wallet_transaction: wire.lagoTransaction(await readTransaction(call.org.em, call.org.organizationId, call.params.lago_id as string)),
       };
     },
   },

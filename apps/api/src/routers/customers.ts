@@ -1,4 +1,4 @@
-import { customerTotals, getCustomer, listCustomers, upsertCustomer } from '@wallets/db';
+import { customerTotals, readCustomer, readCustomers, upsertCustomer } from '@wallets/db';
 import { z } from 'zod';
 import { currencyInput, externalIdInput, idempotencyKeyInput, listInput, text, timezoneInput } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
@@ -16,11 +16,11 @@ export const customersRouter = router({
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => upsertCustomer(work, input))),
   get: orgProcedure
     .input(z.object({ externalId: externalIdInput }))
-    .query(({ ctx, input }) => getCustomer(ctx.org.em, ctx.org.organizationId, input.externalId)),
+    .query(({ ctx, input }) => readCustomer(ctx.services.orm.em, ctx.org.organizationId, input.externalId)),
   list: orgProcedure
     .input(z.object({ search: text().max(255).optional(), includeTotals: z.boolean().optional(), ...listInput }).default({ limit: 20 }))
     .query(async ({ ctx, input }) => {
-      const page = await listCustomers(ctx.org.em, ctx.org.organizationId, input);
+      const page = await readCustomers(ctx.services.orm.em, ctx.org.organizationId, input);
       if (!input.includeTotals) return page;
       const totals = await customerTotals(
         ctx.org.em,

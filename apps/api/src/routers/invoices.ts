@@ -9,8 +9,8 @@ export const invoicesRouter = router({
     .mutation(({ ctx, input }) => previewPrepaidCredits(ctx.org.em, ctx.org.organizationId, input.invoice, ctx.org.now)),
   applyPrepaidCredits: orgProcedure
     .input(z.object({ invoice: invoiceInput, usage: usageSyncInput.optional(), idempotencyKey: idempotencyKeyInput }))
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => applyPrepaidCredits(work, input.invoice, input.usage))),
+    .mutation(({ ctx, input }) => applyPrepaidCredits(ctx.org.door(input), input.invoice, input.usage)),
   void: orgProcedure
     .input(z.object({ invoiceId: text().min(1).max(255), idempotencyKey: idempotencyKeyInput }))
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => voidInvoice(work, input.invoiceId))),
+    .mutation(({ ctx, input }) => voidInvoice(ctx.org.door(input), input.invoiceId)),
 });

@@ -5,6 +5,6 @@ import { orgProcedure, router } from '../trpc.js';
 export const usageRouter = router({
   sync: orgProcedure.input(usageSyncInput.extend({ idempotencyKey: idempotencyKeyInput })).mutation(({ ctx, input }) => {
     const { idempotencyKey: _key, ...usage } = input;
-    return ctx.org.mutate(input, (work) => syncUsage(work, usage));
+    return syncUsage(ctx.org.door(input), usage);
   }),
 });

@@ -1,4 +1,4 @@
-import { createWalletTransactions, getWalletTransaction, listWalletTransactions, recordPayment } from '@wallets/db';
+import { createWalletTransactions, readTransaction, readTransactions, recordPayment } from '@wallets/db';
 import { z } from 'zod';
 import { creditsInput, dateInput, idempotencyKeyInput, idInput, listInput, metadataInput, nameInput, text } from '../schemas.js';
 import { orgProcedure, router } from '../trpc.js';
@@ -20,8 +20,10 @@ export const walletTransactionsRouter = router({
         idempotencyKey: idempotencyKeyInput,
       }),
     )
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWalletTransactions(work, input))),
-  get: orgProcedure.input(z.object({ id: idInput })).query(({ ctx, input }) => getWalletTransaction(ctx.org.em, ctx.org.organizationId, input.id)),
+    .mutation(({ ctx, input }) => createWalletTransactions(ctx.org.door(input), input)),
+  get: orgProcedure
+    .input(z.object({ id: idInput }))
+    .query(({ ctx, input }) => readTransaction(ctx.services.orm.em, ctx.org.organizationId, input.id)),
   list: orgProcedure
     .input(
       z.object({
@@ -32,7 +34,7 @@ export const walletTransactionsRouter = router({
         ...listInput,
       }),
     )
-    .query(({ ctx, input }) => listWalletTransactions(ctx.org.em, ctx.org.organizationId, input)),
+    .query(({ ctx, input }) => readTransactions(ctx.services.orm.em, ctx.org.organizationId, input)),
   recordPayment: orgProcedure
     .input(
       z.object({

@@ -1,8 +1,8 @@
 import {
   createWallet,
-  getWallet,
   getWalletAsOf,
-  listWallets,
+  readWallet,
+  readWallets,
   terminateWallet,
   updateWallet,
   type WalletAsOfDto,
@@ -62,7 +62,7 @@ export const walletsRouter = router({
     .query(
       ({ ctx, input }): Promise<WalletDto | WalletAsOfDto> =>
         input.asOf === undefined
-          ? getWallet(ctx.org.em, ctx.org.organizationId, input.id)
+          ? readWallet(ctx.services.orm.em, ctx.org.organizationId, input.id)
           : getWalletAsOf(ctx.org.em, ctx.org.organizationId, input.id, input.asOf),
     ),
   balanceHistory: orgProcedure
@@ -74,7 +74,7 @@ export const walletsRouter = router({
         .object({ externalCustomerId: externalIdInput.optional(), status: z.enum(['active', 'terminated']).optional(), ...listInput })
         .default({ limit: 20 }),
     )
-    .query(({ ctx, input }) => listWallets(ctx.org.em, ctx.org.organizationId, input)),
+    .query(({ ctx, input }) => readWallets(ctx.services.orm.em, ctx.org.organizationId, input)),
   update: orgProcedure
     .input(
       z.object({

@@ -4,13 +4,10 @@
  * snapshot unless an equal or newer one (by `asOf`) is stored, then ongoing balances are recomputed
  * in the same transaction.
  */
-import { randomUUID } from 'node:crypto';
-import { formatDecimal, WalletError } from '@wallets/core';
-import { walletDto } from '../dto.js';
-import { type UsageFeeRecord, UsageSnapshot } from '../entities/index.js';
-import { findActiveWallets, loadActiveRules } from '../repositories.js';
-import type { Work } from '../unit-of-work.js';
-import { ensureLockedCustomer } from './customers.js';
+import { planUsageSync, type UsageFee, type UsageSnapshotUpdate, WalletError } from '@wallets/core';
+import type { WalletDto } from '../dto.js';
+import { type Door, runGroupMutation } from '../group-mutation.js';
+import { walletRecordDto } from '../records.js';
 
 export interface UsageFeeInput {
   feeType: string;
@@ -30,67 +27,38 @@ export interface UsageSyncInput {
   billedFees?: UsageFeeInput[] | undefined;
 }
 
-const record = (fee: UsageFeeInput): UsageFeeRecord => ({
-  feeType: fee.feeType,
-  billableMetricCode: fee.billableMetricCode ?? null,
-  amountCents: formatDecimal(fee.amount),
-  couponsAmountCents: formatDecimal(fee.coupons),
-  taxesAmountCents: formatDecimal(fee.taxes),
-});
-
-/** Stores the snapshot if it is newer than the stored one; the caller holds the customer lock. */
-export async function storeUsageSnapshot(work: Work, customerId: string, input: UsageSyncInput): Promise<boolean> {
-  const { em, ctx, ledger } = work;
-  const asOf = input.asOf ?? ctx.now;
-  let snapshot = await ledger.usageSnapshot(customerId, input.currency);
-  if (snapshot && snapshot.asOf >= asOf) return false;
-  if (!snapshot) {
-    snapshot = em.create(UsageSnapshot, {
-      id: randomUUID(),
-      organization: ctx.organizationId,
-      customer: customerId,
-      currency: input.currency,
-      asOf,
-      updatedAt: ctx.now,
-    } as never);
-    ledger.rememberSnapshot(customerId, input.currency, snapshot);
-  }
-  snapshot.asOf = asOf;
-  snapshot.fees = input.fees.map(record);
-  snapshot.draftInvoices = (input.draftInvoices ?? []).map((draft) => ({ id: draft.id, fees: draft.fees.map(record) }));
-  snapshot.billedFees = (input.billedFees ?? []).map(record);
-  snapshot.updatedAt = ctx.now;
-  return true;
+/** The host's snapshot as wallet-core's update (amounts stay in 1e-5 cents). */
+export function usageUpdateOf(input: Omit<UsageSyncInput, 'externalCustomerId' | 'currency'>): UsageSnapshotUpdate {
+  const fees = (list: UsageFeeInput[]): UsageFee[] =>
+    list.map((fee) => ({
+      feeType: fee.feeType,
+      billableMetricCode: fee.billableMetricCode ?? null,
+      amount: fee.amount,
+      coupons: fee.coupons,
+      taxes: fee.taxes,
+    }));
+  return {
+    asOf: input.asOf,
+    fees: fees(input.fees),
+    draftInvoices: (input.draftInvoices ?? []).map((d) => ({ id: d.id, fees: fees(d.fees) })),
+    billedFees: fees(input.billedFees ?? []),
+  };
 }
 
-/** A finalized invoice is no longer a draft: its fees leave the stored snapshot. */
-export async function dropDraftInvoice(work: Work, customerId: string, currency: string, invoiceId: string): Promise<boolean> {
-  const { ctx } = work;
-  const snapshot = await work.ledger.usageSnapshot(customerId, currency);
-  if (!snapshot?.draftInvoices.some((draft) => draft.id === invoiceId)) return false;
-  snapshot.draftInvoices = snapshot.draftInvoices.filter((draft) => draft.id !== invoiceId);
-  snapshot.updatedAt = ctx.now;
-  return true;
-}
-
-export async function syncUsage(work: Work, input: UsageSyncInput) {
-  const { em, ctx, ledger } = work;
-  const customer = await ensureLockedCustomer(em, ctx.organizationId, input.externalCustomerId, false);
-  if (customer.currency !== null && customer.currency !== input.currency) {
-    throw new WalletError('CURRENCY_MISMATCH', `customer ${customer.externalId} is billed in ${customer.currency}`, {
-      field: 'currency',
-      currency: customer.currency,
-    });
-  }
-  await storeUsageSnapshot(work, customer.id, input);
-  const wallets = (await findActiveWallets(em, ctx.organizationId, customer.id)).filter((w) => w.currency === input.currency);
-  ledger.touchGroup(customer.id, input.currency, wallets);
-  await ledger.settleOngoing(); // recomputes ongoing balances and fires threshold rules
-  await em.flush();
-  const rules = await loadActiveRules(
-    em,
-    ctx.organizationId,
-    wallets.map((w) => w.id),
+/** Stores the host's snapshot (unless a newer one is stored) and settles the ongoing balances through the door. */
+export async function syncUsage(work: { door: Door }, input: UsageSyncInput) {
+  return runGroupMutation(
+    work.door,
+    // A sync neither consumes nor expires lots: none are loaded.
+    { customer: { externalId: input.externalCustomerId }, scope: { currency: input.currency }, lots: 'none' },
+    ({ records }, clock) => {
+      if (!records)
+        throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${input.externalCustomerId} not found`, { externalId: input.externalCustomerId });
+      const { delta, wallets } = planUsageSync(records, { currency: input.currency, ...usageUpdateOf(input) }, clock);
+      return {
+        answer: { wallets: wallets.map(({ wallet, rules }) => walletRecordDto(wallet, records.customer.externalId, rules)) as WalletDto[] },
+        delta,
+      };
+    },
   );
-  return { wallets: wallets.map((w) => walletDto(w, rules.get(w.id) ?? [])) };
 }

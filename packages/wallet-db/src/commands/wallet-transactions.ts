@@ -5,14 +5,15 @@
  * was already applied returns the transaction unchanged, so no purchase ever settles twice.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { checkPaidTopUpLimits, endedWalletSource, planAmount, planPaymentTransition, WalletError } from '@wallets/core';
-import { transactionDto } from '../dto.js';
+import { endedWalletSource, isPayablePurchase, planPaymentTransition, planWalletTransactions, WalletError } from '@wallets/core';
+import { transactionDto, type WalletTransactionDto } from '../dto.js';
 import { type MetadataItem, WalletTransaction } from '../entities/index.js';
+import { type Door, runGroupMutation } from '../group-mutation.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
-import { findTransactionCustomerId, getTransactionOrFail, getWalletOrFail, lockCustomer } from '../repositories.js';
+import { entryRecordDto } from '../records.js';
+import { findTransactionCustomerId, getTransactionOrFail, getWalletOrFail, isUuid, lockCustomer } from '../repositories.js';
 import type { Work } from '../unit-of-work.js';
-import { isPastExpiration, walletConversion } from '../wallet-facts.js';
-import { assertUsable, checkFutureExpiration, lockWallet } from './wallets.js';
+import { isPastExpiration } from '../wallet-facts.js';
 
 export interface CreateTransactionsInput {
   walletId: string;
@@ -27,52 +28,21 @@ export interface CreateTransactionsInput {
   priority?: number | undefined;
 }
 
-export async function createWalletTransactions(work: Work, input: CreateTransactionsInput) {
-  const { em, ctx, ledger } = work;
-  const wallet = await lockWallet(em, ctx.organizationId, input.walletId);
-  assertUsable(wallet, ctx.now);
-  if (!input.paidCredits && !input.grantedCredits && !input.voidedCredits) {
-    throw new WalletError('VALIDATION_FAILED', 'one of paidCredits, grantedCredits or voidedCredits must be positive', {
-      issues: [{ path: ['paidCredits'], message: 'one of paidCredits, grantedCredits or voidedCredits must be positive' }],
-    });
-  }
-  await ledger.expireDueLots(wallet);
-  checkFutureExpiration(input.expirationAt, ctx.now);
-  if (input.expirationAt && wallet.expirationAt && input.expirationAt > wallet.expirationAt) {
-    throw new WalletError('INVALID_EXPIRATION_DATE', 'a lot cannot expire after its wallet', { field: 'expirationAt' });
-  }
-  const conversion = walletConversion(wallet);
-  const paid = input.paidCredits ? planAmount('paid', input.paidCredits, conversion) : null;
-  const granted = input.grantedCredits ? planAmount('granted', input.grantedCredits, conversion) : null;
-  const voided = input.voidedCredits ? planAmount('voided', input.voidedCredits, conversion) : null;
-  if (paid && !input.ignorePaidTopUpLimits) checkPaidTopUpLimits(paid.amountCents, wallet);
-  // A void is checked against the balance before this call, not counting its own grant.
-  if (voided && (voided.creditAmount > wallet.creditsBalance || voided.amountCents > wallet.balanceCents)) {
-    throw new WalletError('INSUFFICIENT_CREDITS', 'voidedCredits exceed the wallet balance', {
-      field: 'voidedCredits',
-      creditsBalance: wallet.creditsBalance,
-    });
-  }
-  const details = {
-    name: input.name ?? null,
-    metadata: input.metadata ?? [],
-    priority: input.priority ?? 50,
-    expirationAt: input.expirationAt ?? null,
-    invoiceRequiresSuccessfulPayment: input.invoiceRequiresSuccessfulPayment ?? wallet.invoiceRequiresSuccessfulPayment,
-  };
-  const created: WalletTransaction[] = [];
-  if (paid) created.push(ledger.purchase(wallet, paid, details));
-  if (voided) {
-    // Consume before the grant lands, so the void never eats the credits granted by this call.
-    const voidTx = await ledger.consume(wallet, voided, 'voided', { name: details.name, metadata: details.metadata });
-    if (granted) created.push(ledger.grant(wallet, granted, details));
-    created.push(voidTx);
-  } else if (granted) {
-    created.push(ledger.grant(wallet, granted, details));
-  }
-  wallet.updatedAt = ctx.now;
-  await em.flush();
-  return { transactions: created.map(transactionDto) };
+/** Top-ups, grants and voids of one wallet through the door (wallet-core's planner decides; threshold rules may fire). */
+export async function createWalletTransactions(work: { door: Door }, input: CreateTransactionsInput) {
+  const notFound = () => new WalletError('WALLET_NOT_FOUND', `wallet ${input.walletId} not found`, { walletId: input.walletId });
+  if (!isUuid(input.walletId)) throw notFound();
+  // Only a void consumes lots: top-ups and grants load just the lots due to expire (voided first).
+  const load = { customer: { ownerOf: input.walletId }, scope: { walletId: input.walletId }, lots: input.voidedCredits ? 'all' : 'due' } as const;
+  return runGroupMutation(work.door, load, ({ records }, clock) => {
+    const wallet = records?.wallets.find((w) => w.id === input.walletId);
+    if (!records || !wallet) throw notFound();
+    const { delta, created } = planWalletTransactions(records, input, clock);
+    // Every entry made carries the command's metadata: the answer shows that one list (as the stored replay always has).
+    const metadata = input.metadata ?? [];
+    const transactions = created.map((entry) => ({ ...entryRecordDto(entry, wallet.currency), metadata }) as WalletTransactionDto);
+    return { answer: { transactions }, delta };
+  });
 }
 
 export interface RecordPaymentInput {
@@ -87,7 +57,7 @@ export async function recordPayment(work: Work, input: RecordPaymentInput) {
   if (!customerId) throw new WalletError('TRANSACTION_NOT_FOUND', `wallet transaction ${input.id} not found`, { transactionId: input.id });
   await lockCustomer(em, ctx.organizationId, customerId);
   const tx = await getTransactionOrFail(em, ctx.organizationId, input.id);
-  if (tx.transactionStatus !== 'purchased') {
+  if (!isPayablePurchase(tx)) {
     throw new WalletError('TRANSACTION_NOT_PAYABLE', `wallet transaction ${tx.id} is ${tx.transactionStatus}, not a purchase`, {
       transactionId: tx.id,
     });

@@ -9,6 +9,7 @@ import { Migration20261207210939_webhook_format } from './migration-202612072109
 import { Migration20261207220000_event_notify } from './migration-20261207220000-event-notify.js';
 import { Migration20261207221500_consumption_wallet } from './migration-20261207221500-consumption-wallet.js';
 import { Migration20261207223000_lots_by_settlement } from './migration-20261207223000-lots-by-settlement.js';
+import { Migration20261207230000_group_functions } from './migration-20261207230000-group-functions.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
 export const migrationsList: MigrationObject[] = [
@@ -22,4 +23,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261207220000-event-notify', class: Migration20261207220000_event_notify },
   { name: 'migration-20261207221500-consumption-wallet', class: Migration20261207221500_consumption_wallet },
   { name: 'migration-20261207223000-lots-by-settlement', class: Migration20261207223000_lots_by_settlement },
+  { name: 'migration-20261207230000-group-functions', class: Migration20261207230000_group_functions },
 ];

@@ -1,0 +1,136 @@
+/**
+ * The one door of a balance-moving command (DESIGN "Inside a mutation"): BEGIN, one load
+ * (claims, the customer's lock, the group as records), wallet-core decides, one write (the delta,
+ * the outbox events, the invoice row, the idempotent answer), COMMIT. Four round trips, on a
+ * connection of the ORM's pool, without the ORM's unit of work.
+ *
+ * Idempotency: the key is claimed inside the load (insert, or wait for a concurrent first request
+ * and read what it stored). A replay with the same request answers the stored result; another
+ * request under the same key is IDEMPOTENCY_KEY_REUSED. A failed request rolls back its claim.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { type DraftClock, type LedgerDelta, WalletError } from '@wallets/core';
+import superjson from 'superjson';
+import { translateDbError } from './db-errors.js';
+import {
+  type CustomerKey,
+  type GroupClaims,
+  type LoadedGroup,
+  type LotsToLoad,
+  loadGroupClaimed,
+  type Queryable,
+  type WalletScope,
+} from './group-loader.js';
+import { EMPTY_DELTA, type WriteExtras, writeDelta } from './group-writer.js';
+import { type MutationScope, requestHash } from './mutation-scope.js';
+import type { Orm } from './orm.js';
+
+/** Connections for the door: one per mutation, back to the pool after COMMIT or ROLLBACK. */
+export interface GroupDb {
+  acquire(): Promise<{ client: Queryable; release: () => void }>;
+}
+
+/** What a balance-moving command needs: where to run, and the request it runs for. */
+export interface Door {
+  db: GroupDb;
+  scope: MutationScope;
+}
+
+interface KnexLike {
+  client: { acquireConnection(): Promise<Queryable>; releaseConnection(connection: Queryable): Promise<void> };
+}
+
+/** The door's connections come from the ORM's pool (one pool per process, sized once). */
+export function groupDbOf(orm: Orm | EntityManager): GroupDb {
+  const em = 'em' in orm ? orm.em : orm;
+  const knex = (em as EntityManager).getConnection().getKnex() as unknown as KnexLike;
+  return {
+    acquire: async () => {
+      const client = await knex.client.acquireConnection();
+      return { client, release: () => void knex.client.releaseConnection(client) };
+    },
+  };
+}
+
+/** What a command loads: whose group, which wallets, which entries it names, what it claims. */
+export interface GroupLoad {
+  customer: CustomerKey;
+  scope: WalletScope;
+  entryIds?: readonly string[];
+  lots?: LotsToLoad;
+  applyInvoice?: { invoiceId: string; hash: string };
+  voidInvoice?: { invoiceId: string };
+}
+
+export type Loaded = Omit<LoadedGroup, 'replay'>;
+
+/** What a command decided: its answer, the delta to write (none: nothing moves), the invoice row's new state. */
+export interface Decision<T> {
+  answer: T;
+  delta?: LedgerDelta | undefined;
+  invoice?: WriteExtras['invoice'];
+}
+
+const BEGIN = { text: 'begin' };
+const COMMIT = { text: 'commit' };
+const ROLLBACK = { text: 'rollback' };
+
+export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (loaded: Loaded, clock: DraftClock) => Decision<T>): Promise<T> {
+  const { scope } = door;
+  const key = scope.idempotencyKey ?? null;
+  const hash = key ? requestHash(scope.request) : '';
+  const claims: GroupClaims = {
+    idempotency: key ? { id: randomUUID(), procedure: scope.procedure, key, hash } : undefined,
+    apply: load.applyInvoice && { id: randomUUID(), ...load.applyInvoice, now: scope.now },
+    void: load.voidInvoice && { id: randomUUID(), ...load.voidInvoice, now: scope.now },
+  };
+  const { client, release } = await door.db.acquire();
+  try {
+    await client.query(BEGIN);
+    let loaded: LoadedGroup;
+    let answer: T;
+    try {
+      loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
+        entryIds: load.entryIds,
+        lots: load.lots,
+        claims,
+      });
+      if (loaded.replay) {
+        if (loaded.replay.requestHash !== hash) {
+          throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
+        }
+        answer = superjson.deserialize(loaded.replay.response as never) as T;
+      } else {
+        const decision = decide(loaded, { now: scope.now, newId: randomUUID });
+        answer = decision.answer;
+        const delta = decision.delta ?? EMPTY_DELTA;
+        const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
+        if (!isEmpty(delta) || decision.invoice || idempotency) {
+          await writeDelta(client, scope.organizationId, loaded.records, delta, scope.now, { invoice: decision.invoice, idempotency });
+        }
+      }
+      await client.query(COMMIT);
+    } catch (error) {
+      await client.query(ROLLBACK).catch(() => undefined);
+      throw error;
+    }
+    return answer;
+  } catch (error) {
+    throw translateDbError(error);
+  } finally {
+    release();
+  }
+}
+
+function isEmpty(delta: LedgerDelta): boolean {
+  return (
+    delta.entries.length === 0 &&
+    delta.consumptions.length === 0 &&
+    delta.changedEntries.length === 0 &&
+    delta.wallets.length === 0 &&
+    delta.rules.length === 0 &&
+    delta.snapshot === null &&
+    delta.events.length === 0
+  );
+}

@@ -8,8 +8,8 @@
  *   Oct  8 12:00Z  invoice inv_a of 15.00 (G1 goes first: soonest expiry)     -1,500 granted
  *   Oct 20 00:00Z  G1 expires, 5.00 of it unused (a partial expiry)           -500 granted
  *   Oct 22 12:00Z  invoice inv_b of 60.00: G0 5,000 granted, P1 1,000 purchased
- *   Oct 24 12:00Z  inv_b voided: 60.00 recredited (as granted today; 10.00 purchased once voids
- *                  recredit each kind as itself: the totals below hold either way)
+ *   Oct 24 12:00Z  inv_b voided: 60.00 recredited (each kind as itself: 10.00 purchased, 50.00
+ *                  granted; the assertions hold whatever kind a void gives back)
  *   Oct 26 12:00Z  paid top-up of 40, settled Oct 27 12:00Z         P2 4,000 purchased
  *   Oct 28 12:00Z  P2's payment fails after settlement: claw-back   -4,000 purchased
  *   Oct 30 12:00Z  10 credits voided by hand (granted lots go first)          -1,000 granted
@@ -244,6 +244,10 @@ describe('reports.credits', () => {
       pendingPurchasesCents: 0,
     });
     expect(total(r.recredited)).toBe(6_000);
+    // Recredits are classified by the kind of the lots the void created, whatever kind that is.
+    const recredits = (await client.walletTransactions.list.query({ walletId, limit: 100 })).items.filter((tx) => tx.source === 'invoice_void');
+    const byKind = (kind: string) => recredits.filter((tx) => tx.transactionStatus === kind).reduce((sum, tx) => sum + tx.amountCents, 0);
+    expect(r.recredited).toEqual({ purchasedCents: byKind('purchased'), grantedCents: byKind('granted') });
     expect(total(r.closing)).toBe(14_000);
     expectIdentity(r);
     // The closing is what the wallet held at the end of the month, per kind.

@@ -48,10 +48,15 @@ export function useClient(): WalletClient {
 /** Query keys, in one place so mutations and live events refresh the same entries. */
 export const queryKeys = {
   customers: (search: string) => ['customers', search] as const,
+  allCustomers: ['customers'] as const,
+  allReports: ['report'] as const,
   customer: (externalId: string) => ['customer', externalId] as const,
   wallets: (externalCustomerId: string) => ['wallets', externalCustomerId] as const,
   allWallets: ['wallets'] as const,
   transactions: (walletId: string) => ['transactions', walletId] as const,
+  /** Under a wallet's transactions: a new transaction changes its history too. */
+  balanceHistory: (walletId: string, period: string) => ['transactions', walletId, 'history', period] as const,
+  report: (currency: string, month: string, externalCustomerId: string) => ['report', currency, month, externalCustomerId] as const,
   /** Under a wallet's transactions, so whatever refreshes those refreshes this. */
   pendingPurchases: (walletId: string) => ['transactions', walletId, 'pending-purchases'] as const,
   wallet: (id: string) => ['wallets', 'by-id', id] as const,
@@ -60,6 +65,33 @@ export const queryKeys = {
   webhookDeliveries: (endpointId: string) => ['webhook-deliveries', endpointId] as const,
   allTransactions: ['transactions'] as const,
 };
+
+/**
+ * Downloads one of the API's CSV exports (`GET /exports/*.csv`, the API key as a bearer token) and
+ * hands it to the browser as a file. The only request not made through the typed client: tRPC does
+ * not carry CSV.
+ */
+export async function downloadCsv(
+  path: '/exports/wallet-transactions.csv' | '/exports/credits-report.csv',
+  params: Record<string, string>,
+  fileName: string,
+): Promise<void> {
+  const apiKey = storedApiKey();
+  const url = new URL(path, window.location.origin);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  const response = await fetch(url, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
+  if (!response.ok) {
+    const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
+    throw new Error(body?.error?.message ?? `The export failed (HTTP ${response.status}).`);
+  }
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = fileName;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
 
 /** Every wallet of a customer, active and terminated, newest first. */
 export async function listAllWallets(client: WalletClient, externalCustomerId: string): Promise<Wallet[]> {

@@ -47,17 +47,25 @@ export function useEventLog(): readonly LoggedEvent[] {
   return useContext(EventLogContext);
 }
 
-/** The queries an event makes stale: the customer's wallets, a wallet's transactions. */
+/**
+ * The queries an event makes stale: the customer's wallets, a wallet's transactions (and, under
+ * them, its pending purchases and balance history), a wallet's page, and the totals that sum
+ * balances (the customers list, the reports).
+ */
 export function staleKeysOf(event: LiveEvent): (readonly unknown[])[] {
   const { data } = event;
+  const totals = [queryKeys.allCustomers, queryKeys.allReports];
   if (event.type.startsWith('wallet_transaction.')) {
-    return typeof data.walletId === 'string' ? [queryKeys.transactions(data.walletId), queryKeys.allWallets] : [queryKeys.allWallets];
+    return typeof data.walletId === 'string'
+      ? [queryKeys.transactions(data.walletId), queryKeys.allWallets, ...totals]
+      : [queryKeys.allWallets, ...totals];
   }
   if (event.type.startsWith('wallet.') && typeof data.externalCustomerId === 'string') {
     // A first wallet sets the customer's currency.
-    return [queryKeys.wallets(data.externalCustomerId), queryKeys.customer(data.externalCustomerId)];
+    const page = typeof data.id === 'string' ? [queryKeys.wallet(data.id)] : [];
+    return [queryKeys.wallets(data.externalCustomerId), ...page, queryKeys.customer(data.externalCustomerId), ...totals];
   }
-  return [queryKeys.allWallets];
+  return [queryKeys.allWallets, ...totals];
 }
 
 /** Invalidates the gathered keys, and adds the gathered events to the log, once per window. */

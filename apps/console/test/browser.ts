@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createWalletClient, type RunningApp, readEnv, startApp, type WalletClient } from '@wallets/api';
+import { type Clock, createWalletClient, type RunningApp, readEnv, startApp, type WalletClient } from '@wallets/api';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { expect, inject } from 'vitest';
 import { distDir } from '../scripts/build-if-stale.js';
@@ -35,7 +35,7 @@ function requireChromium(): void {
   }
 }
 
-export async function startConsoleEnvironment(extraEnv: Record<string, string> = {}): Promise<ConsoleEnvironment> {
+export async function startConsoleEnvironment(extraEnv: Record<string, string> = {}, clock?: Clock): Promise<ConsoleEnvironment> {
   requireChromium();
   const env = readEnv({
     DATABASE_URL: inject('databaseUrl'),
@@ -47,7 +47,7 @@ export async function startConsoleEnvironment(extraEnv: Record<string, string> =
     LOG_LEVEL: 'warn',
     ...extraEnv,
   });
-  const app = await startApp(env, { log: () => undefined, consoleDir: distDir });
+  const app = await startApp(env, { log: () => undefined, consoleDir: distDir, ...(clock ? { clock } : {}) });
   const admin = createWalletClient({ url: app.url, apiKey: ADMIN_TOKEN });
   const { apiKey } = await admin.admin.createOrganization.mutate({ name: 'Console e2e' });
   const browser = await chromium.launch({
@@ -85,10 +85,20 @@ interface AxeViolation {
 }
 
 /**
- * One screen as a person sees it: axe-core finds no serious or critical violation (WCAG 2.x A and
- * AA rules and best practices), and full-page screenshots at 1440 and 390 px are saved.
+ * One screen as a person sees it, at 1440 and at 390 px wide: axe-core finds no serious or critical
+ * violation (WCAG 2.x A and AA rules and best practices) and a full-page screenshot is saved.
  */
 export async function checkScreen(page: Page, name: string): Promise<void> {
+  const viewport = page.viewportSize() ?? { width: WIDE, height: 900 };
+  for (const width of [WIDE, NARROW]) {
+    await page.setViewportSize(width === WIDE ? viewport : { width, height: 844 });
+    await expectNoSeriousViolation(page, `${name} at ${width} px`);
+    await screenshot(page, `${name}-${width}`);
+  }
+  await page.setViewportSize(viewport);
+}
+
+async function expectNoSeriousViolation(page: Page, what: string): Promise<void> {
   // Evaluated through the debugging protocol: the console's CSP (rightly) refuses inline scripts.
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
@@ -99,13 +109,8 @@ export async function checkScreen(page: Page, name: string): Promise<void> {
   const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   expect(
     serious.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`),
-    `axe on ${name}`,
+    `axe on ${what}`,
   ).toEqual([]);
-  await screenshot(page, `${name}-${WIDE}`);
-  const viewport = page.viewportSize();
-  await page.setViewportSize({ width: NARROW, height: 844 });
-  await screenshot(page, `${name}-${NARROW}`);
-  await page.setViewportSize(viewport ?? { width: WIDE, height: 900 });
 }
 
 /** Saves a full-page screenshot to apps/console/test-artifacts/ (kept by CI as an artifact). */

@@ -104,7 +104,7 @@ describe('operations', () => {
       expect(await created.getByRole('cell').nth(4).textContent()).toMatch(/UTC$/);
 
       // The live event log shows what happened, newest first.
-      const log = page.getByRole('region', { name: 'Live event log' });
+      const log = page.getByRole('region', { name: 'Live event log', exact: true });
       await log.getByRole('row').filter({ hasText: 'wallet.created' }).filter({ hasText: wallet.id }).waitFor();
       await checkScreen(page, '22-operations-webhooks-and-events');
       await page.close();

@@ -73,7 +73,7 @@ const COVERAGE_MIN_STEPS = 600;
 const TEST_TIMEOUT_MS = BUDGET_SECONDS > 0 ? BUDGET_SECONDS * 1_000 + 240_000 : 30 * 60_000;
 const AUDIT_EVERY = 500;
 /** fast-check runs of the finance property per stream (each asks for three reports and one balance). */
-const FINANCE_RUNS = Number(process.env.MODEL_FINANCE_RUNS ?? 25);
+const FINANCE_RUNS = Number(process.env.MODEL_FINANCE_RUNS ?? 15);
 const HISTORY_SHOWN = 40;
 const MAX_ROWS_PER_WALLET = 40;
 

@@ -11,6 +11,7 @@ import { ConfirmDialog } from '../forms/confirm-dialog.js';
 import { FormMessage, TextField, useSubmit } from '../forms/fields.js';
 import { EVENT_LOG_SIZE, useEventLog } from '../live.js';
 import { QueryError } from './query-error.js';
+import { TableScroll } from './table-scroll.js';
 
 type ApiKey = RouterOutputs['apiKeys']['list']['items'][number];
 type Endpoint = RouterOutputs['webhooks']['list'][number];
@@ -108,7 +109,7 @@ function ApiKeys() {
       </p>
       <QueryError query={keys} what="API keys" />
       {keys.data ? (
-        <div className="table-scroll">
+        <TableScroll label="API keys table">
           <table>
             <caption>API keys of this organization</caption>
             <thead>
@@ -157,7 +158,7 @@ function ApiKeys() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       ) : null}
       {revoking ? (
         <ConfirmDialog
@@ -280,7 +281,7 @@ function EndpointCard({ endpoint }: { endpoint: Endpoint }) {
           {deliveries.isPending ? <p aria-live="polite">Loading deliveries…</p> : null}
           {deliveries.data?.items.length === 0 ? <p>No deliveries yet.</p> : null}
           {deliveries.data && deliveries.data.items.length > 0 ? (
-            <div className="table-scroll">
+            <TableScroll label={`Deliveries to ${endpoint.url}`}>
               <table className="numbers">
                 <caption>Deliveries to {endpoint.url}</caption>
                 <thead>
@@ -326,7 +327,7 @@ function EndpointCard({ endpoint }: { endpoint: Endpoint }) {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
           ) : null}
         </>
       ) : null}
@@ -352,7 +353,7 @@ function EventLog() {
       {events.length === 0 ? (
         <p>No events received yet.</p>
       ) : (
-        <div className="table-scroll">
+        <TableScroll label="Live event log table">
           <table>
             <caption className="visually-hidden">Live event log</caption>
             <thead>
@@ -376,7 +377,7 @@ function EventLog() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
     </section>
   );

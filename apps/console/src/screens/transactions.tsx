@@ -8,6 +8,7 @@ import { type ReactNode, useState } from 'react';
 import { queryKeys, useClient, type Wallet, type WalletTransaction } from '../api.js';
 import { addCredits, formatCreditNumber, formatMoney, formatTime } from '../format.js';
 import { QueryError } from './query-error.js';
+import { TableScroll } from './table-scroll.js';
 
 const KIND_LABELS: Record<string, string> = { purchased: 'Purchased', granted: 'Granted', voided: 'Voided', invoiced: 'Invoiced' };
 const SOURCE_LABELS: Record<string, string> = {
@@ -62,7 +63,7 @@ export function TransactionsTable({ wallet, children }: { wallet: Wallet; childr
               </button>
             </div>
           </div>
-          <div className="table-scroll">
+          <TableScroll label={`Transactions of ${wallet.name || wallet.code}`}>
             <table aria-labelledby={captionId} className="numbers">
               <caption id={captionId}>Transactions of {wallet.name || wallet.code}</caption>
               <thead>
@@ -131,7 +132,7 @@ export function TransactionsTable({ wallet, children }: { wallet: Wallet; childr
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableScroll>
         </>
       ) : null}
       {transactions.hasNextPage ? (

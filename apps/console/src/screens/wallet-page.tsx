@@ -5,8 +5,9 @@
  */
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { currentWallet, queryKeys, useClient } from '../api.js';
+import { currentWallet, downloadCsv, queryKeys, useClient, type Wallet } from '../api.js';
 import { customerPath, Link } from '../router.js';
+import { BalanceHistory } from './balance-history.js';
 import { QueryError } from './query-error.js';
 import { TransactionsTable } from './transactions.js';
 import { useRefreshCustomer, WalletCard } from './wallets-tab.js';
@@ -38,15 +39,44 @@ export function WalletPage({ id }: { id: string }) {
       {wallet.data && customer.data ? (
         <>
           <WalletPageCard wallet={wallet.data} customer={customer.data} onStatus={setStatus} />
+          <BalanceHistory wallet={wallet.data} />
           <section aria-labelledby="wallet-transactions-title">
             <h3 id="wallet-transactions-title">Transactions</h3>
-            <TransactionsTable wallet={wallet.data} />
+            <TransactionsTable wallet={wallet.data}>
+              <DownloadTransactions wallet={wallet.data} />
+            </TransactionsTable>
           </section>
         </>
       ) : wallet.isPending || customer.isPending ? (
         <p aria-live="polite">Loading…</p>
       ) : null}
     </section>
+  );
+}
+
+/** The wallet's transactions as CSV, every row (the export of the API, oldest first). */
+function DownloadTransactions({ wallet }: { wallet: Wallet }) {
+  const [state, setState] = useState<{ pending: boolean; error: string | null }>({ pending: false, error: null });
+  const download = async () => {
+    setState({ pending: true, error: null });
+    try {
+      await downloadCsv('/exports/wallet-transactions.csv', { walletId: wallet.id }, `wallet-${wallet.code}-transactions.csv`);
+      setState({ pending: false, error: null });
+    } catch (error) {
+      setState({ pending: false, error: error instanceof Error ? error.message : String(error) });
+    }
+  };
+  return (
+    <>
+      <button type="button" onClick={download} disabled={state.pending}>
+        Download CSV
+      </button>
+      {state.error ? (
+        <p className="form-error" role="alert">
+          {state.error}
+        </p>
+      ) : null}
+    </>
   );
 }
 

@@ -16,7 +16,13 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { getErrorShape } from '@trpc/server/unstable-core-do-not-import';
+import {
+  callProcedure,
+  getErrorShape,
+  getHTTPStatusCodeFromError,
+  getTRPCErrorFromUnknown,
+  transformTRPCResponse,
+} from '@trpc/server/unstable-core-do-not-import';
 import { WalletError } from '@wallets/core';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import { EXPORT_PATHS, serveExport } from './exports/index.js';
@@ -86,6 +92,12 @@ interface RequestState {
 }
 
 const states = new WeakMap<http.IncomingMessage, RequestState>();
+
+const QUERIES = new Set(
+  Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>)
+    .filter(([, procedure]) => procedure._def.type === 'query')
+    .map(([name]) => name),
+);
 
 /** Procedures answered as a stream (Server-Sent Events): ended at once by a drain, the client resumes elsewhere. */
 const STREAMING = new Set(
@@ -159,6 +171,56 @@ export function createServer(services: AppServices, options: ServerOptions = {})
       return createContextInner(services, token, states.get(req)?.record);
     },
   });
+
+  /**
+   * A single GET query (no batch, no streaming accept) is answered here in tRPC's wire format
+   * (superjson, the same error shapes and statuses) without tRPC's conversion of the request to a
+   * web Request and of its answer to a web Response; anything else, or input that does not parse,
+   * goes to tRPC's own handler. Returns false when it leaves the request to tRPC.
+   */
+  const leanQuery = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+    url: string,
+    query: number,
+    record: RequestRecord | undefined,
+  ): boolean => {
+    const path = pathname.slice('/trpc/'.length);
+    if (!QUERIES.has(path) || req.headers['trpc-accept'] || req.headers.accept?.includes('application/jsonl')) return false;
+    const params = new URLSearchParams(query < 0 ? '' : url.slice(query + 1));
+    if (params.has('batch')) return false;
+    let rawInput: unknown;
+    const input = params.get('input');
+    try {
+      rawInput = input === null ? undefined : transformer.deserialize(JSON.parse(input));
+    } catch {
+      return false;
+    }
+    const ctx = createContextInner(services, bearerToken(req.headers.authorization), record);
+    const config = appRouter._def._config;
+    callProcedure({ router: appRouter, path, getRawInput: async () => rawInput, ctx, type: 'query', signal: undefined, batchIndex: 0 })
+      .then(
+        (data) => ({ status: 200, body: { result: { data } } }),
+        (cause) => {
+          const error = getTRPCErrorFromUnknown(cause);
+          return {
+            status: getHTTPStatusCodeFromError(error),
+            body: { error: getErrorShape({ config, ctx, error, input: rawInput, path, type: 'query' }) },
+          };
+        },
+      )
+      .then(({ status, body }) => {
+        const text = JSON.stringify(transformTRPCResponse(config, body as never));
+        res.writeHead(status, { 'content-type': 'application/json', vary: 'trpc-accept, accept' }).end(text);
+      })
+      .catch((error) => {
+        logger.error({ requestId: record?.id, err: error }, 'internal error');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end();
+      });
+    return true;
+  };
 
   const app = Fastify({
     logger: false,
@@ -236,6 +298,7 @@ export function createServer(services: AppServices, options: ServerOptions = {})
           .send(JSON.stringify({ error: transformer.serialize(shape) }));
       }
       reply.hijack();
+      if (request.method === 'GET' && leanQuery(request.raw, reply.raw, pathname, url, query, state?.record)) return;
       trpc(request.raw, reply.raw);
     });
   });

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type DraftClock, type LedgerDelta, WalletError } from '@wallets/core';
+import { type DraftClock, type GroupRecords, type LedgerDelta, WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import { translateDbError } from './db-errors.js';
 import {
@@ -102,12 +102,13 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
         }
         answer = superjson.deserialize(loaded.replay.response as never) as T;
       } else {
-        const decision = decide(loaded, { now: scope.now, newId: randomUUID });
+        const now = groupNow(loaded.records, scope.now);
+        const decision = decide(loaded, { now, newId: randomUUID });
         answer = decision.answer;
         const delta = decision.delta ?? EMPTY_DELTA;
         const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
         if (!isEmpty(delta) || decision.invoice || idempotency) {
-          await writeDelta(client, scope.organizationId, loaded.records, delta, scope.now, { invoice: decision.invoice, idempotency });
+          await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
         }
       }
       await client.query(COMMIT);
@@ -121,6 +122,22 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
   } finally {
     release();
   }
+}
+
+/**
+ * The time a mutation takes as now: its request's time, or, when a request that started later got
+ * the customer's lock first, the latest time in the group it left, so that no entry is dated
+ * before what it consumes or follows (a request waits for the lock after it took its time).
+ */
+function groupNow(records: GroupRecords | null, requestNow: Date): Date {
+  let latest = requestNow.getTime();
+  if (!records) return requestNow;
+  for (const wallet of records.wallets) latest = Math.max(latest, wallet.updatedAt.getTime());
+  for (const entry of [...records.lots, ...records.purchases]) {
+    for (const time of [entry.createdAt, entry.settledAt, entry.failedAt, entry.clawedBackAt]) if (time) latest = Math.max(latest, time.getTime());
+  }
+  for (const snapshot of records.snapshots.values()) latest = Math.max(latest, snapshot.updatedAt.getTime());
+  return latest === requestNow.getTime() ? requestNow : new Date(latest);
 }
 
 function isEmpty(delta: LedgerDelta): boolean {

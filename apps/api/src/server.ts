@@ -93,11 +93,14 @@ interface RequestState {
 
 const states = new WeakMap<http.IncomingMessage, RequestState>();
 
-const QUERIES = new Set(
-  Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>)
-    .filter(([, procedure]) => procedure._def.type === 'query')
-    .map(([name]) => name),
-);
+const proceduresOfType = (type: 'query' | 'mutation') =>
+  new Set(
+    Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>)
+      .filter(([, procedure]) => procedure._def.type === type)
+      .map(([name]) => name),
+  );
+const QUERIES = proceduresOfType('query');
+const MUTATIONS = proceduresOfType('mutation');
 
 /** Procedures answered as a stream (Server-Sent Events): ended at once by a drain, the client resumes elsewhere. */
 const STREAMING = new Set(
@@ -172,41 +175,28 @@ export function createServer(services: AppServices, options: ServerOptions = {})
     },
   });
 
-  /**
-   * A single GET query (no batch, no streaming accept) is answered here in tRPC's wire format
-   * (superjson, the same error shapes and statuses) without tRPC's conversion of the request to a
-   * web Request and of its answer to a web Response; anything else, or input that does not parse,
-   * goes to tRPC's own handler. Returns false when it leaves the request to tRPC.
-   */
-  const leanQuery = (
+  const config = appRouter._def._config;
+
+  /** Calls one procedure as tRPC would and answers in its wire format (superjson, the same error shapes and statuses). */
+  const answerCall = (
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    pathname: string,
-    url: string,
-    query: number,
+    path: string,
+    type: 'query' | 'mutation',
+    parsed: () => unknown,
     record: RequestRecord | undefined,
-  ): boolean => {
-    const path = pathname.slice('/trpc/'.length);
-    if (!QUERIES.has(path) || req.headers['trpc-accept'] || req.headers.accept?.includes('application/jsonl')) return false;
-    const params = new URLSearchParams(query < 0 ? '' : url.slice(query + 1));
-    if (params.has('batch')) return false;
-    let rawInput: unknown;
-    const input = params.get('input');
-    try {
-      rawInput = input === null ? undefined : transformer.deserialize(JSON.parse(input));
-    } catch {
-      return false;
-    }
+  ): void => {
     const ctx = createContextInner(services, bearerToken(req.headers.authorization), record);
-    const config = appRouter._def._config;
-    callProcedure({ router: appRouter, path, getRawInput: async () => rawInput, ctx, type: 'query', signal: undefined, batchIndex: 0 })
+    let rawInput: unknown;
+    new Promise((resolve) => resolve((rawInput = parsed())))
+      .then(() => callProcedure({ router: appRouter, path, getRawInput: async () => rawInput, ctx, type, signal: undefined, batchIndex: 0 }))
       .then(
         (data) => ({ status: 200, body: { result: { data } } }),
         (cause) => {
           const error = getTRPCErrorFromUnknown(cause);
           return {
             status: getHTTPStatusCodeFromError(error),
-            body: { error: getErrorShape({ config, ctx, error, input: rawInput, path, type: 'query' }) },
+            body: { error: getErrorShape({ config, ctx, error, input: rawInput, path, type }) },
           };
         },
       )
@@ -219,6 +209,63 @@ export function createServer(services: AppServices, options: ServerOptions = {})
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end();
       });
+  };
+
+  /** A call tRPC's handler should take: batched, streamed, or asking for another format. */
+  const forTrpc = (req: http.IncomingMessage, params: URLSearchParams) =>
+    params.has('batch') || Boolean(req.headers['trpc-accept']) || Boolean(req.headers.accept?.includes('application/jsonl'));
+
+  /**
+   * A single call is answered here in tRPC's wire format without tRPC's conversion of the request
+   * to a web Request and of its answer to a web Response: a GET query, or a POST mutation whose body
+   * declares its length within the limit (the HTTP parser then reads exactly that much). Anything
+   * else (batches, subscriptions, a query input that does not parse, a body without a length or over
+   * the limit) goes to tRPC's own handler. Returns false when it leaves the request to tRPC.
+   */
+  const leanCall = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    pathname: string,
+    url: string,
+    query: number,
+    record: RequestRecord | undefined,
+  ): boolean => {
+    const path = pathname.slice('/trpc/'.length);
+    const params = new URLSearchParams(query < 0 ? '' : url.slice(query + 1));
+    if (forTrpc(req, params)) return false;
+    if (req.method === 'GET' && QUERIES.has(path)) {
+      let rawInput: unknown;
+      const input = params.get('input');
+      try {
+        rawInput = input === null ? undefined : transformer.deserialize(JSON.parse(input));
+      } catch {
+        return false;
+      }
+      answerCall(req, res, path, 'query', () => rawInput, record);
+      return true;
+    }
+    const length = Number(req.headers['content-length']);
+    if (req.method !== 'POST' || !MUTATIONS.has(path) || !Number.isSafeInteger(length) || length > maxBodyBytes) return false;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      answerCall(
+        req,
+        res,
+        path,
+        'mutation',
+        () => {
+          if (text === '') return undefined;
+          try {
+            return transformer.deserialize(JSON.parse(text));
+          } catch (cause) {
+            throw new TRPCError({ code: 'BAD_REQUEST', message: 'the request body is not JSON', cause });
+          }
+        },
+        record,
+      );
+    });
     return true;
   };
 
@@ -298,7 +345,7 @@ export function createServer(services: AppServices, options: ServerOptions = {})
           .send(JSON.stringify({ error: transformer.serialize(shape) }));
       }
       reply.hijack();
-      if (request.method === 'GET' && leanQuery(request.raw, reply.raw, pathname, url, query, state?.record)) return;
+      if (leanCall(request.raw, reply.raw, pathname, url, query, state?.record)) return;
       trpc(request.raw, reply.raw);
     });
   });

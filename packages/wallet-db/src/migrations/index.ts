@@ -10,6 +10,7 @@ import { Migration20261207220000_event_notify } from './migration-20261207220000
 import { Migration20261207221500_consumption_wallet } from './migration-20261207221500-consumption-wallet.js';
 import { Migration20261207223000_lots_by_settlement } from './migration-20261207223000-lots-by-settlement.js';
 import { Migration20261207230000_group_functions } from './migration-20261207230000-group-functions.js';
+import { Migration20261207233000_drop_duplicate_lots_index } from './migration-20261207233000-drop-duplicate-lots-index.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
 export const migrationsList: MigrationObject[] = [
@@ -24,4 +25,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261207221500-consumption-wallet', class: Migration20261207221500_consumption_wallet },
   { name: 'migration-20261207223000-lots-by-settlement', class: Migration20261207223000_lots_by_settlement },
   { name: 'migration-20261207230000-group-functions', class: Migration20261207230000_group_functions },
+  { name: 'migration-20261207233000-drop-duplicate-lots-index', class: Migration20261207233000_drop_duplicate_lots_index },
 ];

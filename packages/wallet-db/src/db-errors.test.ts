@@ -62,6 +62,17 @@ describe('database errors', () => {
     ).rejects.toMatchObject({ code: 'CODE_ALREADY_EXISTS' });
   });
 
+  it("every connection asks for UTF-8: the door's (from the ORM's pool) and a plain client's", async () => {
+    const { client, release } = await groupDbOf(orm).acquire();
+    try {
+      expect((client as unknown as { connectionParameters: { client_encoding: string } }).connectionParameters.client_encoding).toBe('UTF8');
+    } finally {
+      release();
+    }
+    const plain = new pg.Client({ connectionString: inject('databaseUrl') });
+    expect((plain as unknown as { connectionParameters: { client_encoding: string } }).connectionParameters.client_encoding).toBe('UTF8');
+  });
+
   it('leaves other errors as they are (they answer as internal errors)', async () => {
     const error = await pool.query('select 1 / 0').catch((e: unknown) => e);
     expect(translateDbError(error)).toBe(error);

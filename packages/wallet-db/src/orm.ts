@@ -11,8 +11,9 @@ import { migrationsList } from './migrations/index.js';
 export type Orm = MikroORM;
 
 /**
- * Every connection this process opens (the ORM's pool and the door, LISTEN clients, the job queue)
- * speaks UTF-8, whatever the database's default: text reaches PostgreSQL as the caller sent it.
+ * Every connection this process opens speaks UTF-8, whatever the database's default, so text
+ * reaches PostgreSQL as the caller sent it: `pg.defaults` for the clients made with this `pg` (LISTEN
+ * clients, the job queue's pool), the ORM's driver options for its pool (which the door uses).
  */
 pg.defaults.client_encoding = 'UTF8';
 
@@ -31,6 +32,8 @@ export function ormConfig({ databaseUrl, poolMax = 10, debug = false }: OrmOptio
     extensions: [Migrator],
     migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false, silent: true },
     pool: { min: 0, max: poolMax },
+    // knex brings its own copy of `pg`, which `pg.defaults` above does not reach.
+    driverOptions: { connection: { client_encoding: 'UTF8' } },
     debug,
     forceUtcTimezone: true,
     implicitTransactions: false,

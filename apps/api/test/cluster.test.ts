@@ -44,7 +44,14 @@ describe('WALLET_HTTP_WORKERS=2', () => {
     const url = `http://127.0.0.1:${port}`;
     const [, apiKey] = (await server.waitForOutput(/Its API key, shown once: (\S+)/, 120_000)) as RegExpMatchArray;
     await server.waitForOutput(/2 HTTP processes, \d+ database connections each/, 60_000);
-    await pollUntil('both HTTP processes to listen', async () => (server.output().match(/listening on /g)?.length === 2 ? true : undefined), 60_000);
+    // Its own line: the first process also prints `embedded PostgreSQL listening on ...`.
+    await pollUntil(
+      'both HTTP processes to listen',
+      async () => (server.output().match(/Wallets API listening on /g)?.length === 2 ? true : undefined),
+      60_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n--- output ---\n${server.output()}`);
+    });
     expect(httpProcesses(server.pid)).toHaveLength(2);
 
     const client = createWalletClient({ url, apiKey: apiKey as string });

@@ -23,6 +23,7 @@
  *   listed per wallet (by label), each wallet's in the order they were written.
  */
 import { JobRunner } from '@wallets/api';
+import { formatDecimal, parseDecimal } from '@wallets/core';
 import { type Orm, openOrm } from '@wallets/db';
 import { auditLedger, seededRandom } from '@wallets/db/testing';
 import pg from 'pg';
@@ -55,6 +56,12 @@ function addCredits(a: string, b: string): string {
   const sum = units(a) + units(b);
   return `${sum / 1_000_000n}.${String(sum % 1_000_000n).padStart(6, '0')}`;
 }
+
+/** A numeric column's text holds more than zero (read exactly, as text). */
+const isPositiveDecimal = (value: unknown) => {
+  const parsed = parseDecimal(String(value ?? '0'), { excess: 'reject', allowNegative: true });
+  return parsed.ok && parsed.value > 0n;
+};
 
 /** One recorded step. */
 export interface StepLine {
@@ -320,9 +327,11 @@ class Generator {
     const r = this.random();
     if (r < 0.25) {
       // A manual void, alone in its request (it may fire the wallet's threshold rule).
-      const balance = Number(wallet.credits_balance);
-      input.voidedCredits =
-        this.chance(0.85) && balance > 0 ? (Math.floor(balance * this.random() * 100_000) / 100_000 || 0.00001).toFixed(5) : this.credits();
+      // A share of the balance, drawn in exact 1e-5 units (never through a float of the amount).
+      const balance = parseDecimal(String(wallet.credits_balance), { excess: 'reject' });
+      const units = balance.ok ? balance.value : 0n;
+      const share = (units * BigInt(Math.floor(this.random() * 1_000_000))) / 1_000_000n;
+      input.voidedCredits = this.chance(0.85) && units > 0n ? formatDecimal(share > 0n ? share : 1n) : this.credits();
     } else {
       if (r < 0.65 || this.chance(0.4)) input.grantedCredits = this.credits();
       if (r >= 0.45) input.paidCredits = this.credits();
@@ -465,7 +474,7 @@ class Generator {
     const lotsDue = new Map<string, number>();
     for (const [, t] of this.rows('wallet_transactions')) {
       if (t.transaction_type !== 'inbound' || t.status !== 'settled' || !t.expiration_at) continue;
-      if (Number(t.remaining_amount_cents) <= 0 && Number(t.remaining_credit_amount) <= 0) continue;
+      if (BigInt(String(t.remaining_amount_cents ?? 0)) <= 0n && !isPositiveDecimal(t.remaining_credit_amount)) continue;
       const due = Date.parse(String(t.expiration_at));
       const wallet = String(t.wallet_id);
       lotsDue.set(wallet, Math.min(lotsDue.get(wallet) ?? Number.POSITIVE_INFINITY, due));

@@ -243,7 +243,12 @@ export const WalletTransactionSchema = new EntitySchema<WalletTransaction>({
     {
       name: 'wallet_transactions_lots_settled_idx',
       expression:
-        'create index "wallet_transactions_lots_settled_idx" on "wallet_transactions" ("organization_id", "wallet_id", "settled_at") include ("transaction_status", "amount_cents", "credit_amount") where "transaction_type" = \'inbound\' and "status" = \'settled\'',
+        'create index "wallet_transactions_lots_settled_idx" on "wallet_transactions" ("organization_id", "wallet_id", "settled_at") include ("transaction_status", "source", "amount_cents", "credit_amount") where "transaction_type" = \'inbound\' and "status" = \'settled\'',
+    },
+    {
+      name: 'wallet_transactions_purchases_idx',
+      expression:
+        'create index "wallet_transactions_purchases_idx" on "wallet_transactions" ("organization_id", "created_at") include ("wallet_id", "amount_cents", "settled_at", "failed_at") where "transaction_type" = \'inbound\' and "transaction_status" = \'purchased\'',
     },
     { name: 'wallet_transactions_lot_expiry_idx', properties: ['organization', 'expirationAt'] },
   ],
@@ -285,6 +290,8 @@ export class WalletTransactionConsumption {
   /** Copied from the lot by a trigger on insert (migration 20261207221500): for reads of past balances. */
   walletId?: string;
   lotKind?: 'purchased' | 'granted';
+  /** The outbound's line in reports.credits, copied by the same trigger (migration 20261208002000). */
+  outflow?: 'consumed' | 'voided' | 'expired' | 'terminated' | 'clawedBack';
   createdAt: Date = new Date();
 }
 
@@ -303,7 +310,7 @@ export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransac
     {
       name: 'consumptions_wallet_time_idx',
       expression:
-        'create index "consumptions_wallet_time_idx" on "wallet_transaction_consumptions" ("organization_id", "wallet_id", "created_at") include ("lot_kind", "amount_cents", "credit_amount")',
+        'create index "consumptions_wallet_time_idx" on "wallet_transaction_consumptions" ("organization_id", "wallet_id", "created_at") include ("lot_kind", "outflow", "amount_cents", "credit_amount")',
     },
   ],
   properties: {
@@ -316,6 +323,7 @@ export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransac
     // Filled by the database (trigger), never by the ORM.
     walletId: { type: 'uuid', fieldName: 'wallet_id', persist: false, nullable: true },
     lotKind: { type: 'string', length: 16, fieldName: 'lot_kind', persist: false, nullable: true },
+    outflow: { type: 'string', length: 16, fieldName: 'outflow', persist: false, nullable: true },
     createdAt,
   },
 });

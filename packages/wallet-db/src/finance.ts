@@ -67,11 +67,21 @@ const BALANCE_AT: pg.QueryConfig = {
  * Movements grouped by the point that first counts them: bucket b holds the movements after point
  * b (1-based; 0: before the first) up to point b + 1. $4 the points, each plus 1 microsecond
  * (stored times have millisecond precision), so a movement exactly at a point falls in that point.
+ * Lots and consumptions are grouped each on its own index-only range (a quarter less work than
+ * grouping their union); a bucket may then come twice per kind, once from each.
  */
 const BALANCE_BUCKETS: pg.QueryConfig = {
   name: 'finance_wallet_balance_buckets',
-  text: `select width_bucket(at, $4::timestamptz[]) as bucket, kind, sum(cents)::text as cents, sum(credits)::text as credits
-           from (${WALLET_MOVEMENTS}) m group by 1, 2`,
+  text: `select width_bucket(settled_at, $4::timestamptz[]) as bucket, transaction_status as kind,
+                sum(amount_cents)::text as cents, sum(credit_amount)::text as credits
+           from wallet_transactions
+          where organization_id = $1 and wallet_id = $2 and transaction_type = 'inbound' and status = 'settled' and settled_at <= $3
+          group by 1, 2
+         union all
+         select width_bucket(created_at, $4::timestamptz[]), lot_kind, (-sum(amount_cents))::text, (-sum(credit_amount))::text
+           from wallet_transaction_consumptions
+          where organization_id = $1 and wallet_id = $2 and created_at <= $3
+          group by 1, 2`,
 };
 
 interface KindSums {

@@ -8,8 +8,8 @@ const OUTFLOW_OF = `case when o.transaction_status = 'invoiced' then 'consumed'
        else 'voided' end`;
 
 /**
- * reports.credits over many wallets reads index-only, without one lookup per row (the report over
- * 10,000 wallets spent most of its time fetching each consumption's outbound by id, at random):
+ * reports.credits over many wallets reads index-only, without a lookup per row (over 10,000 wallets
+ * it spent most of its time fetching each consumption's outbound by id, at random):
  * - a consumption row also carries its outbound's report line (`outflow`: consumed, voided, expired,
  *   terminated or clawedBack), copied by the insert trigger that already copies the lot's wallet and
  *   kind; the outbound's status and source never change, and the audit compares the copy;

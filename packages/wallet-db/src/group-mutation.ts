@@ -19,10 +19,11 @@ import {
   type LoadedGroup,
   type LotsToLoad,
   loadGroupClaimed,
+  loadWalletGroups,
   type Queryable,
   type WalletScope,
 } from './group-loader.js';
-import { EMPTY_DELTA, type WriteExtras, writeDelta } from './group-writer.js';
+import { EMPTY_DELTA, type WriteExtras, writeDelta, writeDeltas } from './group-writer.js';
 import { type MutationScope, requestHash } from './mutation-scope.js';
 import type { Orm } from './orm.js';
 
@@ -117,6 +118,77 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
       throw error;
     }
     return answer;
+  } catch (error) {
+    throw translateDbError(error);
+  } finally {
+    release();
+  }
+}
+
+/** What a batch loads: wallets (each group loaded as for a command on that wallet), and which lots. */
+export interface BatchLoad {
+  walletIds: readonly string[];
+  lots?: LotsToLoad;
+}
+
+/**
+ * The door for many groups in one transaction (the batched expiry): BEGIN, one load of every
+ * wallet's group (`group_load_batch`: the key claimed, the customers locked in id order),
+ * wallet-core decides per group, one write of all their deltas (`group_write`), COMMIT. A customer
+ * with a second wallet in the batch takes one more load and write in the same transaction (that
+ * group must see what the first plan wrote). The batch's answer combines the groups' answers; it is
+ * stored under the key and replayed as `runGroupMutation` replays.
+ */
+export async function runBatchMutation<T, R>(
+  door: Door,
+  load: BatchLoad,
+  decide: (walletId: string, records: GroupRecords, clock: DraftClock) => Omit<Decision<T>, 'invoice'>,
+  combine: (answers: T[]) => R,
+): Promise<R> {
+  const { scope } = door;
+  const key = scope.idempotencyKey ?? null;
+  const hash = key ? requestHash(scope.request) : '';
+  const { client, release } = await door.db.acquire();
+  try {
+    await client.query(BEGIN);
+    let result: R;
+    try {
+      let claim: GroupClaims['idempotency'] = key ? { id: randomUUID(), procedure: scope.procedure, key, hash } : undefined;
+      const answers: T[] = [];
+      for (let walletIds = load.walletIds; ; ) {
+        const batch = await loadWalletGroups(client, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
+        if (batch.replay) {
+          if (batch.replay.requestHash !== hash) {
+            throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
+          }
+          result = superjson.deserialize(batch.replay.response as never) as R;
+          break;
+        }
+        claim = undefined;
+        const now = batch.groups.reduce((latest, { records }) => {
+          const groupTime = groupNow(records, scope.now);
+          return groupTime > latest ? groupTime : latest;
+        }, scope.now);
+        const clock: DraftClock = { now, newId: randomUUID };
+        const writes: { records: GroupRecords; delta: LedgerDelta }[] = [];
+        for (const { walletId, records } of batch.groups) {
+          const decision = decide(walletId, records, clock);
+          answers.push(decision.answer);
+          if (decision.delta && !isEmpty(decision.delta)) writes.push({ records, delta: decision.delta });
+        }
+        walletIds = batch.rest;
+        const done = walletIds.length === 0;
+        if (done) result = combine(answers);
+        const idempotency = done && key ? { procedure: scope.procedure, key, response: superjson.serialize(result!) } : undefined;
+        if (writes.length > 0 || idempotency) await writeDeltas(client, scope.organizationId, writes, now, { idempotency });
+        if (done) break;
+      }
+      await client.query(COMMIT);
+    } catch (error) {
+      await client.query(ROLLBACK).catch(() => undefined);
+      throw error;
+    }
+    return result!;
   } catch (error) {
     throw translateDbError(error);
   } finally {

@@ -6,12 +6,8 @@
  * checks is skipped.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { formatLocalDate, isAnniversary, localDate, planThresholdTopUp, type RuleInterval } from '@wallets/core';
-import { RecurringTransactionRule } from '../entities/index.js';
-import { createRuleTopUp } from '../rule-top-up.js';
-import { runMutation } from '../unit-of-work.js';
-import { isPastExpiration, isRuleLive, walletConversion } from '../wallet-facts.js';
-import { lockWallet } from './wallets.js';
+import { formatLocalDate, isAnniversary, localDate, planIntervalTopUp, type RuleInterval, WalletError } from '@wallets/core';
+import { groupDbOf, runGroupMutation } from '../group-mutation.js';
 
 export interface DueIntervalRule {
   organizationId: string;
@@ -52,33 +48,21 @@ export async function findDueIntervalRules(em: EntityManager, asOf: Date): Promi
   return due;
 }
 
+/** One firing through the door: wallet-core's `planIntervalTopUp` decides under the customer's lock. */
 export async function runIntervalRule(em: EntityManager, due: DueIntervalRule, asOf: Date): Promise<{ intervalTopUps: number }> {
-  return runMutation(
-    em,
-    { organizationId: due.organizationId, procedure: 'jobs.intervalTopUp', idempotencyKey: `${due.ruleId}@${due.date}`, request: due, now: asOf },
-    async ({ em: tx, ctx, ledger }) => {
-      const wallet = await lockWallet(tx, ctx.organizationId, due.walletId);
-      const rule = await tx.findOne(RecurringTransactionRule, { id: due.ruleId, organization: ctx.organizationId, status: 'active' });
-      if (!rule || wallet.status !== 'active' || isPastExpiration(wallet, ctx.now)) return { intervalTopUps: 0 };
-      if (!isRuleLive(rule, ctx.now)) return { intervalTopUps: 0 };
-      const conversion = walletConversion(wallet);
-      const plan =
-        rule.method === 'target'
-          ? planThresholdTopUp(
-              { ...rule, thresholdCredits: rule.targetOngoingBalance ?? 0n },
-              {
-                creditsOngoingBalance: wallet.creditsOngoingBalance,
-                pendingCredits: 0n,
-                paidTopUpMinAmountCents: wallet.paidTopUpMinAmountCents,
-                paidTopUpMaxAmountCents: wallet.paidTopUpMaxAmountCents,
-                conversion,
-              },
-            )
-          : { paidCredits: rule.paidCredits, grantedCredits: rule.grantedCredits };
-      if (!plan || (plan.paidCredits === 0n && plan.grantedCredits === 0n)) return { intervalTopUps: 0 };
-      return { intervalTopUps: createRuleTopUp(ledger, wallet, rule, plan, 'interval') === 'skipped' ? 0 : 1 };
-    },
-  );
+  const door = {
+    db: groupDbOf(em),
+    scope: { organizationId: due.organizationId, procedure: 'jobs.intervalTopUp', idempotencyKey: `${due.ruleId}@${due.date}`, request: due, now: asOf },
+  };
+  // A top-up neither consumes nor expires lots: none are loaded.
+  const load = { customer: { ownerOf: due.walletId }, scope: { walletId: due.walletId }, lots: 'none' } as const;
+  return runGroupMutation(door, load, ({ records }, clock) => {
+    if (!records?.wallets.some((w) => w.id === due.walletId)) {
+      throw new WalletError('WALLET_NOT_FOUND', `wallet ${due.walletId} not found`, { walletId: due.walletId });
+    }
+    const { delta, intervalTopUps } = planIntervalTopUp(records, { walletId: due.walletId, ruleId: due.ruleId }, clock);
+    return { answer: { intervalTopUps }, delta };
+  });
 }
 
 /** Ends every active rule whose expirationAt has passed; returns how many ended. */

@@ -86,43 +86,22 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
     apply: load.applyInvoice && { id: randomUUID(), ...load.applyInvoice, now: scope.now },
     void: load.voidInvoice && { id: randomUUID(), ...load.voidInvoice, now: scope.now },
   };
-  const { client, release } = await door.db.acquire();
-  try {
-    await client.query(BEGIN);
-    let loaded: LoadedGroup;
-    let answer: T;
-    try {
-      loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
-        entryIds: load.entryIds,
-        lots: load.lots,
-        claims,
-      });
-      if (loaded.replay) {
-        if (loaded.replay.requestHash !== hash) {
-          throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
-        }
-        answer = superjson.deserialize(loaded.replay.response as never) as T;
-      } else {
-        const now = groupNow(loaded.records, scope.now);
-        const decision = decide(loaded, { now, newId: randomUUID });
-        answer = decision.answer;
-        const delta = decision.delta ?? EMPTY_DELTA;
-        const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
-        if (!isEmpty(delta) || decision.invoice || idempotency) {
-          await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
-        }
-      }
-      await client.query(COMMIT);
-    } catch (error) {
-      await client.query(ROLLBACK).catch(() => undefined);
-      throw error;
+  return inTransaction(door.db, async (client) => {
+    const loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
+      entryIds: load.entryIds,
+      lots: load.lots,
+      claims,
+    });
+    if (loaded.replay) return replayed<T>(loaded.replay, hash, key);
+    const now = groupNow(loaded.records, scope.now);
+    const decision = decide(loaded, { now, newId: randomUUID });
+    const delta = decision.delta ?? EMPTY_DELTA;
+    const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(decision.answer) } : undefined;
+    if (!isEmpty(delta) || decision.invoice || idempotency) {
+      await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
     }
-    return answer;
-  } catch (error) {
-    throw translateDbError(error);
-  } finally {
-    release();
-  }
+    return decision.answer;
+  });
 }
 
 /** What a batch loads: wallets (each group loaded as for a command on that wallet), and which lots. */
@@ -148,52 +127,64 @@ export async function runBatchMutation<T, R>(
   const { scope } = door;
   const key = scope.idempotencyKey ?? null;
   const hash = key ? requestHash(scope.request) : '';
-  const { client, release } = await door.db.acquire();
+  return inTransaction(door.db, async (client) => {
+    let claim: GroupClaims['idempotency'] = key ? { id: randomUUID(), procedure: scope.procedure, key, hash } : undefined;
+    const answers: T[] = [];
+    for (let walletIds = load.walletIds; ; ) {
+      const batch = await loadWalletGroups(client, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
+      if (batch.replay) return replayed<R>(batch.replay, hash, key);
+      claim = undefined;
+      let now = scope.now;
+      for (const { records } of batch.groups) {
+        const groupTime = groupNow(records, scope.now);
+        if (groupTime > now) now = groupTime;
+      }
+      const writes: { records: GroupRecords; delta: LedgerDelta }[] = [];
+      for (const { walletId, records } of batch.groups) {
+        const decision = decide(walletId, records, { now, newId: randomUUID });
+        answers.push(decision.answer);
+        if (decision.delta && !isEmpty(decision.delta)) writes.push({ records, delta: decision.delta });
+      }
+      walletIds = batch.rest;
+      if (walletIds.length > 0) {
+        if (writes.length > 0) await writeDeltas(client, scope.organizationId, writes, now);
+        continue;
+      }
+      const answer = combine(answers);
+      const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
+      if (writes.length > 0 || idempotency) await writeDeltas(client, scope.organizationId, writes, now, { idempotency });
+      return answer;
+    }
+  });
+}
+
+/** BEGIN, the work, COMMIT on a connection of the door; ROLLBACK (and the error mapped once) when it fails. */
+async function inTransaction<T>(db: GroupDb, work: (client: Queryable) => Promise<T>): Promise<T> {
+  const { client, release } = await db.acquire();
   try {
     await client.query(BEGIN);
-    let result: R;
+    let result: T;
     try {
-      let claim: GroupClaims['idempotency'] = key ? { id: randomUUID(), procedure: scope.procedure, key, hash } : undefined;
-      const answers: T[] = [];
-      for (let walletIds = load.walletIds; ; ) {
-        const batch = await loadWalletGroups(client, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
-        if (batch.replay) {
-          if (batch.replay.requestHash !== hash) {
-            throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
-          }
-          result = superjson.deserialize(batch.replay.response as never) as R;
-          break;
-        }
-        claim = undefined;
-        const now = batch.groups.reduce((latest, { records }) => {
-          const groupTime = groupNow(records, scope.now);
-          return groupTime > latest ? groupTime : latest;
-        }, scope.now);
-        const clock: DraftClock = { now, newId: randomUUID };
-        const writes: { records: GroupRecords; delta: LedgerDelta }[] = [];
-        for (const { walletId, records } of batch.groups) {
-          const decision = decide(walletId, records, clock);
-          answers.push(decision.answer);
-          if (decision.delta && !isEmpty(decision.delta)) writes.push({ records, delta: decision.delta });
-        }
-        walletIds = batch.rest;
-        const done = walletIds.length === 0;
-        if (done) result = combine(answers);
-        const idempotency = done && key ? { procedure: scope.procedure, key, response: superjson.serialize(result!) } : undefined;
-        if (writes.length > 0 || idempotency) await writeDeltas(client, scope.organizationId, writes, now, { idempotency });
-        if (done) break;
-      }
+      result = await work(client);
       await client.query(COMMIT);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => undefined);
       throw error;
     }
-    return result!;
+    return result;
   } catch (error) {
     throw translateDbError(error);
   } finally {
     release();
   }
+}
+
+/** What the first request under the key answered; another request under it is refused. */
+function replayed<T>(replay: { requestHash: string; response: unknown }, hash: string, key: string | null): T {
+  if (replay.requestHash !== hash) {
+    throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
+  }
+  return superjson.deserialize(replay.response as never) as T;
 }
 
 /**

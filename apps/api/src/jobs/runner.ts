@@ -4,9 +4,10 @@
  * wallet, keyed by wallet, so several API/worker processes never queue the same wallet twice. Each
  * job is one transaction under the customer lock that re-checks what is due, and records its
  * outcome under an idempotency key (wallet + asOf): a job that runs again after a crash or on
- * another process changes nothing and reports the first outcome. Wallets past their own expiry are
- * expired in batches instead (`expire-wallets`, a few hundred per job and transaction, keyed by the
- * batch's contents), with the same guarantees; wallets with only a lot past its expiry get a job each.
+ * another process changes nothing and reports the first outcome. Wallets past their expiry that
+ * share their ongoing balance with no other wallet (the common case) are expired in batches
+ * instead (`expire-wallets`, a few hundred per job and transaction, keyed by the batch's contents),
+ * with the same guarantees.
  *
  * Webhooks: a keyed `webhook-deliveries` job, queued every few seconds, starts a drain of the
  * webhook dispatcher in the background (webhook-dispatcher.ts) and returns at once, so slow
@@ -365,7 +366,7 @@ export class JobRunner {
   }
 }
 
-/** Batches of wallets past their own expiry, and the wallets with only a lot past its expiry, one by one. */
+/** Batches of wallets whose expiry only ends them, and the wallets to expire one by one. */
 async function findDueExpirations(em: EntityManager, asOf: Date, batchSize?: number): Promise<DueExpirations> {
   const batches = toExpirationBatches(await findWalletsDueForBatchExpiration(em, asOf), batchSize);
   return { batches, wallets: await findWalletsDueOneByOne(em, asOf) };

@@ -3,18 +3,18 @@
  * the door for many groups (group-mutation.ts `runBatchMutation`): one load of every wallet's group
  * under its customer's lock (customers locked in id order, so API requests and other batches wait
  * or are waited for, never deadlock), wallet-core's `planExpireWallet` per group, exactly as the
- * per-wallet path (`expireWallet`) decides, and one write of all the deltas. A wallet that shares
- * its ongoing balance group with siblings is expired like any other (the planner recomputes the
- * group); a wallet that is no longer active, or no longer past its expiry, gets what the planner
- * decides for it now (nothing, or its due lots voided). With an idempotency key the outcome is
- * recorded in the same transaction: a replay after a crash changes nothing and reports the first
- * outcome.
+ * per-wallet path (`expireWallet`) decides, and one write of all the deltas. The sweep batches the
+ * wallets that share their ongoing balance group with no other; one that gained a sibling since is
+ * expired all the same (the planner recomputes its group), and one that is no longer active, or no
+ * longer past its expiry, gets what the planner decides for it now (nothing, or its due lots
+ * voided). With an idempotency key the outcome is recorded in the same transaction: a replay after
+ * a crash changes nothing and reports the first outcome.
  */
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { planExpireWallet } from '@wallets/core';
 import { groupDbOf, runBatchMutation } from '../group-mutation.js';
-import type { DueWallet, ExpirationOutcome } from './expiration.js';
+import { type DueWallet, type ExpirationOutcome, HAS_ACTIVE_SIBLING } from './expiration.js';
 
 /** Wallets per batch: one transaction holds this many customer locks for a fraction of a second. */
 export const EXPIRATION_BATCH_SIZE = 200;
@@ -27,11 +27,16 @@ export interface ExpirationBatch {
 
 export type BatchExpirationOutcome = ExpirationOutcome;
 
-/** Active wallets past their own expiry (what wallet-core's `isWalletExpired` calls expired: `expiration_at <= asOf`). */
+/**
+ * Active wallets past their own expiry (what wallet-core's `isWalletExpired` calls expired:
+ * `expiration_at <= asOf`) whose customer has no other active wallet in that currency; the others
+ * get a job each (`findWalletsDueOneByOne`).
+ */
 export async function findWalletsDueForBatchExpiration(em: EntityManager, asOf: Date, limit = 1_000_000): Promise<DueWallet[]> {
   const rows: { organization_id: string; id: string }[] = await em.getConnection().execute(
     `select w.organization_id, w.id from wallets w
       where w.status = 'active' and w.expiration_at <= ?
+        and not ${HAS_ACTIVE_SIBLING}
       order by w.organization_id, w.id limit ?`,
     [asOf, limit],
   );

@@ -5,8 +5,9 @@
  * `planExpireWallet` decides under the customer's lock with the time the caller passes (the
  * injected clock). Each wallet is one mutation through the door (group-mutation.ts), so running the
  * same work twice (two workers, a retry after a crash) changes nothing the second time. Wallets past
- * their own expiry go through the batched path instead (expiration-batch.ts), which plans the same
- * way and writes a few hundred wallets per transaction.
+ * their own expiry that share their ongoing balance with no other wallet go through the batched
+ * path instead (expiration-batch.ts), which plans the same way and writes a few hundred wallets per
+ * transaction.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type ExpiryOutcome, planExpireWallet, WalletError } from '@wallets/core';
@@ -31,9 +32,18 @@ export async function findWalletsDueForExpiration(em: EntityManager, asOf: Date,
   return findDue(em, DUE_CONDITION, [asOf, asOf], limit);
 }
 
-/** The due wallets that the batch path (expiration-batch.ts) leaves to `expireWallet`: those with only a lot past its expiry. */
+/** Another active wallet shares the wallet's ongoing balance group (same customer and currency). */
+export const HAS_ACTIVE_SIBLING = `exists (select 1 from wallets s
+                         where s.organization_id = w.organization_id and s.customer_id = w.customer_id and s.status = 'active'
+                           and s.currency = w.currency and s.id <> w.id)`;
+
+/**
+ * The due wallets that the sweep leaves to `expireWallet`, a job each: those with only a lot past
+ * its expiry, and those sharing their ongoing balance group with another active wallet (the batch
+ * path, expiration-batch.ts, takes the others).
+ */
 export async function findWalletsDueOneByOne(em: EntityManager, asOf: Date, limit = 10_000): Promise<DueWallet[]> {
-  return findDue(em, `${DUE_CONDITION} and not coalesce(w.expiration_at <= ?, false)`, [asOf, asOf, asOf], limit);
+  return findDue(em, `${DUE_CONDITION} and not (coalesce(w.expiration_at <= ?, false) and not ${HAS_ACTIVE_SIBLING})`, [asOf, asOf, asOf], limit);
 }
 
 async function findDue(em: EntityManager, condition: string, params: unknown[], limit: number): Promise<DueWallet[]> {

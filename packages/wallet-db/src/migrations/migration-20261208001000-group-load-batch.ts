@@ -11,6 +11,12 @@ import { Migration } from '@mikro-orm/migrations';
  * customer is returned in a final `rest` row, for a later call after this one's write (its group
  * must see what the first wallet's plan wrote). On a replay of the key only `group_load`'s header
  * row comes back.
+ *
+ * Plans: `group_load`'s statements run once per wallet with new values; left to itself PostgreSQL
+ * plans them anew each time (its estimate of a generic plan loses against custom ones), which took
+ * ten times the run itself (about 1.5 ms a wallet against 0.13 ms, measured on 100,000 wallets of
+ * one organization). Inside this function they use their generic plans (index scans by
+ * organization and wallet or customer, whatever the values).
  */
 export class Migration20261208001000_group_load_batch extends Migration {
 
@@ -22,7 +28,7 @@ export class Migration20261208001000_group_load_batch extends Migration {
   p_now timestamptz,
   p_idempotency jsonb,
   p_lots text
-) returns setof group_load_row language plpgsql volatile as $fn$
+) returns setof group_load_row language plpgsql volatile set plan_cache_mode = force_generic_plan as $fn$
 declare
   v_row group_load_row;
   v_wallet record;

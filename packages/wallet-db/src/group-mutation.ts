@@ -2,7 +2,8 @@
  * The one door of a balance-moving command (DESIGN "Inside a mutation"): BEGIN, one load
  * (claims, the customer's lock, the group as records), wallet-core decides, one write (the delta,
  * the outbox events, the invoice row, the idempotent answer), COMMIT. Four round trips, on a
- * connection of the ORM's pool, without the ORM's unit of work.
+ * connection of the ORM's pool, without the ORM's unit of work; a fifth, after COMMIT, tells live
+ * streams when events were written (events.ts `notifyCommittedEvents`).
  *
  * Idempotency: the key is claimed inside the load (insert, or wait for a concurrent first request
  * and read what it stored). A replay with the same request answers the stored result; another
@@ -13,6 +14,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { type DraftClock, type GroupRecords, type LedgerDelta, WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import { translateDbError } from './db-errors.js';
+import { notifyCommittedEvents } from './events.js';
 import {
   type CustomerKey,
   type GroupClaims,
@@ -86,13 +88,13 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
     apply: load.applyInvoice && { id: randomUUID(), ...load.applyInvoice, now: scope.now },
     void: load.voidInvoice && { id: randomUUID(), ...load.voidInvoice, now: scope.now },
   };
-  return inTransaction(door.db, async (client) => {
+  return inTransaction(door.db, scope.organizationId, async (client) => {
     const loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
       entryIds: load.entryIds,
       lots: load.lots,
       claims,
     });
-    if (loaded.replay) return replayed<T>(loaded.replay, hash, key);
+    if (loaded.replay) return { answer: replayed<T>(loaded.replay, hash, key), wroteEvents: false };
     const now = groupNow(loaded.records, scope.now);
     const decision = decide(loaded, { now, newId: randomUUID });
     const delta = decision.delta ?? EMPTY_DELTA;
@@ -100,7 +102,7 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
     if (!isEmpty(delta) || decision.invoice || idempotency) {
       await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
     }
-    return decision.answer;
+    return { answer: decision.answer, wroteEvents: delta.events.length > 0 };
   });
 }
 
@@ -127,12 +129,13 @@ export async function runBatchMutation<T, R>(
   const { scope } = door;
   const key = scope.idempotencyKey ?? null;
   const hash = key ? requestHash(scope.request) : '';
-  return inTransaction(door.db, async (client) => {
+  return inTransaction(door.db, scope.organizationId, async (client) => {
     let claim: GroupClaims['idempotency'] = key ? { id: randomUUID(), procedure: scope.procedure, key, hash } : undefined;
     const answers: T[] = [];
+    let wroteEvents = false;
     for (let walletIds = load.walletIds; ; ) {
       const batch = await loadWalletGroups(client, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
-      if (batch.replay) return replayed<R>(batch.replay, hash, key);
+      if (batch.replay) return { answer: replayed<R>(batch.replay, hash, key), wroteEvents: false };
       claim = undefined;
       let now = scope.now;
       for (const { records } of batch.groups) {
@@ -144,6 +147,7 @@ export async function runBatchMutation<T, R>(
         const decision = decide(walletId, records, { now, newId: randomUUID });
         answers.push(decision.answer);
         if (decision.delta && !isEmpty(decision.delta)) writes.push({ records, delta: decision.delta });
+        if (decision.delta && decision.delta.events.length > 0) wroteEvents = true;
       }
       walletIds = batch.rest;
       if (walletIds.length > 0) {
@@ -153,25 +157,33 @@ export async function runBatchMutation<T, R>(
       const answer = combine(answers);
       const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
       if (writes.length > 0 || idempotency) await writeDeltas(client, scope.organizationId, writes, now, { idempotency });
-      return answer;
+      return { answer, wroteEvents };
     }
   });
 }
 
-/** BEGIN, the work, COMMIT on a connection of the door; ROLLBACK (and the error mapped once) when it fails. */
-async function inTransaction<T>(db: GroupDb, work: (client: Queryable) => Promise<T>): Promise<T> {
+/**
+ * BEGIN, the work, COMMIT on a connection of the door; ROLLBACK (and the error mapped once) when it
+ * fails. After COMMIT, live streams hear of the events the work wrote.
+ */
+async function inTransaction<T>(
+  db: GroupDb,
+  organizationId: string,
+  work: (client: Queryable) => Promise<{ answer: T; wroteEvents: boolean }>,
+): Promise<T> {
   const { client, release } = await db.acquire();
   try {
     await client.query(BEGIN);
-    let result: T;
+    let done: { answer: T; wroteEvents: boolean };
     try {
-      result = await work(client);
+      done = await work(client);
       await client.query(COMMIT);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => undefined);
       throw error;
     }
-    return result;
+    if (done.wroteEvents) await notifyCommittedEvents(client, organizationId);
+    return done.answer;
   } catch (error) {
     throw translateDbError(error);
   } finally {

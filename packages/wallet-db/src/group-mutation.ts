@@ -38,6 +38,8 @@ export interface GroupDb {
 export interface Door {
   db: GroupDb;
   scope: MutationScope;
+  /** A job runs as of its given time (`scope.now`), kept even where the group holds later times. */
+  asOf?: boolean;
 }
 
 interface KnexLike {
@@ -95,7 +97,7 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
       claims,
     });
     if (loaded.replay) return { answer: replayed<T>(loaded.replay, hash, key), wroteEvents: false };
-    const now = groupNow(loaded.records, scope.now);
+    const now = door.asOf ? scope.now : groupNow(loaded.records, scope.now);
     const decision = decide(loaded, { now, newId: randomUUID });
     const delta = decision.delta ?? EMPTY_DELTA;
     const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(decision.answer) } : undefined;
@@ -137,10 +139,13 @@ export async function runBatchMutation<T, R>(
       const batch = await loadWalletGroups(client, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
       if (batch.replay) return { answer: replayed<R>(batch.replay, hash, key), wroteEvents: false };
       claim = undefined;
+      // One time for the whole transaction: the latest any of its groups asks for (see groupNow).
       let now = scope.now;
-      for (const { records } of batch.groups) {
-        const groupTime = groupNow(records, scope.now);
-        if (groupTime > now) now = groupTime;
+      if (!door.asOf) {
+        for (const { records } of batch.groups) {
+          const groupTime = groupNow(records, scope.now);
+          if (groupTime > now) now = groupTime;
+        }
       }
       const writes: { records: GroupRecords; delta: LedgerDelta }[] = [];
       for (const { walletId, records } of batch.groups) {

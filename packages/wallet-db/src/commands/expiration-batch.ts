@@ -77,6 +77,7 @@ export async function expireWalletBatch(
   const request = { organizationId: batch.organizationId, walletIds: batch.walletIds };
   const door = {
     db: groupDbOf(em),
+    asOf: true,
     scope: { organizationId: batch.organizationId, procedure: 'jobs.expireWallets', idempotencyKey, request, now: asOf },
   };
   return runBatchMutation(

@@ -63,6 +63,7 @@ export async function expireWallet(em: EntityManager, due: DueWallet, asOf: Date
   const request = { organizationId: due.organizationId, walletId: due.walletId };
   const door = {
     db: groupDbOf(em),
+    asOf: true,
     scope: { organizationId: due.organizationId, procedure: 'jobs.expireWallet', idempotencyKey, request, now: asOf },
   };
   const load = { customer: { ownerOf: due.walletId }, scope: { walletId: due.walletId } } as const;

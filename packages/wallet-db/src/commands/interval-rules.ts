@@ -54,6 +54,7 @@ export async function findDueIntervalRules(em: EntityManager, asOf: Date): Promi
 export async function runIntervalRule(em: EntityManager, due: DueIntervalRule, asOf: Date): Promise<{ intervalTopUps: number }> {
   const door = {
     db: groupDbOf(em),
+    asOf: true,
     scope: {
       organizationId: due.organizationId,
       procedure: 'jobs.intervalTopUp',
@@ -89,7 +90,7 @@ export async function expireDueRules(em: EntityManager, asOf: Date): Promise<num
   for (const batch of toExpirationBatches(rows.map((row) => ({ organizationId: row.organization_id, walletId: row.wallet_id })))) {
     const scope = { organizationId: batch.organizationId, procedure: 'jobs.expireRules', request: batch, now: asOf };
     ended += await runBatchMutation(
-      { db: groupDbOf(em), scope },
+      { db: groupDbOf(em), scope, asOf: true },
       { walletIds: batch.walletIds, lots: 'none' },
       (_walletId, records, clock) => {
         const { delta, rulesEnded } = planExpireRules(records, clock);

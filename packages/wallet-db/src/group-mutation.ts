@@ -86,7 +86,16 @@ const BEGIN = { text: 'begin' };
 const COMMIT = { text: 'commit' };
 const ROLLBACK = { text: 'rollback' };
 
-export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (loaded: Loaded, clock: DraftClock) => Decision<T>): Promise<T> {
+/**
+ * Runs one command through the door. `preview`: the same load (claims included) and decision, then
+ * ROLLBACK instead of the write: the answer the command would give now, with no effect.
+ */
+export async function runGroupMutation<T>(
+  door: Door,
+  load: GroupLoad,
+  decide: (loaded: Loaded, clock: DraftClock) => Decision<T>,
+  { preview = false }: { preview?: boolean } = {},
+): Promise<T> {
   const { scope } = door;
   const key = scope.idempotencyKey ?? null;
   const hash = key ? requestHash(scope.request) : '';
@@ -118,12 +127,12 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
         answer = decision.answer;
         const delta = decision.delta ?? EMPTY_DELTA;
         const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
-        wroteEvents = delta.events.length > 0;
-        if (!isEmpty(delta) || decision.invoice || idempotency) {
+        wroteEvents = delta.events.length > 0 && !preview;
+        if (!preview && (!isEmpty(delta) || decision.invoice || idempotency)) {
           await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
         }
       }
-      await client.query(COMMIT);
+      await client.query(preview ? ROLLBACK : COMMIT);
       if (wroteEvents) door.db.eventsCommitted(scope.organizationId);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => undefined);

@@ -2,8 +2,8 @@
  * The one door of a balance-moving command (DESIGN "Inside a mutation"): BEGIN, one load
  * (claims, the customer's lock, the group as records), wallet-core decides, one write (the delta,
  * the outbox events, the invoice row, the idempotent answer), COMMIT. Four round trips, on a
- * connection of the ORM's pool, without the ORM's unit of work; a fifth, after COMMIT, tells live
- * streams when events were written (events.ts `notifyCommittedEvents`).
+ * connection of the ORM's pool, without the ORM's unit of work. After a COMMIT that wrote events,
+ * live streams are told (events.ts `eventNotifier`), off the request's path.
  *
  * Idempotency: the key is claimed inside the load (insert, or wait for a concurrent first request
  * and read what it stored). A replay with the same request answers the stored result; another
@@ -14,7 +14,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { type DraftClock, type GroupRecords, type LedgerDelta, WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import { translateDbError } from './db-errors.js';
-import { notifyCommittedEvents } from './events.js';
+import { eventNotifier } from './events.js';
 import {
   type CustomerKey,
   type GroupClaims,
@@ -32,6 +32,8 @@ import type { Orm } from './orm.js';
 /** Connections for the door: one per mutation, back to the pool after COMMIT or ROLLBACK. */
 export interface GroupDb {
   acquire(): Promise<{ client: Queryable; release: () => void }>;
+  /** Called after a COMMIT that wrote the organization's events: tells live streams (events.ts `eventNotifier`). */
+  eventsCommitted(organizationId: string): void;
 }
 
 /** What a balance-moving command needs: where to run, and the request it runs for. */
@@ -46,16 +48,22 @@ interface KnexLike {
   client: { acquireConnection(): Promise<Queryable>; releaseConnection(connection: Queryable): Promise<void> };
 }
 
-/** The door's connections come from the ORM's pool (one pool per process, sized once). */
+const groupDbs = new WeakMap<KnexLike, GroupDb>();
+
+/** The door's connections come from the ORM's pool (one pool per process, sized once), one GroupDb per pool. */
 export function groupDbOf(orm: Orm | EntityManager): GroupDb {
   const em = 'em' in orm ? orm.em : orm;
   const knex = (em as EntityManager).getConnection().getKnex() as unknown as KnexLike;
-  return {
-    acquire: async () => {
+  let db = groupDbs.get(knex);
+  if (!db) {
+    const acquire = async () => {
       const client = await knex.client.acquireConnection();
       return { client, release: () => void knex.client.releaseConnection(client) };
-    },
-  };
+    };
+    db = { acquire, eventsCommitted: eventNotifier(acquire) };
+    groupDbs.set(knex, db);
+  }
+  return db;
 }
 
 /** What a command loads: whose group, which wallets, which entries it names, what it claims. */
@@ -81,7 +89,16 @@ const BEGIN = { text: 'begin' };
 const COMMIT = { text: 'commit' };
 const ROLLBACK = { text: 'rollback' };
 
-export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (loaded: Loaded, clock: DraftClock) => Decision<T>): Promise<T> {
+/**
+ * Runs one command through the door. `preview`: the same load (claims included) and decision, then
+ * ROLLBACK instead of the write: the answer the command would give now, with no effect.
+ */
+export async function runGroupMutation<T>(
+  door: Door,
+  load: GroupLoad,
+  decide: (loaded: Loaded, clock: DraftClock) => Decision<T>,
+  { preview = false }: { preview?: boolean } = {},
+): Promise<T> {
   const { scope } = door;
   const key = scope.idempotencyKey ?? null;
   const hash = key ? requestHash(scope.request) : '';
@@ -90,22 +107,27 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
     apply: load.applyInvoice && { id: randomUUID(), ...load.applyInvoice, now: scope.now },
     void: load.voidInvoice && { id: randomUUID(), ...load.voidInvoice, now: scope.now },
   };
-  return inTransaction(door.db, scope.organizationId, async (client) => {
-    const loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
-      entryIds: load.entryIds,
-      lots: load.lots,
-      claims,
-    });
-    if (loaded.replay) return { answer: replayed<T>(loaded.replay, hash, key), wroteEvents: false };
-    const now = door.asOf ? scope.now : groupNow(loaded.records, scope.now);
-    const decision = decide(loaded, { now, newId: randomUUID });
-    const delta = decision.delta ?? EMPTY_DELTA;
-    const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(decision.answer) } : undefined;
-    if (!isEmpty(delta) || decision.invoice || idempotency) {
-      await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
-    }
-    return { answer: decision.answer, wroteEvents: delta.events.length > 0 };
-  });
+  return inTransaction(
+    door.db,
+    scope.organizationId,
+    async (client) => {
+      const loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
+        entryIds: load.entryIds,
+        lots: load.lots,
+        claims,
+      });
+      if (loaded.replay) return { answer: replayed<T>(loaded.replay, hash, key), wroteEvents: false };
+      const now = door.asOf ? scope.now : groupNow(loaded.records, scope.now);
+      const decision = decide(loaded, { now, newId: randomUUID });
+      const delta = decision.delta ?? EMPTY_DELTA;
+      const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(decision.answer) } : undefined;
+      if (!preview && (!isEmpty(delta) || decision.invoice || idempotency)) {
+        await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
+      }
+      return { answer: decision.answer, wroteEvents: delta.events.length > 0 };
+    },
+    { preview },
+  );
 }
 
 /** What a batch loads: wallets (each group loaded as for a command on that wallet), and which lots. */
@@ -168,13 +190,14 @@ export async function runBatchMutation<T, R>(
 }
 
 /**
- * BEGIN, the work, COMMIT on a connection of the door; ROLLBACK (and the error mapped once) when it
- * fails. After COMMIT, live streams hear of the events the work wrote.
+ * BEGIN, the work, COMMIT (ROLLBACK for a preview) on a connection of the door; ROLLBACK, and the
+ * error mapped once, when it fails. After a COMMIT of events, live streams are told.
  */
 async function inTransaction<T>(
   db: GroupDb,
   organizationId: string,
   work: (client: Queryable) => Promise<{ answer: T; wroteEvents: boolean }>,
+  { preview = false }: { preview?: boolean } = {},
 ): Promise<T> {
   const { client, release } = await db.acquire();
   try {
@@ -182,12 +205,12 @@ async function inTransaction<T>(
     let done: { answer: T; wroteEvents: boolean };
     try {
       done = await work(client);
-      await client.query(COMMIT);
+      await client.query(preview ? ROLLBACK : COMMIT);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => undefined);
       throw error;
     }
-    if (done.wroteEvents) await notifyCommittedEvents(client, organizationId);
+    if (done.wroteEvents && !preview) db.eventsCommitted(organizationId);
     return done.answer;
   } catch (error) {
     throw translateDbError(error);

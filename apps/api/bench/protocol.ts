@@ -21,5 +21,5 @@ export type ServerRequest =
 export type ServerReply =
   | { type: 'ready'; url: string }
   | { type: 'ok'; id: number }
-  | { type: 'stats'; id: number; statements: number; queryMs: number; cpu: NodeJS.CpuUsage }
+  | { type: 'stats'; id: number; statements: number; queryMs: number; cpu: NodeJS.CpuUsage; memory: NodeJS.MemoryUsage }
   | { type: 'captured'; id: number; statements: CapturedStatement[] };

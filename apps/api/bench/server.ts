@@ -95,7 +95,14 @@ async function main(): Promise<void> {
   process.on('message', async (message: ServerRequest) => {
     switch (message.type) {
       case 'stats':
-        reply({ type: 'stats', id: message.id, statements, queryMs: Number(queryNanos) / 1e6, cpu: process.cpuUsage() });
+        reply({
+          type: 'stats',
+          id: message.id,
+          statements,
+          queryMs: Number(queryNanos) / 1e6,
+          cpu: process.cpuUsage(),
+          memory: process.memoryUsage(),
+        });
         return;
       case 'capture-start':
         capture = [];

@@ -259,14 +259,15 @@ function watchKey(services: AppServices, secret: string, requestSignal: AbortSig
   const controller = new AbortController();
   let revoked = false;
   let checking = false;
+  // Forked only when the cache misses (a revocation emptied the key's entry): most checks read nothing.
+  const emOf = () => services.orm.em.fork() as EntityManager;
   const timer = setInterval(() => {
     if (checking) return;
     checking = true;
-    const em = services.orm.em.fork() as EntityManager;
     cache
-      .resolve(em, secret)
+      .resolve(emOf, secret)
       .then(async (key) => {
-        if (key) return cache.recordUse(em, key, services.clock.now());
+        if (key) return cache.recordUse(emOf, key, services.clock.now());
         revoked = true;
         controller.abort();
       })

@@ -55,6 +55,7 @@ import { fileURLToPath } from 'node:url';
 import { auditLedger, ledgerSummary, seededRandom } from '@wallets/db/testing';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { repositoryRoot } from '../src/env.js';
+import type { Probe } from './protocol.js';
 import {
   ADMIN_TOKEN,
   type BenchDatabase,
@@ -178,6 +179,8 @@ interface Side {
   peakRssMiB(): number | null;
   /** Drops the caller's connections and the calls still queued for one. */
   close(): void;
+  /** The real server only: where its time went (event-loop delay, GC pauses, pool waits) between start and stop. */
+  probe?: { start(): Promise<void>; stop(): Promise<Probe> };
 }
 
 class YardstickProcess {
@@ -306,6 +309,10 @@ function realSide(server: ServerProcess, apiKey: string, customers: Map<string, 
     },
     peakRssMiB: () => server.peakRssMiB(),
     close: () => trpc.close(),
+    probe: {
+      start: async () => void (await server.request<'ok'>('probe-start')),
+      stop: async () => (await server.request<'probed'>('probe-stop')).probe,
+    },
   };
 }
 
@@ -492,11 +499,18 @@ async function quiet(side: Side): Promise<void> {
   }
 }
 
-type OpenFigures = ReturnType<typeof figures> & { perProcedure: ReturnType<typeof perProcedure>; late: number; broken: number };
+type OpenFigures = ReturnType<typeof figures> & {
+  perProcedure: ReturnType<typeof perProcedure>;
+  late: number;
+  broken: number;
+  probe: Probe | null;
+};
 
 /** One open loop on a side, then its caller dropped and its server left to go quiet; its figures. */
 async function openRun(side: Side, database: BenchDatabase, plan: PlannedCall[]): Promise<OpenFigures> {
+  await side.probe?.start();
   const measured = await openLoop(side, database, plan);
+  const probe = (await side.probe?.stop()) ?? null;
   // Calls past their deadline may still be queued in the caller or running in the server:
   // drop the first, let the server finish the second before anything else is measured.
   side.close();
@@ -506,7 +520,19 @@ async function openRun(side: Side, database: BenchDatabase, plan: PlannedCall[])
     perProcedure: perProcedure(measured.samples),
     late: measured.samples.filter((s) => s.late).length,
     broken: measured.samples.filter(brokenCall).length,
+    probe,
   };
+}
+
+/** One line on a probe: event-loop delay, GC pauses, pool waits. */
+function describeProbe(p: Probe): string {
+  const gc = Object.entries(p.gc)
+    .map(([kind, k]) => `${kind} ${k.count} (${k.totalMs} ms, longest ${k.maxMs})`)
+    .join(', ');
+  return (
+    `event-loop delay p50 ${p.loopDelay.p50} / p99 ${p.loopDelay.p99} / max ${p.loopDelay.max} ms; GC pauses: ${gc || 'none'}; ` +
+    `waits for a pool connection (${p.poolWait.count}) p50 ${p.poolWait.p50} / p99 ${p.poolWait.p99} / max ${p.poolWait.max} ms`
+  );
 }
 
 interface StepFigures {
@@ -773,6 +799,7 @@ async function main(): Promise<void> {
           `Sent late (> ${LATE_MS} ms after due): real ${open.real.late}, yardstick ${open.yardstick.late}. Last answer after ${open.real.seconds} s (real) and ${open.yardstick.seconds} s (yardstick). ` +
           `Server CPU per call ${open.real.serverCpuMsPerCall} / ${open.yardstick.serverCpuMsPerCall} ms, PostgreSQL ${open.real.databaseCpuMsPerCall ?? '?'} / ${open.yardstick.databaseCpuMsPerCall ?? '?'} ms.`,
       );
+      if (open.real.probe) console.log(`Real server meanwhile: ${describeProbe(open.real.probe)}.`);
     }
     if (steps) {
       console.log('');

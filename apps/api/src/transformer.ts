@@ -26,11 +26,18 @@ function isPlainObject(value: object): boolean {
   return value !== Object.prototype && (proto === Object.prototype || proto === null);
 }
 
+type Annotations = Annotation[] | Record<string, Annotation[]>;
+
+/** The annotations of the value `walk` returned last (undefined: none), nested as superjson nests them. */
+let walked: Annotations | undefined;
+
 /**
- * The JSON of `value`, its annotations added to `values` under their escaped paths in the order
- * superjson adds them (depth first, in key order); GIVE_UP for what this walk does not take.
+ * The JSON of `value`, its annotations left in `walked`, built level by level as superjson builds
+ * them (so their keys come in the same order, integer-like keys first at each level); GIVE_UP for
+ * what this walk does not take.
  */
-function walk(value: unknown, path: string, values: Record<string, Annotation[]>, seen: Set<object>): unknown {
+function walk(value: unknown, seen: Set<unknown>): unknown {
+  walked = undefined;
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -39,10 +46,13 @@ function walk(value: unknown, path: string, values: Record<string, Annotation[]>
       // NaN, the infinities and -0 are annotated by superjson.
       return Number.isFinite(value) && !Object.is(value, -0) ? value : GIVE_UP;
     case 'undefined':
-      values[path] = ['undefined'];
+      walked = ['undefined'];
       return null;
     case 'bigint':
-      values[path] = ['bigint'];
+      // superjson tracks bigints as it tracks objects (by value): a repeated one is a referential equality.
+      if (seen.has(value)) return GIVE_UP;
+      seen.add(value);
+      walked = ['bigint'];
       return value.toString();
     case 'object': {
       if (value === null) return null;
@@ -51,29 +61,39 @@ function walk(value: unknown, path: string, values: Record<string, Annotation[]>
       seen.add(value);
       if (value instanceof Date) {
         if (Number.isNaN(value.getTime())) return GIVE_UP;
-        values[path] = ['Date'];
+        walked = ['Date'];
         return value.toISOString();
       }
-      const prefix = path === '' ? '' : `${path}.`;
+      let inner: Record<string, Annotation[]> | undefined;
+      const annotate = (key: string) => {
+        const child = walked;
+        if (child === undefined) return;
+        inner ??= {};
+        if (Array.isArray(child)) inner[key] = child;
+        else for (const path in child) inner[`${key}.${path}`] = child[path]!;
+      };
       if (Array.isArray(value)) {
         const out: unknown[] = new Array(value.length);
         for (let i = 0; i < value.length; i++) {
           if (!(i in value)) return GIVE_UP;
-          const item = walk(value[i], `${prefix}${i}`, values, seen);
+          const item = walk(value[i], seen);
           if (item === GIVE_UP) return GIVE_UP;
           out[i] = item;
+          annotate(String(i));
         }
+        walked = inner;
         return out;
       }
       if (!isPlainObject(value)) return GIVE_UP;
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(value)) {
-        // superjson refuses the first three; an empty key's path would read as the root's.
-        if (key === '__proto__' || key === 'constructor' || key === 'prototype' || key === '') return GIVE_UP;
-        const item = walk((value as Record<string, unknown>)[key], `${prefix}${escapeKey(key)}`, values, seen);
+        if (key === '__proto__' || key === 'constructor' || key === 'prototype') return GIVE_UP;
+        const item = walk((value as Record<string, unknown>)[key], seen);
         if (item === GIVE_UP) return GIVE_UP;
         out[key] = item;
+        annotate(escapeKey(key));
       }
+      walked = inner;
       return out;
     }
     default:
@@ -83,13 +103,11 @@ function walk(value: unknown, path: string, values: Record<string, Annotation[]>
 
 /** superjson.serialize, the same output, faster for the values answers are made of. */
 export function serialize(value: unknown): SuperJSONResult {
-  const values: Record<string, Annotation[]> = {};
-  const json = walk(value, '', values, new Set());
+  const json = walk(value, new Set());
+  const values = walked;
+  walked = undefined;
   if (json === GIVE_UP) return superjson.serialize(value) as SuperJSONResult;
-  // An annotated root (a Date, a bigint, undefined) is annotated by its type alone.
-  const root = values[''];
-  if (root) return { json, meta: { values: root, v: 1 } };
-  return Object.keys(values).length > 0 ? { json, meta: { values, v: 1 } } : { json };
+  return values === undefined ? { json } : { json, meta: { values, v: 1 } };
 }
 
 export const transformer = {

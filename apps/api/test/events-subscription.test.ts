@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { EVENTS_CHANNEL } from '@wallets/db';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
@@ -189,6 +190,8 @@ describe('readers and racing writers', () => {
         try {
           if (sleepMs > 0) await conn.query('select pg_sleep($1)', [sleepMs / 1000]);
           await conn.query('commit');
+          // Writers tell live streams after their commit (events.ts eventNotifier).
+          await conn.query('select pg_notify($1, $2)', [EVENTS_CHANNEL, organizationId]);
         } finally {
           conn.release();
         }

@@ -14,6 +14,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import { transactionDto, walletDto } from './dto.js';
 import type { RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
+import type { Queryable } from './group-loader.js';
 import { loadActiveRules } from './repositories.js';
 import { type SqlStatement, sendStatements } from './sql-statements.js';
 
@@ -53,8 +54,8 @@ export class EventRecorder {
     this.walletEvents.set(wallet.id, entry);
   }
 
-  /** Writes the events, then `trailing` (writes nobody reads back), in one round trip. */
-  async flush(em: EntityManager, organizationId: string, now: Date, trailing: readonly SqlStatement[] = []): Promise<void> {
+  /** Writes the events, then `trailing` (writes nobody reads back), in one round trip; true when it wrote events (to notify after commit). */
+  async flush(em: EntityManager, organizationId: string, now: Date, trailing: readonly SqlStatement[] = []): Promise<boolean> {
     const rows: { type: EventType; data: Record<string, unknown> }[] = [...this.transactionEvents];
     const wallets = [...this.walletEvents.values()];
     const missing = wallets.map((w) => w.wallet.id).filter((id) => !this.knownRules.has(id));
@@ -87,6 +88,7 @@ export class EventRecorder {
     if (statements.length > 0) await sendStatements(em, statements);
     this.transactionEvents.length = 0;
     this.walletEvents.clear();
+    return rows.length > 0;
   }
 }
 
@@ -101,6 +103,52 @@ export interface EventItem {
 
 /** Advisory lock class of the outbox (the object is the organization). */
 export const EVENTS_LOCK_CLASS = 7246;
+
+/** The channel live streams listen on; payload: the organization id. */
+export const EVENTS_CHANNEL = 'wallet_events';
+
+const NOTIFY_EVENTS = { name: 'notify_events', text: 'select pg_notify($1, o) from unnest($2::text[]) o' };
+
+/**
+ * Tells live streams (every process's LISTEN connection) which organizations have new events.
+ * Writers call it after their transaction COMMITTED, never notify inside it: a NOTIFY inside a
+ * transaction holds PostgreSQL's notification lock through the commit's WAL flush, which
+ * serializes every writing commit of the server (no group commit; measured 265 against 313 grants/s
+ * with 16 callers on this machine). Sent alone, a notification writes no WAL and holds the lock for
+ * microseconds. Calls are gathered: one statement, on a pooled connection, off the request's path,
+ * notifies every organization that committed since the last one went out (one at a time, so under
+ * load many commits share one).
+ *
+ * A notification is only a hint to read: what a stream yields always comes from the locked outbox
+ * read. A lost one (the process ends right after a commit) delays delivery, never skips an event:
+ * the organization's next notification, or a stream's reconnection, reads it.
+ */
+export function eventNotifier(acquire: () => Promise<{ client: Queryable; release: () => void }>): (organizationId: string) => void {
+  const pending = new Set<string>();
+  let sending = false;
+  const send = async () => {
+    sending = true;
+    while (pending.size > 0) {
+      const organizations = [...pending];
+      pending.clear();
+      try {
+        const { client, release } = await acquire();
+        try {
+          await client.query({ ...NOTIFY_EVENTS, values: [EVENTS_CHANNEL, organizations] });
+        } finally {
+          release();
+        }
+      } catch {
+        // The pool is closing or the server is gone: the streams read again when they reconnect.
+      }
+    }
+    sending = false;
+  };
+  return (organizationId) => {
+    pending.add(organizationId);
+    if (!sending) void send();
+  };
+}
 
 export function encodeEventCursor(position: string): string {
   return Buffer.from(`e${position}`).toString('base64url');

@@ -2,7 +2,8 @@
  * The one door of a balance-moving command (DESIGN "Inside a mutation"): BEGIN, one load
  * (claims, the customer's lock, the group as records), wallet-core decides, one write (the delta,
  * the outbox events, the invoice row, the idempotent answer), COMMIT. Four round trips, on a
- * connection of the ORM's pool, without the ORM's unit of work.
+ * connection of the ORM's pool, without the ORM's unit of work. After a COMMIT that wrote events,
+ * live streams are told (events.ts `eventNotifier`), off the request's path.
  *
  * Idempotency: the key is claimed inside the load (insert, or wait for a concurrent first request
  * and read what it stored). A replay with the same request answers the stored result; another
@@ -13,44 +14,56 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { type DraftClock, type GroupRecords, type LedgerDelta, WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import { translateDbError } from './db-errors.js';
+import { eventNotifier } from './events.js';
 import {
   type CustomerKey,
   type GroupClaims,
   type LoadedGroup,
   type LotsToLoad,
   loadGroupClaimed,
+  loadWalletGroups,
   type Queryable,
   type WalletScope,
 } from './group-loader.js';
-import { EMPTY_DELTA, type WriteExtras, writeDelta } from './group-writer.js';
+import { EMPTY_DELTA, type WriteExtras, writeDelta, writeDeltas } from './group-writer.js';
 import { type MutationScope, requestHash } from './mutation-scope.js';
 import type { Orm } from './orm.js';
 
 /** Connections for the door: one per mutation, back to the pool after COMMIT or ROLLBACK. */
 export interface GroupDb {
   acquire(): Promise<{ client: Queryable; release: () => void }>;
+  /** Called after a COMMIT that wrote the organization's events: tells live streams (events.ts `eventNotifier`). */
+  eventsCommitted(organizationId: string): void;
 }
 
 /** What a balance-moving command needs: where to run, and the request it runs for. */
 export interface Door {
   db: GroupDb;
   scope: MutationScope;
+  /** A job runs as of its given time (`scope.now`), kept even where the group holds later times. */
+  asOf?: boolean;
 }
 
 interface KnexLike {
   client: { acquireConnection(): Promise<Queryable>; releaseConnection(connection: Queryable): Promise<void> };
 }
 
-/** The door's connections come from the ORM's pool (one pool per process, sized once). */
+const groupDbs = new WeakMap<KnexLike, GroupDb>();
+
+/** The door's connections come from the ORM's pool (one pool per process, sized once), one GroupDb per pool. */
 export function groupDbOf(orm: Orm | EntityManager): GroupDb {
   const em = 'em' in orm ? orm.em : orm;
   const knex = (em as EntityManager).getConnection().getKnex() as unknown as KnexLike;
-  return {
-    acquire: async () => {
+  let db = groupDbs.get(knex);
+  if (!db) {
+    const acquire = async () => {
       const client = await knex.client.acquireConnection();
       return { client, release: () => void knex.client.releaseConnection(client) };
-    },
-  };
+    };
+    db = { acquire, eventsCommitted: eventNotifier(acquire) };
+    groupDbs.set(knex, db);
+  }
+  return db;
 }
 
 /** What a command loads: whose group, which wallets, which entries it names, what it claims. */
@@ -76,7 +89,16 @@ const BEGIN = { text: 'begin' };
 const COMMIT = { text: 'commit' };
 const ROLLBACK = { text: 'rollback' };
 
-export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (loaded: Loaded, clock: DraftClock) => Decision<T>): Promise<T> {
+/**
+ * Runs one command through the door. `preview`: the same load (claims included) and decision, then
+ * ROLLBACK instead of the write: the answer the command would give now, with no effect.
+ */
+export async function runGroupMutation<T>(
+  door: Door,
+  load: GroupLoad,
+  decide: (loaded: Loaded, clock: DraftClock) => Decision<T>,
+  { preview = false }: { preview?: boolean } = {},
+): Promise<T> {
   const { scope } = door;
   const key = scope.idempotencyKey ?? null;
   const hash = key ? requestHash(scope.request) : '';
@@ -85,43 +107,124 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
     apply: load.applyInvoice && { id: randomUUID(), ...load.applyInvoice, now: scope.now },
     void: load.voidInvoice && { id: randomUUID(), ...load.voidInvoice, now: scope.now },
   };
-  const { client, release } = await door.db.acquire();
-  try {
-    await client.query(BEGIN);
-    let loaded: LoadedGroup;
-    let answer: T;
-    try {
-      loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
+  return inTransaction(
+    door.db,
+    scope.organizationId,
+    async (client) => {
+      const loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
         entryIds: load.entryIds,
         lots: load.lots,
         claims,
       });
-      if (loaded.replay) {
-        if (loaded.replay.requestHash !== hash) {
-          throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
-        }
-        answer = superjson.deserialize(loaded.replay.response as never) as T;
-      } else {
-        const now = groupNow(loaded.records, scope.now);
-        const decision = decide(loaded, { now, newId: randomUUID });
-        answer = decision.answer;
-        const delta = decision.delta ?? EMPTY_DELTA;
-        const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
-        if (!isEmpty(delta) || decision.invoice || idempotency) {
-          await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
+      if (loaded.replay) return { answer: replayed<T>(loaded.replay, hash, key), wroteEvents: false };
+      const now = door.asOf ? scope.now : groupNow(loaded.records, scope.now);
+      const decision = decide(loaded, { now, newId: randomUUID });
+      const delta = decision.delta ?? EMPTY_DELTA;
+      const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(decision.answer) } : undefined;
+      if (!preview && (!isEmpty(delta) || decision.invoice || idempotency)) {
+        await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
+      }
+      return { answer: decision.answer, wroteEvents: delta.events.length > 0 };
+    },
+    { preview },
+  );
+}
+
+/** What a batch loads: wallets (each group loaded as for a command on that wallet), and which lots. */
+export interface BatchLoad {
+  walletIds: readonly string[];
+  lots?: LotsToLoad;
+}
+
+/**
+ * The door for many groups in one transaction (the batched expiry): BEGIN, one load of every
+ * wallet's group (`group_load_batch`: the key claimed, the customers locked in id order),
+ * wallet-core decides per group, one write of all their deltas (`group_write`), COMMIT. A customer
+ * with a second wallet in the batch takes one more load and write in the same transaction (that
+ * group must see what the first plan wrote). The batch's answer combines the groups' answers; it is
+ * stored under the key and replayed as `runGroupMutation` replays.
+ */
+export async function runBatchMutation<T, R>(
+  door: Door,
+  load: BatchLoad,
+  decide: (walletId: string, records: GroupRecords, clock: DraftClock) => Omit<Decision<T>, 'invoice'>,
+  combine: (answers: T[]) => R,
+): Promise<R> {
+  const { scope } = door;
+  const key = scope.idempotencyKey ?? null;
+  const hash = key ? requestHash(scope.request) : '';
+  return inTransaction(door.db, scope.organizationId, async (client) => {
+    let claim: GroupClaims['idempotency'] = key ? { id: randomUUID(), procedure: scope.procedure, key, hash } : undefined;
+    const answers: T[] = [];
+    let wroteEvents = false;
+    for (let walletIds = load.walletIds; ; ) {
+      const batch = await loadWalletGroups(client, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
+      if (batch.replay) return { answer: replayed<R>(batch.replay, hash, key), wroteEvents: false };
+      claim = undefined;
+      // One time for the whole transaction: the latest any of its groups asks for (see groupNow).
+      let now = scope.now;
+      if (!door.asOf) {
+        for (const { records } of batch.groups) {
+          const groupTime = groupNow(records, scope.now);
+          if (groupTime > now) now = groupTime;
         }
       }
-      await client.query(COMMIT);
+      const writes: { records: GroupRecords; delta: LedgerDelta }[] = [];
+      for (const { walletId, records } of batch.groups) {
+        const decision = decide(walletId, records, { now, newId: randomUUID });
+        answers.push(decision.answer);
+        if (decision.delta && !isEmpty(decision.delta)) writes.push({ records, delta: decision.delta });
+        if (decision.delta && decision.delta.events.length > 0) wroteEvents = true;
+      }
+      walletIds = batch.rest;
+      if (walletIds.length > 0) {
+        if (writes.length > 0) await writeDeltas(client, scope.organizationId, writes, now);
+        continue;
+      }
+      const answer = combine(answers);
+      const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
+      if (writes.length > 0 || idempotency) await writeDeltas(client, scope.organizationId, writes, now, { idempotency });
+      return { answer, wroteEvents };
+    }
+  });
+}
+
+/**
+ * BEGIN, the work, COMMIT (ROLLBACK for a preview) on a connection of the door; ROLLBACK, and the
+ * error mapped once, when it fails. After a COMMIT of events, live streams are told.
+ */
+async function inTransaction<T>(
+  db: GroupDb,
+  organizationId: string,
+  work: (client: Queryable) => Promise<{ answer: T; wroteEvents: boolean }>,
+  { preview = false }: { preview?: boolean } = {},
+): Promise<T> {
+  const { client, release } = await db.acquire();
+  try {
+    await client.query(BEGIN);
+    let done: { answer: T; wroteEvents: boolean };
+    try {
+      done = await work(client);
+      await client.query(preview ? ROLLBACK : COMMIT);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => undefined);
       throw error;
     }
-    return answer;
+    if (done.wroteEvents && !preview) db.eventsCommitted(organizationId);
+    return done.answer;
   } catch (error) {
     throw translateDbError(error);
   } finally {
     release();
   }
+}
+
+/** What the first request under the key answered; another request under it is refused. */
+function replayed<T>(replay: { requestHash: string; response: unknown }, hash: string, key: string | null): T {
+  if (replay.requestHash !== hash) {
+    throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
+  }
+  return superjson.deserialize(replay.response as never) as T;
 }
 
 /**

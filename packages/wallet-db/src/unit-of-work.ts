@@ -40,6 +40,7 @@ export interface Work {
 
 function refusingDb(procedure: string): GroupDb {
   return {
+    eventsCommitted: () => undefined,
     acquire: () => Promise.reject(new Error(`${procedure}: a door command under an idempotency key must be given { door } with the key, not a Work`)),
   };
 }
@@ -47,7 +48,8 @@ function refusingDb(procedure: string): GroupDb {
 export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn: (work: Work) => Promise<T>): Promise<T> {
   const ctx: CommandContext = { organizationId: scope.organizationId, now: scope.now };
   try {
-    return await em.fork().transactional(async (tx) => {
+    let wroteEvents = false;
+    const result = await em.fork().transactional(async (tx) => {
       const key = scope.idempotencyKey;
       const hash = key ? requestHash(scope.request) : '';
       if (key) {
@@ -91,9 +93,11 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
         });
       }
       // Ledger writes made on detached rows (a journaled ledger) go in the same last round trip.
-      await events.flush(tx, scope.organizationId, scope.now, [...ledger.journalStatements(), ...deferred]);
+      wroteEvents = await events.flush(tx, scope.organizationId, scope.now, [...ledger.journalStatements(), ...deferred]);
       return result;
     });
+    if (wroteEvents) groupDbOf(em).eventsCommitted(scope.organizationId);
+    return result;
   } catch (error) {
     throw translateDbError(error);
   }

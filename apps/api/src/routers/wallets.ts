@@ -94,5 +94,5 @@ export const walletsRouter = router({
     .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => updateWallet(work, input))),
   terminate: orgProcedure
     .input(z.object({ id: idInput, idempotencyKey: idempotencyKeyInput }))
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => terminateWallet(work, input.id))),
+    .mutation(({ ctx, input }) => terminateWallet(ctx.org.door(input), input.id)),
 });

@@ -11,17 +11,21 @@ import {
   currencyExponent,
   deriveWalletCode,
   planAmount,
+  planTerminateWallet,
   WalletError,
 } from '@wallets/core';
-import { walletDto } from '../dto.js';
+import { type WalletDto, walletDto } from '../dto.js';
 import { type MetadataItem, Wallet } from '../entities/index.js';
+import { type Door, runGroupMutation } from '../group-mutation.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
+import { walletRecordDto } from '../records.js';
 import {
   countActiveWallets,
   findActiveWallets,
   findCustomerByExternalId,
   findWalletCustomerId,
   getWalletOrFail,
+  isUuid,
   loadActiveRules,
   lockCustomer,
 } from '../repositories.js';
@@ -219,16 +223,17 @@ export async function updateWallet(work: Work, input: UpdateWalletInput) {
   return walletView(em, ctx.organizationId, wallet);
 }
 
-export async function terminateWallet(work: Work, walletId: string) {
-  const { em, ctx, ledger } = work;
-  const wallet = await lockWallet(em, ctx.organizationId, walletId);
-  if (wallet.status === 'active') {
-    await ledger.terminate(wallet, isPastExpiration(wallet, ctx.now) ? 'expiration' : 'termination');
-    ledger.touch(wallet);
-    await ledger.settleOngoing();
-  }
-  await em.flush();
-  return walletView(em, ctx.organizationId, wallet);
+/** Terminate through the door (wallet-core's planner decides); an ended wallet is answered as it is. */
+export async function terminateWallet(work: { door: Door }, walletId: string) {
+  const notFound = () => new WalletError('WALLET_NOT_FOUND', `wallet ${walletId} not found`, { walletId });
+  if (!isUuid(walletId)) throw notFound();
+  // Every lot: termination voids all the wallet holds.
+  const load = { customer: { ownerOf: walletId }, scope: { walletId }, lots: 'all' } as const;
+  return runGroupMutation(work.door, load, ({ records }, clock) => {
+    if (!records?.wallets.some((w) => w.id === walletId)) throw notFound();
+    const { delta, wallet, rules } = planTerminateWallet(records, walletId, clock);
+    return { answer: walletRecordDto(wallet, records.customer.externalId, rules) as WalletDto, delta };
+  });
 }
 
 export async function getWallet(em: EntityManager, organizationId: string, walletId: string) {

@@ -12,6 +12,7 @@ import { Migration20261207223000_lots_by_settlement } from './migration-20261207
 import { Migration20261207230000_group_functions } from './migration-20261207230000-group-functions.js';
 import { Migration20261207233000_drop_duplicate_lots_index } from './migration-20261207233000-drop-duplicate-lots-index.js';
 import { Migration20261207234500_group_load_lot_order } from './migration-20261207234500-group-load-lot-order.js';
+import { Migration20261208000000_group_load_entry_owner } from './migration-20261208000000-group-load-entry-owner.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
 export const migrationsList: MigrationObject[] = [
@@ -28,4 +29,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261207230000-group-functions', class: Migration20261207230000_group_functions },
   { name: 'migration-20261207233000-drop-duplicate-lots-index', class: Migration20261207233000_drop_duplicate_lots_index },
   { name: 'migration-20261207234500-group-load-lot-order', class: Migration20261207234500_group_load_lot_order },
+  { name: 'migration-20261208000000-group-load-entry-owner', class: Migration20261208000000_group_load_entry_owner },
 ];

@@ -11,9 +11,9 @@
  */
 import pg from 'pg';
 import { API_KEY_REVOKED_CHANNEL } from './commands/api-keys.js';
+import { EVENTS_CHANNEL } from './events.js';
 
-/** Notified (by the `events_notify` trigger) at the commit of every statement that inserts events; payload: the organization id. */
-export const EVENTS_CHANNEL = 'wallet_events';
+export { EVENTS_CHANNEL };
 
 export interface ApiKeyRevocationListenerOptions {
   databaseUrl: string;

@@ -2,7 +2,7 @@
  * The outbox as an endless stream, for live subscriptions: pages of `listEvents` (so the outbox
  * reader rule holds: no event that commits late with an earlier position is ever skipped). Between
  * pages a stream waits for its organization's notification (an `EventHub` fed by the process's one
- * LISTEN connection: the `events_notify` trigger notifies `wallet_events` at commit), so an idle
+ * LISTEN connection: writers notify `wallet_events` after their commit, events.ts), so an idle
  * stream costs the database nothing. Without a hub (an in-process client) it looks every `pollMs`
  * for anything newer than the last event seen. Either only decides when to read; what is yielded
  * always comes from the locked read.

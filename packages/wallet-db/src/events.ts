@@ -14,6 +14,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
 import { transactionDto, walletDto } from './dto.js';
 import type { RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
+import type { Queryable } from './group-loader.js';
 import { loadActiveRules } from './repositories.js';
 import { type SqlStatement, sendStatements } from './sql-statements.js';
 
@@ -53,8 +54,8 @@ export class EventRecorder {
     this.walletEvents.set(wallet.id, entry);
   }
 
-  /** Writes the events, then `trailing` (writes nobody reads back), in one round trip. */
-  async flush(em: EntityManager, organizationId: string, now: Date, trailing: readonly SqlStatement[] = []): Promise<void> {
+  /** Writes the events, then `trailing` (writes nobody reads back), in one round trip; true when it wrote events (to notify after commit). */
+  async flush(em: EntityManager, organizationId: string, now: Date, trailing: readonly SqlStatement[] = []): Promise<boolean> {
     const rows: { type: EventType; data: Record<string, unknown> }[] = [...this.transactionEvents];
     const wallets = [...this.walletEvents.values()];
     const missing = wallets.map((w) => w.wallet.id).filter((id) => !this.knownRules.has(id));
@@ -87,6 +88,7 @@ export class EventRecorder {
     if (statements.length > 0) await sendStatements(em, statements);
     this.transactionEvents.length = 0;
     this.walletEvents.clear();
+    return rows.length > 0;
   }
 }
 
@@ -101,6 +103,25 @@ export interface EventItem {
 
 /** Advisory lock class of the outbox (the object is the organization). */
 export const EVENTS_LOCK_CLASS = 7246;
+
+/** The channel live streams listen on; payload: the organization id. */
+export const EVENTS_CHANNEL = 'wallet_events';
+
+const NOTIFY_EVENTS = { name: 'notify_events', text: 'select pg_notify($1, $2)' };
+
+/**
+ * Tells live streams (every process's LISTEN connection) that the organization has new events.
+ * Writers send it after their transaction COMMITTED, on the same connection, never inside it: a
+ * NOTIFY inside a transaction holds PostgreSQL's notification lock through the commit's WAL flush,
+ * which serializes every writing commit of the server (no group commit; measured 265 against 313
+ * grants/s with 16 callers on this machine). Sent alone, the notification writes no WAL and holds
+ * the lock for microseconds. A notification is only a hint to read: what a stream yields always
+ * comes from the locked outbox read, so a lost one (a crash right after commit) delays, never
+ * skips, and the next notification of the organization or a reconnection delivers it.
+ */
+export async function notifyCommittedEvents(db: Queryable, organizationId: string): Promise<void> {
+  await db.query({ ...NOTIFY_EVENTS, values: [EVENTS_CHANNEL, organizationId] }).catch(() => undefined);
+}
 
 export function encodeEventCursor(position: string): string {
   return Buffer.from(`e${position}`).toString('base64url');

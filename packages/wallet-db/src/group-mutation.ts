@@ -2,7 +2,8 @@
  * The one door of a balance-moving command (DESIGN "Inside a mutation"): BEGIN, one load
  * (claims, the customer's lock, the group as records), wallet-core decides, one write (the delta,
  * the outbox events, the invoice row, the idempotent answer), COMMIT. Four round trips, on a
- * connection of the ORM's pool, without the ORM's unit of work.
+ * connection of the ORM's pool, without the ORM's unit of work; a fifth, after COMMIT, tells live
+ * streams when events were written (events.ts `notifyCommittedEvents`).
  *
  * Idempotency: the key is claimed inside the load (insert, or wait for a concurrent first request
  * and read what it stored). A replay with the same request answers the stored result; another
@@ -13,6 +14,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { type DraftClock, type GroupRecords, type LedgerDelta, WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import { translateDbError } from './db-errors.js';
+import { notifyCommittedEvents } from './events.js';
 import {
   type CustomerKey,
   type GroupClaims,
@@ -90,6 +92,7 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
     await client.query(BEGIN);
     let loaded: LoadedGroup;
     let answer: T;
+    let wroteEvents = false;
     try {
       loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
         entryIds: load.entryIds,
@@ -107,6 +110,7 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
         answer = decision.answer;
         const delta = decision.delta ?? EMPTY_DELTA;
         const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
+        wroteEvents = delta.events.length > 0;
         if (!isEmpty(delta) || decision.invoice || idempotency) {
           await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
         }
@@ -116,6 +120,7 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
       await client.query(ROLLBACK).catch(() => undefined);
       throw error;
     }
+    if (wroteEvents) await notifyCommittedEvents(client, scope.organizationId);
     return answer;
   } catch (error) {
     throw translateDbError(error);

@@ -24,7 +24,7 @@ export {
   type StreamedEvent,
   type StreamLimits,
 } from './event-stream.js';
-export { type EventItem, type EventType, findEventCursor, listEvents } from './events.js';
+export { type EventItem, type EventType, findEventCursor, listEvents, notifyCommittedEvents } from './events.js';
 export * from './finance.js';
 export * from './finance-export.js';
 export { type Door, type GroupDb, groupDbOf } from './group-mutation.js';

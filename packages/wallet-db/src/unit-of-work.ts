@@ -13,7 +13,7 @@ import { WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import type { CommandContext } from './context.js';
 import { translateDbError } from './db-errors.js';
-import { EventRecorder } from './events.js';
+import { EventRecorder, notifyCommittedEvents } from './events.js';
 import { type Door, type GroupDb, groupDbOf } from './group-mutation.js';
 import { type MutationScope, requestHash } from './mutation-scope.js';
 
@@ -47,7 +47,8 @@ function refusingDb(procedure: string): GroupDb {
 export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn: (work: Work) => Promise<T>): Promise<T> {
   const ctx: CommandContext = { organizationId: scope.organizationId, now: scope.now };
   try {
-    return await em.fork().transactional(async (tx) => {
+    let wroteEvents = false;
+    const result = await em.fork().transactional(async (tx) => {
       const key = scope.idempotencyKey;
       const hash = key ? requestHash(scope.request) : '';
       if (key) {
@@ -91,9 +92,14 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
         });
       }
       // Ledger writes made on detached rows (a journaled ledger) go in the same last round trip.
-      await events.flush(tx, scope.organizationId, scope.now, [...ledger.journalStatements(), ...deferred]);
+      wroteEvents = await events.flush(tx, scope.organizationId, scope.now, [...ledger.journalStatements(), ...deferred]);
       return result;
     });
+    if (wroteEvents) {
+      const { client, release } = await groupDbOf(em).acquire();
+      await notifyCommittedEvents(client, scope.organizationId).finally(release);
+    }
+    return result;
   } catch (error) {
     throw translateDbError(error);
   }

@@ -34,3 +34,9 @@ export class CreditsType extends Type<bigint | null, string | null> {
 export const credits = () => ({ type: CreditsType, columnType: 'numeric(30,5)' }) as const;
 export const cents = () => ({ type: new BigIntType('bigint'), columnType: 'bigint' }) as const;
 export type { Platform };
+
+/** Columns every table shares: the uuid key, the organization (tenancy), and timestamps to the millisecond. */
+export const id = { type: 'uuid', primary: true } as const;
+export const org = { kind: 'm:1', entity: 'Organization', fieldName: 'organization_id', deleteRule: 'restrict' } as const;
+export const createdAt = { type: 'Date', columnType: 'timestamptz(3)', onCreate: () => new Date() } as const;
+export const timestamp = (nullable = true) => ({ type: 'Date', columnType: 'timestamptz(3)', nullable }) as const;

@@ -112,13 +112,13 @@ async function createWalletFor(call: Call, externalCustomerId: string | undefine
   const { wallet } = bodyOf(call.body, 'wallet', wire.walletCreateInput);
   const customer = externalCustomerId ?? wallet.external_customer_id;
   if (!customer) throw validationErrors({ customer: ['customer_not_found'] });
-  const created = await call.mutate((work) => createWallet(work, wire.createWalletInputOf(wallet, customer)));
+  const created = await createWallet(call.door(), wire.createWalletInputOf(wallet, customer));
   return walletAnswer(call.org, created);
 }
 
 async function updateWalletById(call: Call, id: string) {
   const { wallet } = bodyOf(call.body, 'wallet', wire.walletUpdateInput);
-  return walletAnswer(call.org, await call.mutate((work) => updateWallet(work, wire.updateWalletInputOf(id, wallet))));
+  return walletAnswer(call.org, await updateWallet(call.door(), wire.updateWalletInputOf(id, wallet)));
 }
 
 async function listWalletsOf(call: Call, externalCustomerId: string | undefined) {

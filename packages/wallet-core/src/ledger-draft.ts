@@ -1,7 +1,7 @@
 /**
  * The ledger of one customer, in memory: every balance move, decided once, on plain records.
  * A planner opens a draft on the records loaded under the customer's lock, applies its command
- * (grant, purchase, settle, fail, consume, void, terminate), settles the ongoing balances (which may
+ * (new wallets and rules, grant, purchase, settle, fail, consume, void, terminate), settles the ongoing balances (which may
  * fire threshold rules, whose top-ups land in the same draft) and hands `toDelta()` to the writer.
  *
  * What it decides:

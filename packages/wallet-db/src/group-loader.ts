@@ -36,9 +36,10 @@ export type WalletScope = { currency: string } | { walletId: string } | { allCur
 
 /**
  * Which lots to load: every live lot; for a command that consumes none, only those due to expire by
- * now (which it voids first); none for a command that neither consumes nor expires lots.
+ * now (which it voids first), or those and every lot of a wallet past its own expiry (for a command
+ * that expires such a wallet first); none for a command that neither consumes nor expires lots.
  */
-export type LotsToLoad = 'all' | 'due' | 'none';
+export type LotsToLoad = 'all' | 'due' | 'expiring' | 'none';
 
 /** What a load claims before it reads: an idempotency key, an invoice id to apply or to void. */
 export interface GroupClaims {

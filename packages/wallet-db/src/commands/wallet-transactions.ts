@@ -53,8 +53,9 @@ export interface RecordPaymentInput {
 export async function recordPayment(work: { door: Door }, input: RecordPaymentInput) {
   const notFound = () => new WalletError('TRANSACTION_NOT_FOUND', `wallet transaction ${input.id} not found`, { transactionId: input.id });
   if (!isUuid(input.id)) throw notFound();
-  // Every lot: a wallet past its expiry is terminated first, which voids all it holds.
-  const load = { customer: { ownerOfEntry: input.id }, scope: { walletOfEntry: true }, lots: 'all' } as const;
+  // A report consumes no lot: it voids those due, or (a wallet past its expiry, terminated first) all its wallet holds;
+  // a claw-back voids what is left of the named purchase, which is loaded whatever its state.
+  const load = { customer: { ownerOfEntry: input.id }, scope: { walletOfEntry: true }, lots: 'expiring' } as const;
   return runGroupMutation(work.door, load, ({ records }, clock) => {
     if (!records) throw notFound();
     const { delta, entry } = planRecordPayment(records, { entryId: input.id, status: input.status, invoiceId: input.invoiceId }, clock);

@@ -1,10 +1,12 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /**
- * Hand-written (see README.md): `group_load` as in 20261207234500, except that a load with no
- * customer key (no external id, id or wallet) that names entries finds the customer as the owner
- * of the first named entry, and takes that entry's wallet as the named wallet (with the active
- * wallets of its currency). A payment report knows only its transaction's id.
+ * Hand-written (see README.md): `group_load` as in 20261207234500, except that
+ * - a load with no customer key (no external id, id or wallet) that names entries finds the
+ *   customer as the owner of the first named entry, and takes that entry's wallet as the named
+ *   wallet (with the active wallets of its currency): a payment report knows only its transaction;
+ * - lots 'expiring' loads the lots due to expire by now and every lot of a wallet past its own
+ *   expiry: what a command that expires such a wallet first and consumes nothing needs.
  */
 const ENTRY_COLUMNS = `t.id, t.wallet_id, t.customer_id, t.transaction_type::text, t.status::text, t.transaction_status::text, t.source::text,
            t.credit_amount, t.amount_cents, t.remaining_credit_amount, t.remaining_amount_cents, t.priority, t.expiration_at, t.name::text,
@@ -37,6 +39,7 @@ declare
   v_claim json;
   v_invoice jsonb := null;
   v_wallet_ids uuid[];
+  v_due_wallet_ids uuid[];
   v_wallets json;
   v_any_failed boolean;
   v_latest json := '[]'::json;
@@ -140,8 +143,9 @@ begin
   end if;
 
   -- 5. The group: the named wallet (whatever its status) and the active wallets of the scope.
-  select coalesce(json_agg(group_wallet_json(w) order by w.priority, w.created_at, w.id), '[]'::json), coalesce(array_agg(w.id), '{}')
-    into v_wallets, v_wallet_ids
+  select coalesce(json_agg(group_wallet_json(w) order by w.priority, w.created_at, w.id), '[]'::json), coalesce(array_agg(w.id), '{}'),
+         coalesce(array_agg(w.id) filter (where w.expiration_at <= p_now), '{}')
+    into v_wallets, v_wallet_ids, v_due_wallet_ids
     from wallets w
    where w.organization_id = p_org and w.customer_id = v_customer.id
      and (w.id = v_wallet_id
@@ -176,13 +180,14 @@ begin
                       from usage_snapshots s where s.organization_id = p_org and s.customer_id = v_customer.id));
   return next v_row;
 
-  -- 6. The entries, in typed columns: live lots ('all'), those due to expire by now ('due') or none ('none');
+  -- 6. The entries, in typed columns: live lots ('all'), those due to expire by now ('due'), those and every lot of a
+  --    wallet past its own expiry ('expiring'), or none ('none');
   --    pending and recently failed threshold purchases; the entries the command names; a void's outbound entries.
   if p_lots <> 'none' then
     return query select 'lot', null::json, ${ENTRY_COLUMNS} from wallet_transactions t
       where t.organization_id = p_org and t.wallet_id = any (v_wallet_ids)
         and t.transaction_type = 'inbound' and t.status = 'settled' and (t.remaining_amount_cents > 0 or t.remaining_credit_amount > 0)
-        and (p_lots = 'all' or t.expiration_at <= p_now)
+        and (p_lots = 'all' or t.expiration_at <= p_now or (p_lots = 'expiring' and t.wallet_id = any (v_due_wallet_ids)))
       order by t.created_at, t.ctid;
   end if;
   return query select 'purchase', null::json, ${ENTRY_COLUMNS} from wallet_transactions t

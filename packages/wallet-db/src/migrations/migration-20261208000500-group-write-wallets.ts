@@ -8,6 +8,20 @@ import { Migration } from '@mikro-orm/migrations';
  * several groups concatenate; an absent one writes nothing. Existing wallets are written before
  * new ones (a wallet that ends frees its code first), and wallets before the entries.
  */
+/** A wallet row of the document, as jsonb_to_recordset reads it. */
+const WALLET_RECORD = `id uuid, customer_id uuid, name text, code text, status text, currency text, rate_amount numeric, priority int,
+           balance_cents bigint, credits_balance numeric, consumed_amount_cents bigint, consumed_credits numeric, ongoing_balance_cents bigint,
+           credits_ongoing_balance numeric, ongoing_usage_balance_cents bigint, credits_ongoing_usage_balance numeric,
+           depleted_ongoing_balance boolean, expiration_at timestamptz, terminated_at timestamptz, invoice_requires_successful_payment boolean,
+           paid_top_up_min_amount_cents bigint, paid_top_up_max_amount_cents bigint, applies_to_fee_types text[],
+           applies_to_billable_metric_codes text[], created_at timestamptz, updated_at timestamptz`;
+
+/** A rule row of the document, as jsonb_to_recordset reads it. */
+const RULE_RECORD = `id uuid, wallet_id uuid, status text, trigger text, interval text, method text, paid_credits numeric, granted_credits numeric,
+           threshold_credits numeric, target_ongoing_balance numeric, grants_target_top_up boolean, ignore_paid_top_up_limits boolean,
+           invoice_requires_successful_payment boolean, started_at timestamptz, expiration_at timestamptz, transaction_metadata jsonb,
+           transaction_name text, terminated_at timestamptz, created_at timestamptz`;
+
 export class Migration20261208000500_group_write_wallets extends Migration {
 
   override async up(): Promise<void> {
@@ -33,12 +47,7 @@ begin
            paid_top_up_min_amount_cents = v.paid_top_up_min_amount_cents, paid_top_up_max_amount_cents = v.paid_top_up_max_amount_cents,
            applies_to_fee_types = v.applies_to_fee_types, applies_to_billable_metric_codes = v.applies_to_billable_metric_codes,
            updated_at = v.updated_at
-      from jsonb_to_recordset(d -> 'wallets') as v(id uuid, customer_id uuid, name text, code text, status text, currency text, rate_amount numeric, priority int,
-           balance_cents bigint, credits_balance numeric, consumed_amount_cents bigint, consumed_credits numeric, ongoing_balance_cents bigint,
-           credits_ongoing_balance numeric, ongoing_usage_balance_cents bigint, credits_ongoing_usage_balance numeric,
-           depleted_ongoing_balance boolean, expiration_at timestamptz, terminated_at timestamptz, invoice_requires_successful_payment boolean,
-           paid_top_up_min_amount_cents bigint, paid_top_up_max_amount_cents bigint, applies_to_fee_types text[],
-           applies_to_billable_metric_codes text[], created_at timestamptz, updated_at timestamptz)
+      from jsonb_to_recordset(d -> 'wallets') as v(${WALLET_RECORD})
      where w.organization_id = p_org and w.id = v.id;
   end if;
 
@@ -53,12 +62,7 @@ begin
            v.credits_ongoing_usage_balance, v.depleted_ongoing_balance, v.expiration_at, v.terminated_at, v.invoice_requires_successful_payment,
            v.paid_top_up_min_amount_cents, v.paid_top_up_max_amount_cents, v.applies_to_fee_types, v.applies_to_billable_metric_codes,
            v.created_at, v.updated_at
-      from jsonb_to_recordset(d -> 'newWallets') as v(id uuid, customer_id uuid, name text, code text, status text, currency text, rate_amount numeric, priority int,
-           balance_cents bigint, credits_balance numeric, consumed_amount_cents bigint, consumed_credits numeric, ongoing_balance_cents bigint,
-           credits_ongoing_balance numeric, ongoing_usage_balance_cents bigint, credits_ongoing_usage_balance numeric,
-           depleted_ongoing_balance boolean, expiration_at timestamptz, terminated_at timestamptz, invoice_requires_successful_payment boolean,
-           paid_top_up_min_amount_cents bigint, paid_top_up_max_amount_cents bigint, applies_to_fee_types text[],
-           applies_to_billable_metric_codes text[], created_at timestamptz, updated_at timestamptz);
+      from jsonb_to_recordset(d -> 'newWallets') as v(${WALLET_RECORD});
   end if;
 
   if jsonb_array_length(d -> 'entries') > 0 then
@@ -101,10 +105,7 @@ begin
     select v.id, p_org, v.wallet_id, v.status, v.trigger, v.interval, v.method, v.paid_credits, v.granted_credits, v.threshold_credits,
            v.target_ongoing_balance, v.grants_target_top_up, v.ignore_paid_top_up_limits, v.invoice_requires_successful_payment, v.started_at,
            v.expiration_at, v.transaction_metadata, v.transaction_name, v.terminated_at, v.created_at
-      from jsonb_to_recordset(d -> 'newRules') as v(id uuid, wallet_id uuid, status text, trigger text, interval text, method text, paid_credits numeric, granted_credits numeric,
-           threshold_credits numeric, target_ongoing_balance numeric, grants_target_top_up boolean, ignore_paid_top_up_limits boolean,
-           invoice_requires_successful_payment boolean, started_at timestamptz, expiration_at timestamptz, transaction_metadata jsonb,
-           transaction_name text, terminated_at timestamptz, created_at timestamptz);
+      from jsonb_to_recordset(d -> 'newRules') as v(${RULE_RECORD});
   end if;
 
   if jsonb_array_length(d -> 'rules') > 0 then
@@ -115,10 +116,7 @@ begin
            invoice_requires_successful_payment = v.invoice_requires_successful_payment, started_at = v.started_at,
            expiration_at = v.expiration_at, transaction_metadata = v.transaction_metadata, transaction_name = v.transaction_name,
            terminated_at = v.terminated_at
-      from jsonb_to_recordset(d -> 'rules') as v(id uuid, wallet_id uuid, status text, trigger text, interval text, method text, paid_credits numeric, granted_credits numeric,
-           threshold_credits numeric, target_ongoing_balance numeric, grants_target_top_up boolean, ignore_paid_top_up_limits boolean,
-           invoice_requires_successful_payment boolean, started_at timestamptz, expiration_at timestamptz, transaction_metadata jsonb,
-           transaction_name text, terminated_at timestamptz, created_at timestamptz)
+      from jsonb_to_recordset(d -> 'rules') as v(${RULE_RECORD})
      where r.organization_id = p_org and r.id = v.id;
   end if;
 

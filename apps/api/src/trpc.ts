@@ -11,7 +11,6 @@ import {
   type EntityManager,
   type EventHub,
   findOrganizationByApiKey,
-  type GroupDb,
   groupDbOf,
   type Orm,
   runMutation,
@@ -217,14 +216,6 @@ export interface OrgContext {
   door(input: { idempotencyKey?: string | undefined; [field: string]: unknown }): { door: Door };
 }
 
-const groupDbs = new WeakMap<Orm, GroupDb>();
-
-function groupDbFor(orm: Orm): GroupDb {
-  let db = groupDbs.get(orm);
-  if (!db) groupDbs.set(orm, (db = groupDbOf(orm)));
-  return db;
-}
-
 /** Caches for services that bring none (in-process clients): no listener, so the short lifetime. */
 const fallbackCaches = new WeakMap<Orm, ApiKeyCache>();
 
@@ -320,7 +311,7 @@ export async function openOrgContext(services: AppServices, token: string | null
     },
     door: (input) => {
       const { idempotencyKey, ...request } = input;
-      return { door: { db: groupDbFor(services.orm), scope: { organizationId: organization.id, procedure, idempotencyKey, request, now } } };
+      return { door: { db: groupDbOf(services.orm), scope: { organizationId: organization.id, procedure, idempotencyKey, request, now } } };
     },
   };
 }

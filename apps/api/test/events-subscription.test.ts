@@ -10,7 +10,7 @@
  * (events.ts): the shared per-organization advisory lock, taken before the insert, held to commit.
  */
 import { randomUUID } from 'node:crypto';
-import { notifyCommittedEvents } from '@wallets/db';
+import { EVENTS_CHANNEL } from '@wallets/db';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
@@ -188,8 +188,8 @@ describe('readers and racing writers', () => {
         try {
           if (sleepMs > 0) await conn.query('select pg_sleep($1)', [sleepMs / 1000]);
           await conn.query('commit');
-          // Writers tell live streams after their commit (events.ts notifyCommittedEvents).
-          await notifyCommittedEvents(conn, organizationId);
+          // Writers tell live streams after their commit (events.ts eventNotifier).
+          await conn.query('select pg_notify($1, $2)', [EVENTS_CHANNEL, organizationId]);
         } finally {
           conn.release();
         }

@@ -13,8 +13,6 @@ import pg from 'pg';
 import { API_KEY_REVOKED_CHANNEL } from './commands/api-keys.js';
 import { EVENTS_CHANNEL } from './events.js';
 
-export { EVENTS_CHANNEL };
-
 export interface ApiKeyRevocationListenerOptions {
   databaseUrl: string;
   /** Shown in pg_stat_activity.application_name, to find this connection. */

@@ -275,8 +275,12 @@ async function switchToPassword(dataDir: string, socketDir: string, port: number
   const client = new pg.Client({ host: socketDir, port, user: 'postgres', database: 'postgres' });
   await client.connect();
   try {
-    // ALTER ROLE takes no bind parameters; the password is our own 48 hex digits, quoted by pg.
-    await client.query(`alter role postgres password ${client.escapeLiteral(password)}`);
+    // ALTER ROLE takes no bind parameters: the password goes in as one, and PostgreSQL quotes it
+    // (format's %L) in a function of this session, so no SQL text is built from it here.
+    await client.query(
+      "create function pg_temp.set_own_password(p text) returns void language plpgsql as $$ begin execute format('alter role %I password %L', current_user, p); end $$",
+    );
+    await client.query('select pg_temp.set_own_password($1)', [password]);
     fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), HBA_PASSWORD);
     await client.query('select pg_reload_conf()');
   } finally {

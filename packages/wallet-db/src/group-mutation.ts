@@ -2,8 +2,8 @@
  * The one door of a balance-moving command (DESIGN "Inside a mutation"): BEGIN, one load
  * (claims, the customer's lock, the group as records), wallet-core decides, one write (the delta,
  * the outbox events, the invoice row, the idempotent answer), COMMIT. Four round trips, on a
- * connection of the ORM's pool, without the ORM's unit of work; a fifth, after COMMIT, tells live
- * streams when events were written (events.ts `notifyCommittedEvents`).
+ * connection of the ORM's pool, without the ORM's unit of work. After a COMMIT that wrote events,
+ * live streams are told (events.ts `eventNotifier`), off the request's path.
  *
  * Idempotency: the key is claimed inside the load (insert, or wait for a concurrent first request
  * and read what it stored). A replay with the same request answers the stored result; another
@@ -14,7 +14,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { type DraftClock, type GroupRecords, type LedgerDelta, WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import { translateDbError } from './db-errors.js';
-import { notifyCommittedEvents } from './events.js';
+import { eventNotifier } from './events.js';
 import {
   type CustomerKey,
   type GroupClaims,
@@ -31,6 +31,8 @@ import type { Orm } from './orm.js';
 /** Connections for the door: one per mutation, back to the pool after COMMIT or ROLLBACK. */
 export interface GroupDb {
   acquire(): Promise<{ client: Queryable; release: () => void }>;
+  /** Called after a COMMIT that wrote the organization's events: tells live streams (events.ts `eventNotifier`). */
+  eventsCommitted(organizationId: string): void;
 }
 
 /** What a balance-moving command needs: where to run, and the request it runs for. */
@@ -43,16 +45,22 @@ interface KnexLike {
   client: { acquireConnection(): Promise<Queryable>; releaseConnection(connection: Queryable): Promise<void> };
 }
 
-/** The door's connections come from the ORM's pool (one pool per process, sized once). */
+const groupDbs = new WeakMap<KnexLike, GroupDb>();
+
+/** The door's connections come from the ORM's pool (one pool per process, sized once), one GroupDb per pool. */
 export function groupDbOf(orm: Orm | EntityManager): GroupDb {
   const em = 'em' in orm ? orm.em : orm;
   const knex = (em as EntityManager).getConnection().getKnex() as unknown as KnexLike;
-  return {
-    acquire: async () => {
+  let db = groupDbs.get(knex);
+  if (!db) {
+    const acquire = async () => {
       const client = await knex.client.acquireConnection();
       return { client, release: () => void knex.client.releaseConnection(client) };
-    },
-  };
+    };
+    db = { acquire, eventsCommitted: eventNotifier(acquire) };
+    groupDbs.set(knex, db);
+  }
+  return db;
 }
 
 /** What a command loads: whose group, which wallets, which entries it names, what it claims. */
@@ -78,7 +86,16 @@ const BEGIN = { text: 'begin' };
 const COMMIT = { text: 'commit' };
 const ROLLBACK = { text: 'rollback' };
 
-export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (loaded: Loaded, clock: DraftClock) => Decision<T>): Promise<T> {
+/**
+ * Runs one command through the door. `preview`: the same load (claims included) and decision, then
+ * ROLLBACK instead of the write: the answer the command would give now, with no effect.
+ */
+export async function runGroupMutation<T>(
+  door: Door,
+  load: GroupLoad,
+  decide: (loaded: Loaded, clock: DraftClock) => Decision<T>,
+  { preview = false }: { preview?: boolean } = {},
+): Promise<T> {
   const { scope } = door;
   const key = scope.idempotencyKey ?? null;
   const hash = key ? requestHash(scope.request) : '';
@@ -110,17 +127,17 @@ export async function runGroupMutation<T>(door: Door, load: GroupLoad, decide: (
         answer = decision.answer;
         const delta = decision.delta ?? EMPTY_DELTA;
         const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
-        wroteEvents = delta.events.length > 0;
-        if (!isEmpty(delta) || decision.invoice || idempotency) {
+        wroteEvents = delta.events.length > 0 && !preview;
+        if (!preview && (!isEmpty(delta) || decision.invoice || idempotency)) {
           await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
         }
       }
-      await client.query(COMMIT);
+      await client.query(preview ? ROLLBACK : COMMIT);
+      if (wroteEvents) door.db.eventsCommitted(scope.organizationId);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => undefined);
       throw error;
     }
-    if (wroteEvents) await notifyCommittedEvents(client, scope.organizationId);
     return answer;
   } catch (error) {
     throw translateDbError(error);

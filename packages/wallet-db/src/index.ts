@@ -23,7 +23,7 @@ export {
   type StreamedEvent,
   type StreamLimits,
 } from './event-stream.js';
-export { type EventItem, type EventType, findEventCursor, listEvents, notifyCommittedEvents } from './events.js';
+export { EVENTS_CHANNEL, type EventItem, type EventType, eventNotifier, findEventCursor, listEvents } from './events.js';
 export * from './finance.js';
 export * from './finance-export.js';
 export { type Door, type GroupDb, groupDbOf } from './group-mutation.js';

@@ -13,7 +13,7 @@ import { WalletError } from '@wallets/core';
 import superjson from 'superjson';
 import type { CommandContext } from './context.js';
 import { translateDbError } from './db-errors.js';
-import { EventRecorder, notifyCommittedEvents } from './events.js';
+import { EventRecorder } from './events.js';
 import { type Door, type GroupDb, groupDbOf } from './group-mutation.js';
 import { type MutationScope, requestHash } from './mutation-scope.js';
 
@@ -40,6 +40,7 @@ export interface Work {
 
 function refusingDb(procedure: string): GroupDb {
   return {
+    eventsCommitted: () => undefined,
     acquire: () => Promise.reject(new Error(`${procedure}: a door command under an idempotency key must be given { door } with the key, not a Work`)),
   };
 }
@@ -95,10 +96,7 @@ export async function runMutation<T>(em: EntityManager, scope: MutationScope, fn
       wroteEvents = await events.flush(tx, scope.organizationId, scope.now, [...ledger.journalStatements(), ...deferred]);
       return result;
     });
-    if (wroteEvents) {
-      const { client, release } = await groupDbOf(em).acquire();
-      await notifyCommittedEvents(client, scope.organizationId).finally(release);
-    }
+    if (wroteEvents) groupDbOf(em).eventsCommitted(scope.organizationId);
     return result;
   } catch (error) {
     throw translateDbError(error);

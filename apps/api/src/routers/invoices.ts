@@ -6,7 +6,7 @@ import { orgProcedure, router } from '../trpc.js';
 export const invoicesRouter = router({
   previewPrepaidCredits: orgProcedure
     .input(z.object({ invoice: invoiceInput }))
-    .mutation(({ ctx, input }) => previewPrepaidCredits(ctx.org.em, ctx.org.organizationId, input.invoice, ctx.org.now)),
+    .mutation(({ ctx, input }) => previewPrepaidCredits(ctx.org.door(input), input.invoice)),
   applyPrepaidCredits: orgProcedure
     .input(z.object({ invoice: invoiceInput, usage: usageSyncInput.optional(), idempotencyKey: idempotencyKeyInput }))
     .mutation(({ ctx, input }) => applyPrepaidCredits(ctx.org.door(input), input.invoice, input.usage)),

@@ -11,33 +11,20 @@
  * - Voiding gives the consumed credits back on wallets still active, once, each kind as itself:
  *   purchased as purchased, granted as granted (Lago gives everything back as granted).
  */
-import type { EntityManager } from '@mikro-orm/postgresql';
 import {
-  type Allocation,
   type AllocationFee,
-  type Amount,
-  allocateInvoice,
+  type DraftClock,
   formatDecimal,
   type InvoiceApplication,
   type InvoiceToApply,
-  isCreditableInvoice,
-  isLotExpired,
-  lotKind,
   planApplyInvoice,
-  planConsumption,
   planVoidInvoice,
-  shareAmount,
-  sumLots,
   WalletError,
 } from '@wallets/core';
 import { centsToNumber, type WalletTransactionDto } from '../dto.js';
-import { InvoiceApplication as InvoiceApplicationRow, type Wallet, type WalletTransaction } from '../entities/index.js';
-import { type Door, runGroupMutation } from '../group-mutation.js';
-import { toLot } from '../ledger.js';
+import { type Decision, type Door, type Loaded, runGroupMutation } from '../group-mutation.js';
+import { requestHash } from '../mutation-scope.js';
 import { entryRecordDto } from '../records.js';
-import { findActiveWallets, findCustomerByExternalId, findLotsOfWallets } from '../repositories.js';
-import { requestHash } from '../unit-of-work.js';
-import { isPastExpiration } from '../wallet-facts.js';
 import { type UsageSyncInput, usageUpdateOf } from './usage.js';
 
 export { CREDITABLE_INVOICE_TYPES } from '@wallets/core';
@@ -90,11 +77,6 @@ function emptyAllocation(invoice: InvoiceInput): AllocationDto {
   };
 }
 
-async function eligibleWallets(em: EntityManager, organizationId: string, customerId: string, currency: string, now: Date): Promise<Wallet[]> {
-  const wallets = await findActiveWallets(em, organizationId, customerId);
-  return wallets.filter((w) => w.currency === currency && !isPastExpiration(w, now));
-}
-
 function feesOf(invoice: InvoiceInput): AllocationFee[] {
   return invoice.fees.map((fee) => ({
     feeType: fee.feeType,
@@ -104,81 +86,6 @@ function feesOf(invoice: InvoiceInput): AllocationFee[] {
     taxes: fee.taxes,
     creditNotes: fee.creditNotes,
   }));
-}
-
-function planFor(invoice: InvoiceInput, wallets: Wallet[], balances?: Map<string, Amount>): Allocation {
-  return allocateInvoice({ totalAmountCents: invoice.totalAmountCents, fees: feesOf(invoice) }, wallets, balances);
-}
-
-function summarise(
-  invoice: InvoiceInput,
-  shares: { wallet: Wallet; amount: Amount; parts: { kind: 'granted' | 'purchased'; amountCents: bigint }[]; transactionId?: string }[],
-): AllocationDto {
-  let total = 0n;
-  let granted = 0n;
-  let purchased = 0n;
-  for (const share of shares) {
-    total += share.amount.amountCents;
-    for (const part of share.parts) {
-      if (part.kind === 'granted') granted += part.amountCents;
-      else purchased += part.amountCents;
-    }
-  }
-  return {
-    invoiceId: invoice.id,
-    prepaidCreditAmountCents: centsToNumber(total),
-    totalAfterCreditsCents: centsToNumber(invoice.totalAmountCents - total),
-    prepaidGrantedCreditAmountCents: centsToNumber(granted),
-    prepaidPurchasedCreditAmountCents: centsToNumber(purchased),
-    wallets: shares.map((share) => ({
-      walletId: share.wallet.id,
-      amountCents: centsToNumber(share.amount.amountCents),
-      creditAmount: formatDecimal(share.amount.creditAmount),
-      ...(share.transactionId ? { transactionId: share.transactionId } : {}),
-    })),
-  };
-}
-
-const kindOf = (lot: WalletTransaction) => lotKind(lot);
-
-/** The allocation an apply would make now, with no side effect. */
-export async function previewPrepaidCredits(em: EntityManager, organizationId: string, invoice: InvoiceInput, now: Date): Promise<AllocationDto> {
-  // An invoice already applied or voided: answer what an apply would (its first allocation, or its error).
-  const existing = await em.findOne(InvoiceApplicationRow, { organization: organizationId, invoiceId: invoice.id });
-  if (existing) {
-    if (existing.status === 'voided') throw new WalletError('INVOICE_VOIDED', `invoice ${invoice.id} was voided`, { invoiceId: invoice.id });
-    if (existing.requestHash !== contentHash(invoice)) {
-      throw new WalletError('INVOICE_ALREADY_APPLIED', `invoice ${invoice.id} was already applied with other content`, { invoiceId: invoice.id });
-    }
-    return existing.allocation as AllocationDto;
-  }
-  if (!isCreditableInvoice(invoice.invoiceType)) return emptyAllocation(invoice);
-  const customer = await findCustomerByExternalId(em, organizationId, invoice.externalCustomerId);
-  if (!customer) return emptyAllocation(invoice);
-  const wallets = await eligibleWallets(em, organizationId, customer.id, invoice.currency, now);
-  // Lots past their own expiry would be voided first by an apply: leave them out here too.
-  const lotsByWallet = await findLotsOfWallets(
-    em,
-    organizationId,
-    wallets.map((w) => w.id),
-  );
-  const balances = new Map<string, Amount>();
-  for (const [walletId, lots] of lotsByWallet) {
-    const live = lots.filter((lot) => !isLotExpired(lot, now));
-    lotsByWallet.set(walletId, live);
-    balances.set(walletId, sumLots(live.map(toLot)));
-  }
-  const plan = planFor(invoice, wallets, balances);
-  const shares = [];
-  for (const part of plan.wallets) {
-    const wallet = wallets.find((w) => w.id === part.walletId)!;
-    const amount = shareAmount(wallet, part.amountCents, balances.get(wallet.id));
-    const lots = lotsByWallet.get(wallet.id) ?? [];
-    const byId = new Map(lots.map((lot) => [lot.id, lot]));
-    const consumption = planConsumption(lots.map(toLot), amount);
-    shares.push({ wallet, amount, parts: consumption.map((c) => ({ kind: kindOf(byId.get(c.lotId)!), amountCents: c.amountCents })) });
-  }
-  return summarise(invoice, shares);
 }
 
 function contentHash(invoice: InvoiceInput): string {
@@ -212,6 +119,36 @@ function invoiceToApply(invoice: InvoiceInput): InvoiceToApply {
   };
 }
 
+/** The door's load of an apply: the invoice's customer and currency, its id claimed under the lock. */
+function applyLoad(invoice: InvoiceInput) {
+  return {
+    customer: { externalId: invoice.externalCustomerId },
+    scope: { currency: invoice.currency },
+    applyInvoice: { invoiceId: invoice.id, hash: contentHash(invoice) },
+  };
+}
+
+/** What an apply decides on the loaded group: the first allocation again, a refusal, or wallet-core's plan. */
+function decideApply(invoice: InvoiceInput, usage: UsageSyncInput | undefined) {
+  return ({ invoice: claim, records }: Loaded, clock: DraftClock): Decision<AllocationDto> => {
+    if (claim && !claim.claimed) {
+      if (claim.status === 'voided') throw new WalletError('INVOICE_VOIDED', `invoice ${invoice.id} was voided`, { invoiceId: invoice.id });
+      if (claim.requestHash !== contentHash(invoice)) {
+        throw new WalletError('INVOICE_ALREADY_APPLIED', `invoice ${invoice.id} was already applied with other content`, { invoiceId: invoice.id });
+      }
+      return { answer: claim.allocation as AllocationDto };
+    }
+    const claimId = claim?.id as string;
+    if (!records) {
+      const answer = emptyAllocation(invoice);
+      return { answer, invoice: { id: claimId, allocation: answer } };
+    }
+    const { delta, application } = planApplyInvoice(records, invoiceToApply(invoice), usage && usageUpdateOf(usage), clock);
+    const answer = allocationDto(invoice, application);
+    return { answer, delta, invoice: { id: claimId, allocation: answer } };
+  };
+}
+
 /**
  * Applies an invoice through the door: claims its id under the customer's lock, plans with
  * wallet-core (which may fire threshold rules) and writes the delta with the allocation.
@@ -222,32 +159,17 @@ export async function applyPrepaidCredits(work: { door: Door }, invoice: Invoice
       issues: [{ path: ['usage', 'externalCustomerId'], message: 'must match the invoice customer and currency' }],
     });
   }
-  const hash = contentHash(invoice);
-  return runGroupMutation(
-    work.door,
-    {
-      customer: { externalId: invoice.externalCustomerId },
-      scope: { currency: invoice.currency },
-      applyInvoice: { invoiceId: invoice.id, hash },
-    },
-    ({ invoice: claim, records }, clock) => {
-      if (claim && !claim.claimed) {
-        if (claim.status === 'voided') throw new WalletError('INVOICE_VOIDED', `invoice ${invoice.id} was voided`, { invoiceId: invoice.id });
-        if (claim.requestHash !== hash) {
-          throw new WalletError('INVOICE_ALREADY_APPLIED', `invoice ${invoice.id} was already applied with other content`, { invoiceId: invoice.id });
-        }
-        return { answer: claim.allocation as AllocationDto };
-      }
-      const claimId = claim?.id as string;
-      if (!records) {
-        const answer = emptyAllocation(invoice);
-        return { answer, invoice: { id: claimId, allocation: answer } };
-      }
-      const { delta, application } = planApplyInvoice(records, invoiceToApply(invoice), usage && usageUpdateOf(usage), clock);
-      const answer = allocationDto(invoice, application);
-      return { answer, delta, invoice: { id: claimId, allocation: answer } };
-    },
-  );
+  return runGroupMutation(work.door, applyLoad(invoice), decideApply(invoice, usage));
+}
+
+/**
+ * The allocation an apply would make now, with no effect: the apply's own load and decision, rolled
+ * back (an invoice already applied answers its first allocation, a voided one its error). The
+ * answer names no transactions, since none is written.
+ */
+export async function previewPrepaidCredits(work: { door: Door }, invoice: InvoiceInput): Promise<AllocationDto> {
+  const allocation = await runGroupMutation(work.door, applyLoad(invoice), decideApply(invoice, undefined), { preview: true });
+  return { ...allocation, wallets: allocation.wallets.map(({ transactionId: _, ...share }) => share) };
 }
 
 /** Voids an applied invoice once: its customer's active wallets get the consumed credits back (wallet-core's void planner). */

@@ -3,13 +3,14 @@
  * JobRunner (concurrency 1, its own sweep as of CRASH_AS_OF) and freezes at a chosen job, so the
  * kill lands at a known point instead of a lucky one:
  * - CRASH_HOLD_MODE=transaction: inside the job's database transaction, after the ledger voids and
- *   the wallet's termination were flushed but before the commit (the customer row is locked);
+ *   the wallet's termination were written (`group_write`) but before the commit (the customer row
+ *   is locked);
  * - CRASH_HOLD_MODE=before: after graphile-worker locked the job, before the work starts.
  * It prints `JOB <n> <walletId>` as each job starts and `HOLDING <walletId>` when it freezes.
  *
  * Run: DATABASE_URL=... CRASH_AS_OF=<iso> CRASH_HOLD_AT=<n> CRASH_HOLD_MODE=... node --import tsx test/crash-worker.ts
  */
-import { openOrm, Wallet } from '@wallets/db';
+import { openOrm } from '@wallets/db';
 import { JobRunner } from '../src/jobs/runner.js';
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -25,15 +26,29 @@ let jobsStarted = 0;
 let currentWalletId: string | null = null;
 
 const orm = await openOrm({ databaseUrl, poolMax: 4 });
-orm.em.getEventManager().registerSubscriber({
-  async afterFlush({ uow }) {
-    if (holdMode !== 'transaction' || jobsStarted !== holdAt) return;
-    const terminated = uow.getChangeSets().some((cs) => cs.entity instanceof Wallet && cs.entity.status === 'terminated');
-    if (!terminated) return;
-    console.log(`HOLDING ${currentWalletId}`);
-    await forever();
-  },
-});
+// Expiry writes through the door (one `group_write` call per transaction, on a connection of the
+// ORM's pool): at the chosen job the worker freezes right after that write, before the commit.
+type Connection = { query: (...args: unknown[]) => unknown };
+const knex = orm.em.getConnection().getKnex() as unknown as { client: { acquireConnection(): Promise<Connection> } };
+const acquire = knex.client.acquireConnection.bind(knex.client);
+const watched = new WeakSet<Connection>();
+knex.client.acquireConnection = async () => {
+  const connection = await acquire();
+  if (!watched.has(connection)) {
+    watched.add(connection);
+    const query = connection.query.bind(connection);
+    connection.query = (...args: unknown[]) => {
+      const result = query(...args);
+      const name = (args[0] as { name?: string } | undefined)?.name;
+      if (holdMode !== 'transaction' || jobsStarted !== holdAt || name !== 'group_write') return result;
+      return (result as Promise<unknown>).then(async () => {
+        console.log(`HOLDING ${currentWalletId}`);
+        return forever();
+      });
+    };
+  }
+  return connection;
+};
 
 const runner = new JobRunner({
   orm,

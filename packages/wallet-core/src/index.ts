@@ -11,6 +11,7 @@ export * from './ongoing-usage.js';
 export * from './payment.js';
 export * from './plan-invoice.js';
 export * from './plan-lifecycle.js';
+export * from './plan-rule-expiry.js';
 export * from './plan-usage-sync.js';
 export * from './plan-wallet-transactions.js';
 export * from './plan-wallets.js';

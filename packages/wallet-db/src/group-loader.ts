@@ -107,7 +107,12 @@ export async function loadGroupClaimed(
       options.lots ?? 'all',
     ],
   });
-  const [head, ...entryRows] = result.rows as Row[];
+  return loadedGroupOf(result.rows as Row[]);
+}
+
+/** One group of a `group_load` answer: its header row, then its entry rows. */
+function loadedGroupOf(rows: readonly Row[]): LoadedGroup {
+  const [head, ...entryRows] = rows;
   const g = head!.header as Row;
   const parts: Record<string, EntryRecord[]> = { lot: [], purchase: [], named: [], outbound: [] };
   for (const row of entryRows) parts[row.part as string]!.push(entryRecordOf(row));
@@ -140,6 +145,54 @@ export async function loadGroupClaimed(
     snapshots,
   };
   return { replay, invoice, outbound, paidBy, records };
+}
+
+const GROUP_LOAD_BATCH: pg.QueryConfig = { name: 'group_load_batch', text: 'select * from group_load_batch($1, $2, $3, $4, $5, $6)' };
+
+/** The groups of a batch of wallets, loaded under their customers' locks. */
+export interface LoadedBatch {
+  /** The batch's idempotency key was used before: what that batch stored (and no group). */
+  replay: LoadedGroup['replay'];
+  /** One group per customer, each with the wallet it was loaded for, in wallet id order. */
+  groups: { walletId: string; records: GroupRecords }[];
+  /** Wallets whose customer already has a group in this load: a later load takes them, after this one is written. */
+  rest: string[];
+}
+
+/**
+ * Claims the batch's key (if any), locks the customers of the wallets in customer id order and loads
+ * each wallet's group as `group_load` does for `{ ownerOf: walletId }` (one group per customer per
+ * load), in one round trip of `group_load_batch`: each group is a marker row naming its wallet, then
+ * `group_load`'s own rows (its header, then its entries).
+ */
+export async function loadWalletGroups(
+  db: Queryable,
+  organizationId: string,
+  walletIds: readonly string[],
+  now: Date,
+  options: { idempotency?: GroupClaims['idempotency']; lots?: LotsToLoad } = {},
+): Promise<LoadedBatch> {
+  const result = await db.query({
+    ...GROUP_LOAD_BATCH,
+    values: [organizationId, walletIds, new Date(now.getTime() - THRESHOLD_BACKOFF_MS), now, json(options.idempotency), options.lots ?? 'all'],
+  });
+  const rows = result.rows as Row[];
+  if (rows[0]?.part === 'header') return { replay: loadedGroupOf(rows.slice(0, 1)).replay, groups: [], rest: [] };
+  const batch: LoadedBatch = { replay: null, groups: [], rest: [] };
+  for (let start = 0; start < rows.length; ) {
+    const marker = rows[start]!;
+    if (marker.part === 'rest') {
+      batch.rest = (marker.header as { walletIds: string[] }).walletIds;
+      start += 1;
+      continue;
+    }
+    let end = start + 1;
+    while (end < rows.length && rows[end]!.part !== 'group' && rows[end]!.part !== 'rest') end += 1;
+    const { records } = loadedGroupOf(rows.slice(start + 1, end));
+    if (records) batch.groups.push({ walletId: (marker.header as { walletId: string }).walletId, records });
+    start = end;
+  }
+  return batch;
 }
 
 /** Locks the customer and loads its group as records (null: no such customer). */

@@ -21,10 +21,11 @@ import {
   type LoadedGroup,
   type LotsToLoad,
   loadGroupClaimed,
+  loadWalletGroups,
   type Queryable,
   type WalletScope,
 } from './group-loader.js';
-import { EMPTY_DELTA, type WriteExtras, writeDelta } from './group-writer.js';
+import { EMPTY_DELTA, type WriteExtras, writeDelta, writeDeltas } from './group-writer.js';
 import { type MutationScope, requestHash } from './mutation-scope.js';
 import type { Orm } from './orm.js';
 
@@ -39,6 +40,8 @@ export interface GroupDb {
 export interface Door {
   db: GroupDb;
   scope: MutationScope;
+  /** A job runs as of its given time (`scope.now`), kept even where the group holds later times. */
+  asOf?: boolean;
 }
 
 interface KnexLike {
@@ -104,46 +107,124 @@ export async function runGroupMutation<T>(
     apply: load.applyInvoice && { id: randomUUID(), ...load.applyInvoice, now: scope.now },
     void: load.voidInvoice && { id: randomUUID(), ...load.voidInvoice, now: scope.now },
   };
-  const { client, release } = await door.db.acquire();
-  try {
-    await client.query(BEGIN);
-    let loaded: LoadedGroup;
-    let answer: T;
-    let wroteEvents = false;
-    try {
-      loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
+  return inTransaction(
+    door.db,
+    scope.organizationId,
+    async (client) => {
+      const loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
         entryIds: load.entryIds,
         lots: load.lots,
         claims,
       });
-      if (loaded.replay) {
-        if (loaded.replay.requestHash !== hash) {
-          throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
-        }
-        answer = superjson.deserialize(loaded.replay.response as never) as T;
-      } else {
-        const now = groupNow(loaded.records, scope.now);
-        const decision = decide(loaded, { now, newId: randomUUID });
-        answer = decision.answer;
-        const delta = decision.delta ?? EMPTY_DELTA;
-        const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
-        wroteEvents = delta.events.length > 0 && !preview;
-        if (!preview && (!isEmpty(delta) || decision.invoice || idempotency)) {
-          await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
+      if (loaded.replay) return { answer: replayed<T>(loaded.replay, hash, key), wroteEvents: false };
+      const now = door.asOf ? scope.now : groupNow(loaded.records, scope.now);
+      const decision = decide(loaded, { now, newId: randomUUID });
+      const delta = decision.delta ?? EMPTY_DELTA;
+      const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(decision.answer) } : undefined;
+      if (!preview && (!isEmpty(delta) || decision.invoice || idempotency)) {
+        await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
+      }
+      return { answer: decision.answer, wroteEvents: delta.events.length > 0 };
+    },
+    { preview },
+  );
+}
+
+/** What a batch loads: wallets (each group loaded as for a command on that wallet), and which lots. */
+export interface BatchLoad {
+  walletIds: readonly string[];
+  lots?: LotsToLoad;
+}
+
+/**
+ * The door for many groups in one transaction (the batched expiry): BEGIN, one load of every
+ * wallet's group (`group_load_batch`: the key claimed, the customers locked in id order),
+ * wallet-core decides per group, one write of all their deltas (`group_write`), COMMIT. A customer
+ * with a second wallet in the batch takes one more load and write in the same transaction (that
+ * group must see what the first plan wrote). The batch's answer combines the groups' answers; it is
+ * stored under the key and replayed as `runGroupMutation` replays.
+ */
+export async function runBatchMutation<T, R>(
+  door: Door,
+  load: BatchLoad,
+  decide: (walletId: string, records: GroupRecords, clock: DraftClock) => Omit<Decision<T>, 'invoice'>,
+  combine: (answers: T[]) => R,
+): Promise<R> {
+  const { scope } = door;
+  const key = scope.idempotencyKey ?? null;
+  const hash = key ? requestHash(scope.request) : '';
+  return inTransaction(door.db, scope.organizationId, async (client) => {
+    let claim: GroupClaims['idempotency'] = key ? { id: randomUUID(), procedure: scope.procedure, key, hash } : undefined;
+    const answers: T[] = [];
+    let wroteEvents = false;
+    for (let walletIds = load.walletIds; ; ) {
+      const batch = await loadWalletGroups(client, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
+      if (batch.replay) return { answer: replayed<R>(batch.replay, hash, key), wroteEvents: false };
+      claim = undefined;
+      // One time for the whole transaction: the latest any of its groups asks for (see groupNow).
+      let now = scope.now;
+      if (!door.asOf) {
+        for (const { records } of batch.groups) {
+          const groupTime = groupNow(records, scope.now);
+          if (groupTime > now) now = groupTime;
         }
       }
+      const writes: { records: GroupRecords; delta: LedgerDelta }[] = [];
+      for (const { walletId, records } of batch.groups) {
+        const decision = decide(walletId, records, { now, newId: randomUUID });
+        answers.push(decision.answer);
+        if (decision.delta && !isEmpty(decision.delta)) writes.push({ records, delta: decision.delta });
+        if (decision.delta && decision.delta.events.length > 0) wroteEvents = true;
+      }
+      walletIds = batch.rest;
+      if (walletIds.length > 0) {
+        if (writes.length > 0) await writeDeltas(client, scope.organizationId, writes, now);
+        continue;
+      }
+      const answer = combine(answers);
+      const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
+      if (writes.length > 0 || idempotency) await writeDeltas(client, scope.organizationId, writes, now, { idempotency });
+      return { answer, wroteEvents };
+    }
+  });
+}
+
+/**
+ * BEGIN, the work, COMMIT (ROLLBACK for a preview) on a connection of the door; ROLLBACK, and the
+ * error mapped once, when it fails. After a COMMIT of events, live streams are told.
+ */
+async function inTransaction<T>(
+  db: GroupDb,
+  organizationId: string,
+  work: (client: Queryable) => Promise<{ answer: T; wroteEvents: boolean }>,
+  { preview = false }: { preview?: boolean } = {},
+): Promise<T> {
+  const { client, release } = await db.acquire();
+  try {
+    await client.query(BEGIN);
+    let done: { answer: T; wroteEvents: boolean };
+    try {
+      done = await work(client);
       await client.query(preview ? ROLLBACK : COMMIT);
-      if (wroteEvents) door.db.eventsCommitted(scope.organizationId);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => undefined);
       throw error;
     }
-    return answer;
+    if (done.wroteEvents && !preview) db.eventsCommitted(organizationId);
+    return done.answer;
   } catch (error) {
     throw translateDbError(error);
   } finally {
     release();
   }
+}
+
+/** What the first request under the key answered; another request under it is refused. */
+function replayed<T>(replay: { requestHash: string; response: unknown }, hash: string, key: string | null): T {
+  if (replay.requestHash !== hash) {
+    throw new WalletError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another request', { idempotencyKey: key });
+  }
+  return superjson.deserialize(replay.response as never) as T;
 }
 
 /**

@@ -205,6 +205,50 @@ export async function writeDelta(
   extras: WriteExtras = {},
 ): Promise<void> {
   const document = records ? deltaDocument(records, delta, extras) : deltaDocument(NO_RECORDS, EMPTY_DELTA, extras);
+  await writeDocument(db, organizationId, now, document);
+}
+
+/** Writes the deltas of several groups (each under its customer's lock) and the extras in one round trip. */
+export async function writeDeltas(
+  db: Queryable,
+  organizationId: string,
+  groups: readonly { records: GroupRecords; delta: LedgerDelta }[],
+  now: Date,
+  extras: WriteExtras = {},
+): Promise<void> {
+  const documents: Record<string, unknown>[] = groups.map(({ records, delta }) => deltaDocument(records, delta));
+  documents.push(deltaDocument(NO_RECORDS, EMPTY_DELTA, extras));
+  await writeDocument(db, organizationId, now, mergeDocuments(documents));
+}
+
+/**
+ * Several write documents as one, for one call of `group_write`: every array (whatever the key) is
+ * the documents' arrays concatenated in order, so events keep their order per group; a
+ * single-valued key (the snapshot, the invoice row, the idempotent answer) may be set by one
+ * document only.
+ */
+export function mergeDocuments(documents: readonly Record<string, unknown>[]): Record<string, unknown> {
+  const merged: Record<string, unknown> = {};
+  for (const document of documents) {
+    for (const [key, value] of Object.entries(document)) {
+      const before = merged[key];
+      if (Array.isArray(value)) {
+        if (before !== undefined && !Array.isArray(before)) throw new Error(`group documents: ${key} is an array in one and not in another`);
+        if (before === undefined) merged[key] = [...value];
+        else for (const item of value) before.push(item);
+      } else if (value === null || value === undefined) {
+        if (!(key in merged)) merged[key] = null;
+      } else if (before === undefined || before === null) {
+        merged[key] = value;
+      } else {
+        throw new Error(`group documents: ${key} is set by two of them; a batch writes it once`);
+      }
+    }
+  }
+  return merged;
+}
+
+async function writeDocument(db: Queryable, organizationId: string, now: Date, document: unknown): Promise<void> {
   await db.query({ ...GROUP_WRITE, values: [organizationId, now, EVENTS_LOCK_CLASS, JSON.stringify(document)] });
 }
 

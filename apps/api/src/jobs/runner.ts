@@ -7,7 +7,7 @@
  * another process changes nothing and reports the first outcome. Wallets past their expiry that
  * share their ongoing balance with no other wallet (the common case) are expired in batches
  * instead (`expire-wallets`, a few hundred per job and transaction, keyed by the batch's contents),
- * with the same guarantees; a wallet a batch defers is expired one by one within that job.
+ * with the same guarantees.
  *
  * Webhooks: a keyed `webhook-deliveries` job, queued every few seconds, starts a drain of the
  * webhook dispatcher in the background (webhook-dispatcher.ts) and returns at once, so slow
@@ -203,10 +203,7 @@ export class JobRunner {
         const job = payload as ExpireBatchPayload;
         await options.beforeJob?.('expire-wallets', job);
         const batch = { organizationId: job.organizationId, walletIds: job.walletIds };
-        const outcome = await expireWalletBatch(em(), batch, new Date(job.asOf), batchKey(batch, job.asOf));
-        for (const walletId of outcome.deferredWalletIds) {
-          await expireWallet(em(), { organizationId: job.organizationId, walletId }, new Date(job.asOf), expirationKey(walletId, job.asOf));
-        }
+        await expireWalletBatch(em(), batch, new Date(job.asOf), batchKey(batch, job.asOf));
       },
     };
     this.jobEvents = jobRunLog(log);
@@ -323,16 +320,12 @@ export class JobRunner {
       'jobs.expireWallets',
       due.batches.map((batch) => batchKey(batch, asOf.toISOString())),
     );
-    const outcomesOf = (walletIds: string[]) =>
-      recordedOutcomes<ExpirationOutcome>(
-        em,
-        'jobs.expireWallet',
-        walletIds.map((walletId) => expirationKey(walletId, asOf.toISOString())),
-      );
-    const singles = await outcomesOf(due.wallets.map((d) => d.walletId));
-    // Wallets a batch handed to the per-wallet path, within the batch's job.
-    const deferred = await outcomesOf(batches.flatMap((o) => o.deferredWalletIds));
-    const expirations = [...batches, ...singles, ...deferred];
+    const singles = await recordedOutcomes<ExpirationOutcome>(
+      em,
+      'jobs.expireWallet',
+      due.wallets.map((d) => expirationKey(d.walletId, asOf.toISOString())),
+    );
+    const expirations = [...batches, ...singles];
     const topUps = await recordedOutcomes<{ intervalTopUps: number }>(em, 'jobs.intervalTopUp', dueRules.map(intervalKey));
     // After the sweeps, so events they wrote go out in this run too.
     const webhookDeliveries = await this.deliverWebhooks(asOf);

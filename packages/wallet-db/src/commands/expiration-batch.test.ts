@@ -187,7 +187,6 @@ describe('batched wallet expiry', () => {
     let expired = 0;
     for (const batch of batches) {
       const outcome = await expireWalletBatch(em(), batch, asOf);
-      expect(outcome.deferredWalletIds).toEqual([]);
       expired += outcome.walletsExpired;
     }
     expect(expired).toBe(SHAPES.length);
@@ -278,17 +277,17 @@ describe('batched wallet expiry', () => {
         [org],
       );
     const first = await expireWalletBatch(em(), batch, asOf, 'batch-key');
-    expect(first).toEqual({ walletsExpired: SHAPES.length, lotsExpired: 0, deferredWalletIds: [] });
+    expect(first).toEqual({ walletsExpired: SHAPES.length, lotsExpired: 0 });
     const after = await count();
     expect(await expireWalletBatch(em(), batch, asOf, 'batch-key')).toEqual(first);
-    expect(await expireWalletBatch(em(), batch, at(11))).toEqual({ walletsExpired: 0, lotsExpired: 0, deferredWalletIds: [] });
+    expect(await expireWalletBatch(em(), batch, at(11))).toEqual({ walletsExpired: 0, lotsExpired: 0 });
     expect(await count()).toEqual(after);
     await expect(expireWalletBatch(em(), { ...batch, walletIds: batch.walletIds.slice(1) }, asOf, 'batch-key')).rejects.toMatchObject({
       code: 'IDEMPOTENCY_KEY_REUSED',
     });
   });
 
-  it('a request holding a customer lock goes first; the batch re-checks under the lock, skips or defers', async () => {
+  it('a request holding a customer lock goes first; the batch re-plans under the lock: skips an ended wallet, expires one that gained a sibling', async () => {
     const org = await newOrganization(orm);
     const ids = await seedShapes(org);
     const batch = { organizationId: org, walletIds: [...ids.values()].sort() };
@@ -342,21 +341,30 @@ describe('batched wallet expiry', () => {
       holder.release();
     }
     // The payment's request expired its wallet itself (and voided the late payment); the batch skipped it.
-    expect(batchOutcome).toEqual({ walletsExpired: SHAPES.length - 2, lotsExpired: 0, deferredWalletIds: [joined] });
+    // The payment's request expired its wallet itself (and voided the late payment); the batch skipped it.
+    expect(batchOutcome).toEqual({ walletsExpired: SHAPES.length - 1, lotsExpired: 0 });
     const terminated = await sql<{ id: string; n: string }>(
       `select data ->> 'id' as id, count(*)::text as n from events where organization_id = $1 and type = 'wallet.terminated' group by 1`,
       [org],
     );
-    expect(terminated.map((t) => t.id).sort()).toEqual(batch.walletIds.filter((id) => id !== joined).sort());
+    expect(terminated.map((t) => t.id).sort()).toEqual([...batch.walletIds].sort());
     expect(terminated.every((t) => t.n === '1')).toBe(true);
     const racedVoids = await sql<{ cents: string }>(
       `select amount_cents::text as cents from wallet_transactions where wallet_id = $1 and source = 'expiration' order by amount_cents`,
       [raced],
     );
     expect(racedVoids).toEqual([{ cents: '500' }, { cents: '1000' }]);
-    // The deferred wallet shares its ongoing balance now: the per-wallet path expires it.
-    expect((await findWalletsDueOneByOne(em(), at(10.5))).map((d) => d.walletId)).toContain(joined);
-    expect(await expireWallet(em(), { organizationId: org, walletId: joined }, at(10.5))).toEqual({ walletsExpired: 1, lotsExpired: 0 });
+    // The wallet that gained a sibling is expired in the batch too (its group recomputed); the sibling stays.
+    const joinedGroup = await sql<{ code: string; status: string }>(
+      `select w.code, w.status from wallets w join wallets j on j.customer_id = w.customer_id where j.id = $1 order by w.code`,
+      [joined],
+    );
+    expect(joinedGroup).toEqual([
+      { code: 'default', status: 'terminated' },
+      { code: 'second', status: 'active' },
+    ]);
+    expect((await findWalletsDueOneByOne(em(), at(10.5))).map((d) => d.walletId)).not.toContain(joined);
+    expect(await expireWallet(em(), { organizationId: org, walletId: joined }, at(10.5))).toEqual({ walletsExpired: 0, lotsExpired: 0 });
     expect(await auditLedger(inject('databaseUrl'))).toEqual([]);
   });
 });

@@ -1,17 +1,15 @@
 /**
  * Interval rules and rule expiry (DESIGN.md flow 5). A rule fires on each anniversary of its start
  * (else its wallet's creation) in the customer's time zone, never on the start day itself; a missed
- * anniversary is not caught up. Each firing is keyed by rule and local date, so several processes,
- * or a retry after a crash, never top up twice for one anniversary. A top-up that fails its own
- * checks is skipped.
+ * anniversary is not caught up. Each firing is one mutation through the door (group-mutation.ts),
+ * keyed by rule and local date, so several processes, or a retry after a crash, never top up twice
+ * for one anniversary; wallet-core's `planIntervalTopUp` decides (a top-up that fails its own checks
+ * is skipped).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { formatLocalDate, isAnniversary, localDate, planThresholdTopUp, type RuleInterval } from '@wallets/core';
-import { RecurringTransactionRule } from '../entities/index.js';
-import { createRuleTopUp } from '../rule-top-up.js';
-import { runMutation } from '../unit-of-work.js';
-import { isPastExpiration, isRuleLive, walletConversion } from '../wallet-facts.js';
-import { lockWallet } from './wallets.js';
+import { formatLocalDate, isAnniversary, localDate, planExpireRules, planIntervalTopUp, type RuleInterval, WalletError } from '@wallets/core';
+import { groupDbOf, runBatchMutation, runGroupMutation } from '../group-mutation.js';
+import { toExpirationBatches } from './expiration-batch.js';
 
 export interface DueIntervalRule {
   organizationId: string;
@@ -52,42 +50,54 @@ export async function findDueIntervalRules(em: EntityManager, asOf: Date): Promi
   return due;
 }
 
+/** One firing through the door: wallet-core's `planIntervalTopUp` decides under the customer's lock. */
 export async function runIntervalRule(em: EntityManager, due: DueIntervalRule, asOf: Date): Promise<{ intervalTopUps: number }> {
-  return runMutation(
-    em,
-    { organizationId: due.organizationId, procedure: 'jobs.intervalTopUp', idempotencyKey: `${due.ruleId}@${due.date}`, request: due, now: asOf },
-    async ({ em: tx, ctx, ledger }) => {
-      const wallet = await lockWallet(tx, ctx.organizationId, due.walletId);
-      const rule = await tx.findOne(RecurringTransactionRule, { id: due.ruleId, organization: ctx.organizationId, status: 'active' });
-      if (!rule || wallet.status !== 'active' || isPastExpiration(wallet, ctx.now)) return { intervalTopUps: 0 };
-      if (!isRuleLive(rule, ctx.now)) return { intervalTopUps: 0 };
-      const conversion = walletConversion(wallet);
-      const plan =
-        rule.method === 'target'
-          ? planThresholdTopUp(
-              { ...rule, thresholdCredits: rule.targetOngoingBalance ?? 0n },
-              {
-                creditsOngoingBalance: wallet.creditsOngoingBalance,
-                pendingCredits: 0n,
-                paidTopUpMinAmountCents: wallet.paidTopUpMinAmountCents,
-                paidTopUpMaxAmountCents: wallet.paidTopUpMaxAmountCents,
-                conversion,
-              },
-            )
-          : { paidCredits: rule.paidCredits, grantedCredits: rule.grantedCredits };
-      if (!plan || (plan.paidCredits === 0n && plan.grantedCredits === 0n)) return { intervalTopUps: 0 };
-      return { intervalTopUps: createRuleTopUp(ledger, wallet, rule, plan, 'interval') === 'skipped' ? 0 : 1 };
+  const door = {
+    db: groupDbOf(em),
+    asOf: true,
+    scope: {
+      organizationId: due.organizationId,
+      procedure: 'jobs.intervalTopUp',
+      idempotencyKey: `${due.ruleId}@${due.date}`,
+      request: due,
+      now: asOf,
     },
-  );
+  };
+  // A top-up neither consumes nor expires lots: none are loaded.
+  const load = { customer: { ownerOf: due.walletId }, scope: { walletId: due.walletId }, lots: 'none' } as const;
+  return runGroupMutation(door, load, ({ records }, clock) => {
+    if (!records?.wallets.some((w) => w.id === due.walletId)) {
+      throw new WalletError('WALLET_NOT_FOUND', `wallet ${due.walletId} not found`, { walletId: due.walletId });
+    }
+    const { delta, intervalTopUps } = planIntervalTopUp(records, { walletId: due.walletId, ruleId: due.ruleId }, clock);
+    return { answer: { intervalTopUps }, delta };
+  });
 }
 
-/** Ends every active rule whose expirationAt has passed; returns how many ended. */
+/**
+ * Ends every active rule past its expiry; returns how many ended. The query only selects the wallets
+ * that hold one (`expiration_at <= asOf`: what wallet-core's `isRuleLive` calls no longer live);
+ * their groups go through the door for many groups, a few hundred wallets per transaction under
+ * their customers' locks, where wallet-core's `planExpireRules` decides and the one writer ends them.
+ */
 export async function expireDueRules(em: EntityManager, asOf: Date): Promise<number> {
-  const rows: unknown[] = await em
+  const rows: { organization_id: string; wallet_id: string }[] = await em
     .getConnection()
-    .execute(
-      `update recurring_transaction_rules set status = 'terminated', terminated_at = ? where status = 'active' and expiration_at <= ? returning id`,
-      [asOf, asOf],
+    .execute(`select distinct r.organization_id, r.wallet_id from recurring_transaction_rules r where r.status = 'active' and r.expiration_at <= ?`, [
+      asOf,
+    ]);
+  let ended = 0;
+  for (const batch of toExpirationBatches(rows.map((row) => ({ organizationId: row.organization_id, walletId: row.wallet_id })))) {
+    const scope = { organizationId: batch.organizationId, procedure: 'jobs.expireRules', request: batch, now: asOf };
+    ended += await runBatchMutation(
+      { db: groupDbOf(em), scope, asOf: true },
+      { walletIds: batch.walletIds, lots: 'none' },
+      (_walletId, records, clock) => {
+        const { delta, rulesEnded } = planExpireRules(records, clock);
+        return { answer: rulesEnded, delta };
+      },
+      (counts) => counts.reduce((total, n) => total + n, 0),
     );
-  return rows.length;
+  }
+  return ended;
 }

@@ -19,7 +19,7 @@ import { Wallet } from '../entities/index.js';
 import { type Door, runGroupMutation } from '../group-mutation.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
 import { walletRecordDto } from '../records.js';
-import { findCustomerByExternalId, findWalletCustomerId, getWalletOrFail, isUuid, loadActiveRules, lockCustomer } from '../repositories.js';
+import { findCustomerByExternalId, getWalletOrFail, isUuid, loadActiveRules } from '../repositories.js';
 
 export type { AppliesToInput, RuleInput } from '@wallets/core';
 
@@ -58,14 +58,6 @@ export async function updateWallet(work: { door: Door }, input: UpdateWalletInpu
     if (!records?.wallets.some((w) => w.id === input.id)) throw notFound();
     return walletAnswer(planUpdateWallet(records, input, clock), records.customer.externalId);
   });
-}
-
-/** Locks the wallet's customer, then loads the wallet fresh. */
-export async function lockWallet(em: EntityManager, organizationId: string, walletId: string): Promise<Wallet> {
-  const customerId = await findWalletCustomerId(em, organizationId, walletId);
-  if (!customerId) throw new WalletError('WALLET_NOT_FOUND', `wallet ${walletId} not found`, { walletId });
-  await lockCustomer(em, organizationId, customerId);
-  return getWalletOrFail(em, organizationId, walletId);
 }
 
 /** Terminate through the door (wallet-core's planner decides); an ended wallet is answered as it is. */

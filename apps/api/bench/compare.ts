@@ -651,6 +651,7 @@ interface StepFigures {
   broken: number;
   late: number;
   held: boolean;
+  probe: Probe | null;
 }
 
 interface SteppedSearch {
@@ -678,9 +679,10 @@ async function steppedSearch(sidesAt: (rate: number) => Side[], database: BenchD
     for (const side of turn++ % 2 === 0 ? sides : sides.reverse()) {
       const f = await openRun(side, database, plan);
       const held = f.p99Ms <= STEP_P99_MS && f.errors === 0;
-      steps.push({ rate, side: side.name, p50Ms: f.p50Ms, p99Ms: f.p99Ms, failed: f.errors, broken: f.broken, late: f.late, held });
+      steps.push({ rate, side: side.name, p50Ms: f.p50Ms, p99Ms: f.p99Ms, failed: f.errors, broken: f.broken, late: f.late, held, probe: f.probe });
       log(
-        `step ${rate}/s, ${side.name}: p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, failed ${f.errors}, sent late ${f.late}${held ? '' : ' (stops here)'}`,
+        `step ${rate}/s, ${side.name}: p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, failed ${f.errors}, sent late ${f.late}${held ? '' : ' (stops here)'}` +
+          (f.probe ? `; ${describeProbe(f.probe)}` : ''),
       );
       if (held) lastHeld[side.name] = rate;
       else holding.delete(side.name);

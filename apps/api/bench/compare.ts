@@ -21,6 +21,10 @@
  *   outstanding; latency counted from the due time; a call sent more than 10 ms after its due
  *   time is late (the bench itself fell behind); a call without an answer within
  *   BENCH_OPEN_TIMEOUT_SECONDS of its due time failed (its latency counts as that long).
+ * - Stepped rates: the mix offered from BENCH_STEP_START calls/s up in steps of BENCH_STEP_RATE,
+ *   BENCH_STEP_SECONDS each, to both sides at each rate (who goes first alternating, each step's
+ *   calls measured as in the open loop), until a side's p99 passes BENCH_STEP_P99_MS or one of its
+ *   calls fails; printed: the last rate that held on each side.
  * - Costs: server CPU per call (process.cpuUsage of each server process), PostgreSQL CPU per call
  *   (its processes under /proc; embedded PostgreSQL only), round trips per call (the real server's
  *   driver calls counted in bench/server.ts; the yardstick counts its own), peak RSS (VmHWM) summed
@@ -37,7 +41,10 @@
  * Knobs (optional, defaults in brackets): BENCH_CALLERS [32], BENCH_CUSTOMERS [64],
  * BENCH_ROUNDS [3], BENCH_ROUND_CALLS [192] calls per round and side, BENCH_WARM_UP_CALLS [1024]
  * per side, BENCH_OPEN_RATE [300], BENCH_OPEN_SECONDS [20], BENCH_OPEN_TIMEOUT_SECONDS [30],
- * BENCH_SEED, BENCH_POOL_MAX [10] (both servers' pools), BENCH_SKIP_OPEN=1 (closed loops only), BENCH_LOG_LEVEL [warn] (our server's LOG_LEVEL: no line per request by default).
+ * BENCH_SEED, BENCH_POOL_MAX [10] (both servers' pools), BENCH_SKIP_OPEN=1 (no open loop at one rate),
+ * BENCH_STEP_START [100], BENCH_STEP_RATE [50], BENCH_STEP_SECONDS [10], BENCH_STEP_P99_MS [100],
+ * BENCH_STEP_MAX_RATE [2000], BENCH_SKIP_STEPS=1 (no stepped rates), BENCH_LOG_LEVEL [warn] (our
+ * server's LOG_LEVEL: no line per request by default).
  * The run time is mostly the real server's: the same number of calls goes to each side.
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -48,6 +55,7 @@ import { fileURLToPath } from 'node:url';
 import { auditLedger, ledgerSummary, seededRandom } from '@wallets/db/testing';
 import { createWalletClient, type WalletClient } from '../src/client/index.js';
 import { repositoryRoot } from '../src/env.js';
+import type { Probe } from './protocol.js';
 import {
   ADMIN_TOKEN,
   type BenchDatabase,
@@ -74,6 +82,12 @@ const OPEN_RATE = knob('BENCH_OPEN_RATE', 300);
 const OPEN_SECONDS = knob('BENCH_OPEN_SECONDS', 20);
 const SEED = knob('BENCH_SEED', 20261207);
 const SKIP_OPEN = process.env.BENCH_SKIP_OPEN === '1';
+const STEP_START = knob('BENCH_STEP_START', 100);
+const STEP_RATE = knob('BENCH_STEP_RATE', 50);
+const STEP_SECONDS = knob('BENCH_STEP_SECONDS', 10);
+const STEP_P99_MS = knob('BENCH_STEP_P99_MS', 100);
+const STEP_MAX_RATE = knob('BENCH_STEP_MAX_RATE', 2000);
+const SKIP_STEPS = process.env.BENCH_SKIP_STEPS === '1';
 const CALL_TIMEOUT_MS = 60_000;
 const OPEN_TIMEOUT_MS = knob('BENCH_OPEN_TIMEOUT_SECONDS', 30) * 1000;
 /** Keep-alive connections per side: the callers' in closed loops, more in the open loop (an answer may be late, the next call is not). */
@@ -165,6 +179,8 @@ interface Side {
   peakRssMiB(): number | null;
   /** Drops the caller's connections and the calls still queued for one. */
   close(): void;
+  /** The real server only: where its time went (event-loop delay, GC pauses, pool waits) between start and stop. */
+  probe?: { start(): Promise<void>; stop(): Promise<Probe> };
 }
 
 class YardstickProcess {
@@ -293,6 +309,10 @@ function realSide(server: ServerProcess, apiKey: string, customers: Map<string, 
     },
     peakRssMiB: () => server.peakRssMiB(),
     close: () => trpc.close(),
+    probe: {
+      start: async () => void (await server.request<'ok'>('probe-start')),
+      stop: async () => (await server.request<'probed'>('probe-stop')).probe,
+    },
   };
 }
 
@@ -401,11 +421,12 @@ interface PlannedCall {
   externalId: string;
 }
 
-function openPlan(): PlannedCall[] {
-  const random = seededRandom(SEED + 1);
+/** `rate` calls/s of the mix for `seconds`, on the many-customer scenario's customers. */
+function openPlan(rate: number, seconds: number, seed: number): PlannedCall[] {
+  const random = seededRandom(seed);
   const ids = externalIds('many');
-  return Array.from({ length: OPEN_RATE * OPEN_SECONDS }, (_, i) => ({
-    dueMs: (i * 1000) / OPEN_RATE,
+  return Array.from({ length: rate * seconds }, (_, i) => ({
+    dueMs: (i * 1000) / rate,
     procedure: mixPick(random()),
     externalId: ids[Math.floor(random() * ids.length)]!,
   }));
@@ -476,6 +497,91 @@ async function quiet(side: Side): Promise<void> {
     if (now === last) return;
     last = now;
   }
+}
+
+type OpenFigures = ReturnType<typeof figures> & {
+  perProcedure: ReturnType<typeof perProcedure>;
+  late: number;
+  broken: number;
+  probe: Probe | null;
+};
+
+/** One open loop on a side, then its caller dropped and its server left to go quiet; its figures. */
+async function openRun(side: Side, database: BenchDatabase, plan: PlannedCall[]): Promise<OpenFigures> {
+  await side.probe?.start();
+  const measured = await openLoop(side, database, plan);
+  const probe = (await side.probe?.stop()) ?? null;
+  // Calls past their deadline may still be queued in the caller or running in the server:
+  // drop the first, let the server finish the second before anything else is measured.
+  side.close();
+  await quiet(side);
+  return {
+    ...figures(measured),
+    perProcedure: perProcedure(measured.samples),
+    late: measured.samples.filter((s) => s.late).length,
+    broken: measured.samples.filter(brokenCall).length,
+    probe,
+  };
+}
+
+/** One line on a probe: event-loop delay, GC pauses, pool waits. */
+function describeProbe(p: Probe): string {
+  const gc = Object.entries(p.gc)
+    .map(([kind, k]) => `${kind} ${k.count} (${k.totalMs} ms, longest ${k.maxMs})`)
+    .join(', ');
+  return (
+    `event-loop delay p50 ${p.loopDelay.p50} / p99 ${p.loopDelay.p99} / max ${p.loopDelay.max} ms; GC pauses: ${gc || 'none'}; ` +
+    `waits for a pool connection (${p.poolWait.count}) p50 ${p.poolWait.p50} / p99 ${p.poolWait.p99} / max ${p.poolWait.max} ms`
+  );
+}
+
+interface StepFigures {
+  rate: number;
+  side: 'real' | 'yardstick';
+  p50Ms: number;
+  p99Ms: number;
+  failed: number;
+  broken: number;
+  late: number;
+  held: boolean;
+  probe: Probe | null;
+}
+
+interface SteppedSearch {
+  steps: StepFigures[];
+  /** The highest offered rate whose p99 stayed within STEP_P99_MS (null: not even the first). */
+  lastHeld: Record<'real' | 'yardstick', number | null>;
+  /** Whether the search stopped at BENCH_STEP_MAX_RATE with the side still holding. */
+  cappedAt: Record<'real' | 'yardstick', boolean>;
+}
+
+/**
+ * Offered rates from STEP_START up in steps of STEP_RATE, STEP_SECONDS each, the mix on both sides
+ * at each rate (who goes first alternating), until a side's p99 passes STEP_P99_MS or a call of it
+ * fails: that side stops; the search ends when both have stopped or at STEP_MAX_RATE. `sidesAt`
+ * makes fresh callers for one rate (each step's callers are dropped after it).
+ */
+async function steppedSearch(sidesAt: (rate: number) => Side[], database: BenchDatabase, log: (line: string) => void): Promise<SteppedSearch> {
+  const steps: StepFigures[] = [];
+  const lastHeld: SteppedSearch['lastHeld'] = { real: null, yardstick: null };
+  const holding = new Set<'real' | 'yardstick'>(['real', 'yardstick']);
+  let turn = 0;
+  for (let rate = STEP_START; rate <= STEP_MAX_RATE && holding.size > 0; rate += STEP_RATE) {
+    const plan = openPlan(rate, STEP_SECONDS, SEED + rate);
+    const sides = sidesAt(rate).filter((side) => holding.has(side.name));
+    for (const side of turn++ % 2 === 0 ? sides : sides.reverse()) {
+      const f = await openRun(side, database, plan);
+      const held = f.p99Ms <= STEP_P99_MS && f.errors === 0;
+      steps.push({ rate, side: side.name, p50Ms: f.p50Ms, p99Ms: f.p99Ms, failed: f.errors, broken: f.broken, late: f.late, held, probe: f.probe });
+      log(
+        `step ${rate}/s, ${side.name}: p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, failed ${f.errors}, sent late ${f.late}${held ? '' : ' (stops here)'}` +
+          (f.probe ? `; ${describeProbe(f.probe)}` : ''),
+      );
+      if (held) lastHeld[side.name] = rate;
+      else holding.delete(side.name);
+    }
+  }
+  return { steps, lastHeld, cappedAt: { real: holding.has('real'), yardstick: holding.has('yardstick') } };
 }
 
 /** A call that failed for another reason than its deadline (a refusal, a wrong answer, a broken connection). */
@@ -616,34 +722,34 @@ async function main(): Promise<void> {
       }
     }
 
-    type OpenFigures = ReturnType<typeof figures> & { perProcedure: ReturnType<typeof perProcedure>; late: number; broken: number };
     let open: Record<'real' | 'yardstick', OpenFigures> | null = null;
     if (!SKIP_OPEN) {
-      const plan = openPlan();
+      const plan = openPlan(OPEN_RATE, OPEN_SECONDS, SEED + 1);
       const result = {} as Record<'real' | 'yardstick', OpenFigures>;
       // The yardstick first: a backlog the real server may still be working through afterwards
       // then slows nothing that is measured.
-      const sides = [
+      for (const side of [
         yardstickSide(yardstick, seeded.apiKey, ysCustomers, 'open', OPEN_TIMEOUT_MS),
         realSide(server, apiKey, realCustomers, 'open', OPEN_TIMEOUT_MS),
-      ];
-      for (const side of sides) {
-        const measured = await openLoop(side, db, plan);
-        // Calls past their deadline may still be queued in the caller or running in the server:
-        // drop the first, let the server finish the second before anything else is measured.
-        side.close();
-        await quiet(side);
-        result[side.name] = {
-          ...figures(measured),
-          perProcedure: perProcedure(measured.samples),
-          late: measured.samples.filter((s) => s.late).length,
-          broken: measured.samples.filter(brokenCall).length,
-        };
+      ]) {
+        result[side.name] = await openRun(side, db, plan);
         log(
-          `open loop ${OPEN_RATE}/s for ${OPEN_SECONDS} s, ${side.name}: done in ${round(measured.seconds, 1)} s, p99 ${result[side.name].p99Ms} ms`,
+          `open loop ${OPEN_RATE}/s for ${OPEN_SECONDS} s, ${side.name}: done in ${result[side.name].seconds} s, p99 ${result[side.name].p99Ms} ms`,
         );
       }
       open = result;
+    }
+
+    let steps: SteppedSearch | null = null;
+    if (!SKIP_STEPS) {
+      steps = await steppedSearch(
+        (rate) => [
+          yardstickSide(yardstick!, seeded.apiKey, ysCustomers, `step${rate}`, OPEN_TIMEOUT_MS),
+          realSide(server!, apiKey, realCustomers, `step${rate}`, OPEN_TIMEOUT_MS),
+        ],
+        db,
+        log,
+      );
     }
 
     const peakRss = { real: real.peakRssMiB(), yardstick: ys.peakRssMiB() };
@@ -695,6 +801,29 @@ async function main(): Promise<void> {
           `Sent late (> ${LATE_MS} ms after due): real ${open.real.late}, yardstick ${open.yardstick.late}. Last answer after ${open.real.seconds} s (real) and ${open.yardstick.seconds} s (yardstick). ` +
           `Server CPU per call ${open.real.serverCpuMsPerCall} / ${open.yardstick.serverCpuMsPerCall} ms, PostgreSQL ${open.real.databaseCpuMsPerCall ?? '?'} / ${open.yardstick.databaseCpuMsPerCall ?? '?'} ms.`,
       );
+      if (open.real.probe) console.log(`Real server meanwhile: ${describeProbe(open.real.probe)}.`);
+    }
+    if (steps) {
+      console.log('');
+      console.log(
+        `Stepped rates: the mix offered from ${STEP_START} calls/s up in steps of ${STEP_RATE}, ${STEP_SECONDS} s each, until p99 passes ${STEP_P99_MS} ms or a call fails:`,
+      );
+      const stepHeader = `${'calls/s'.padEnd(9)}|${pad('real p50', 10)}${pad('p99 ms', 10)}${pad('failed', 8)}${pad('late', 6)} |${pad('ys p50', 10)}${pad('p99 ms', 10)}${pad('failed', 8)}${pad('late', 6)}`;
+      console.log(stepHeader);
+      console.log('-'.repeat(stepHeader.length));
+      const cells = (f: StepFigures | undefined) =>
+        f
+          ? `${pad(f.p50Ms, 10)}${pad(f.p99Ms, 10)}${pad(f.failed, 8)}${pad(f.late, 6)}`
+          : `${pad('-', 10)}${pad('-', 10)}${pad('-', 8)}${pad('-', 6)}`;
+      for (const rate of [...new Set(steps.steps.map((f) => f.rate))]) {
+        const at = (name: 'real' | 'yardstick') => steps!.steps.find((f) => f.rate === rate && f.side === name);
+        console.log(`${String(rate).padEnd(9)}|${cells(at('real'))} |${cells(at('yardstick'))}`);
+      }
+      const held = (name: 'real' | 'yardstick') =>
+        `${steps!.lastHeld[name] ?? `none (not even ${STEP_START})`}${steps!.cappedAt[name] ? ` (still holding at the cap, BENCH_STEP_MAX_RATE ${STEP_MAX_RATE})` : ''}`;
+      console.log(
+        `Last rate that held (p99 <= ${STEP_P99_MS} ms, no call failed): real ${held('real')} calls/s, yardstick ${held('yardstick')} calls/s.`,
+      );
     }
     console.log('');
     console.log(`Peak RSS of the server processes (VmHWM): real ${peakRss.real ?? '?'} MiB, yardstick ${peakRss.yardstick ?? '?'} MiB.`);
@@ -707,7 +836,10 @@ async function main(): Promise<void> {
     for (const problem of ysAudit.problems.slice(0, 10)) console.log(`  yardstick ${problem}`);
 
     // Open-loop calls past their deadline measure a server that fell behind; any other failure is an error.
-    const errors = rows.reduce((s, r) => s + r.real.errors + r.yardstick.errors, 0) + (open ? open.real.broken + open.yardstick.broken : 0);
+    const errors =
+      rows.reduce((s, r) => s + r.real.errors + r.yardstick.errors, 0) +
+      (open ? open.real.broken + open.yardstick.broken : 0) +
+      (steps ? steps.steps.reduce((s, f) => s + f.broken, 0) : 0);
     failed = !sameAnswer || realAudit.length > 0 || ysAudit.problems.length > 0 || errors > 0;
     const results = {
       generatedAt: new Date().toISOString(),
@@ -722,6 +854,7 @@ async function main(): Promise<void> {
         warmUpCalls: WARM_UP_CALLS,
         openRate: OPEN_RATE,
         openSeconds: SKIP_OPEN ? null : OPEN_SECONDS,
+        steps: SKIP_STEPS ? null : { start: STEP_START, step: STEP_RATE, seconds: STEP_SECONDS, p99LimitMs: STEP_P99_MS, maxRate: STEP_MAX_RATE },
         poolMax: POOL_MAX,
         seed: SEED,
         mix: { 'usage.sync': 0.4, 'wallets.get': 0.3, apply: 0.2, grant: 0.1 },
@@ -731,6 +864,7 @@ async function main(): Promise<void> {
       },
       rows,
       open,
+      steps,
       peakRssMiB: peakRss,
       checks: {
         sameAllocation: { same: sameAnswer, real: shape(realFirst), yardstick: shape(ysFirst) },

@@ -16,10 +16,23 @@ export type ServerRequest =
   | { type: 'stats'; id: number }
   | { type: 'capture-start'; id: number }
   | { type: 'capture-stop'; id: number }
+  | { type: 'probe-start'; id: number }
+  | { type: 'probe-stop'; id: number }
   | { type: 'stop'; id: number };
+
+/** Where a server's time went between `probe-start` and `probe-stop` (all in ms). */
+export interface Probe {
+  /** How late the event loop ran its timers (perf_hooks.monitorEventLoopDelay, 10 ms resolution). */
+  loopDelay: { p50: number; p99: number; max: number };
+  /** Garbage-collection pauses of the main thread, by kind (minor, major, incremental, weakcb). */
+  gc: Record<string, { count: number; totalMs: number; maxMs: number }>;
+  /** From asking the driver's pool for a connection to getting one. */
+  poolWait: { count: number; p50: number; p99: number; max: number };
+}
 
 export type ServerReply =
   | { type: 'ready'; url: string }
   | { type: 'ok'; id: number }
-  | { type: 'stats'; id: number; statements: number; queryMs: number; cpu: NodeJS.CpuUsage }
-  | { type: 'captured'; id: number; statements: CapturedStatement[] };
+  | { type: 'stats'; id: number; statements: number; queryMs: number; cpu: NodeJS.CpuUsage; memory: NodeJS.MemoryUsage }
+  | { type: 'captured'; id: number; statements: CapturedStatement[] }
+  | { type: 'probed'; id: number; probe: Probe };

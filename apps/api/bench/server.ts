@@ -6,9 +6,10 @@
  * drives it over the IPC channel (see `ServerRequest`).
  */
 import { createRequire } from 'node:module';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { startApp } from '../src/app.js';
 import { readEnv } from '../src/env.js';
-import type { CapturedStatement, ServerReply, ServerRequest } from './protocol.js';
+import type { CapturedStatement, Probe, ServerReply, ServerRequest } from './protocol.js';
 
 type QueryFn = (this: object, config: unknown, values?: unknown, callback?: unknown) => unknown;
 
@@ -82,6 +83,66 @@ function wrapQuery(Client: { prototype: { query: QueryFn } }): void {
   };
 }
 
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
+
+/** Event-loop delay, GC pauses and pool waits between `start` and `stop` (see `Probe`). */
+function prober(pool: { on(event: string, listener: (...args: unknown[]) => void): void }) {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  let gc: Probe['gc'] = {};
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = GC_KINDS[(entry as unknown as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? 'other';
+      const k = (gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0 });
+      k.count++;
+      k.totalMs += entry.duration;
+      k.maxMs = Math.max(k.maxMs, entry.duration);
+    }
+  });
+  let waits: number[] | null = null;
+  const asked = new Map<unknown, number>();
+  pool.on('acquireRequest', (eventId) => {
+    if (waits) asked.set(eventId, performance.now());
+  });
+  pool.on('acquireSuccess', (eventId) => {
+    const at = asked.get(eventId);
+    if (at === undefined) return;
+    asked.delete(eventId);
+    waits?.push(performance.now() - at);
+  });
+  const ms = (nanos: number) => Math.round(nanos / 1e4) / 100;
+  return {
+    start() {
+      loop.reset();
+      loop.enable();
+      gc = {};
+      observer.observe({ entryTypes: ['gc'] });
+      waits = [];
+    },
+    stop(): Probe {
+      loop.disable();
+      observer.disconnect();
+      const sorted = (waits ?? []).sort((a, b) => a - b);
+      waits = null;
+      asked.clear();
+      const at = (p: number) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0) * 100) / 100;
+      for (const k of Object.values(gc)) {
+        k.totalMs = Math.round(k.totalMs * 10) / 10;
+        k.maxMs = Math.round(k.maxMs * 10) / 10;
+      }
+      return {
+        loopDelay: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
+        gc,
+        poolWait: { count: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) },
+      };
+    },
+  };
+}
+
 function reply(message: ServerReply): void {
   process.send?.(message);
 }
@@ -90,12 +151,20 @@ async function main(): Promise<void> {
   installRecorder();
   const env = readEnv(process.env);
   const app = await startApp(env, { log: () => undefined });
+  const probe = prober((app.orm.em.getConnection().getKnex() as unknown as { client: { pool: Parameters<typeof prober>[0] } }).client.pool);
   let stopping: Promise<void> | null = null;
   const stop = () => (stopping ??= app.stop());
   process.on('message', async (message: ServerRequest) => {
     switch (message.type) {
       case 'stats':
-        reply({ type: 'stats', id: message.id, statements, queryMs: Number(queryNanos) / 1e6, cpu: process.cpuUsage() });
+        reply({
+          type: 'stats',
+          id: message.id,
+          statements,
+          queryMs: Number(queryNanos) / 1e6,
+          cpu: process.cpuUsage(),
+          memory: process.memoryUsage(),
+        });
         return;
       case 'capture-start':
         capture = [];
@@ -108,6 +177,13 @@ async function main(): Promise<void> {
         reply({ type: 'captured', id: message.id, statements: captured });
         return;
       }
+      case 'probe-start':
+        probe.start();
+        reply({ type: 'ok', id: message.id });
+        return;
+      case 'probe-stop':
+        reply({ type: 'probed', id: message.id, probe: probe.stop() });
+        return;
       case 'stop':
         await stop();
         reply({ type: 'ok', id: message.id });

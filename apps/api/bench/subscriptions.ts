@@ -59,6 +59,7 @@ async function main(): Promise<void> {
       orgs.push({ walletId: wallet.id, client });
     }
     const rssBefore = rssMiB(server.child.pid);
+    const memoryBefore = (await server.stats()).memory;
     for (const [o, org] of orgs.entries()) {
       for (let i = 0; i < PER_ORG; i++) {
         const index = counts.length;
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - started) / 1000;
     const idleRate = (end - start - 1) / seconds;
     const rss = rssMiB(server.child.pid);
+    const memory = (await server.stats()).memory;
     // The fan-out: one grant per organization, every stream gets its events.
     const fanStarted = performance.now();
     for (const org of orgs) await org.client.walletTransactions.create.mutate({ walletId: org.walletId, grantedCredits: '1' });
@@ -97,6 +99,10 @@ async function main(): Promise<void> {
     console.log(`  database transactions/s while idle: ${idleRate.toFixed(1)}; the server's statements: ${statements}`);
     for (const [text, n] of [...texts].sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`    ${n} x ${text}`);
     console.log(`  server RSS: ${rssBefore.rss} MiB before the streams, ${rss.rss} MiB with them (peak ${rss.hwm} MiB)`);
+    const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+    for (const field of ['heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const) {
+      console.log(`    ${field}: ${mib(memoryBefore[field])} MiB before, ${mib(memory[field])} MiB with them`);
+    }
     console.log(
       `  one grant per organization reached ${counts.filter((n) => n >= 1).length} of ${counts.length} streams in ${fanMs} ms (writes included)`,
     );

@@ -182,18 +182,13 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 /** Domain errors become TRPCErrors with their mapped code; anything else is an internal error (see maskInternal). */
-const domainErrors = t.middleware(async ({ next }) => {
-  const result = await next();
-  if (!result.ok) {
-    const cause = result.error.cause;
-    if (cause instanceof WalletError) {
-      throw new TRPCError({ code: WALLET_ERROR_HTTP[cause.code], message: cause.message, cause });
-    }
-  }
+function withDomainErrors<R extends { ok: boolean; error?: { cause?: unknown } }>(result: R): R {
+  const cause = result.ok ? undefined : result.error?.cause;
+  if (cause instanceof WalletError) throw new TRPCError({ code: WALLET_ERROR_HTTP[cause.code], message: cause.message, cause });
   return result;
-});
+}
 
-export const publicProcedure = t.procedure.use(domainErrors);
+export const publicProcedure = t.procedure.use(async ({ next }) => withDomainErrors(await next()));
 
 /** Compares a presented token with a secret in constant time. */
 export function sameSecret(a: string, b: string): boolean {
@@ -250,14 +245,15 @@ function watchKey(services: AppServices, secret: string, requestSignal: AbortSig
   const controller = new AbortController();
   let revoked = false;
   let checking = false;
+  // Forked only when the cache misses (a revocation emptied the key's entry): most checks read nothing.
+  const emOf = () => services.orm.em.fork() as EntityManager;
   const timer = setInterval(() => {
     if (checking) return;
     checking = true;
-    const em = services.orm.em.fork() as EntityManager;
     cache
-      .resolve(em, secret)
+      .resolve(emOf, secret)
       .then(async (key) => {
-        if (key) return cache.recordUse(em, key, services.clock.now());
+        if (key) return cache.recordUse(emOf, key, services.clock.now());
         revoked = true;
         controller.abort();
       })
@@ -316,9 +312,13 @@ export async function openOrgContext(services: AppServices, token: string | null
   };
 }
 
-export const orgProcedure = publicProcedure.use(async ({ ctx, path, next }) => {
+/**
+ * One middleware, not publicProcedure's and another: each level of tRPC's middleware chain copies
+ * the call's options, and the org procedures are the hot path. openOrgContext throws TRPCErrors only.
+ */
+export const orgProcedure = t.procedure.use(async ({ ctx, path, next }) => {
   const org = await openOrgContext(ctx.services, ctx.token, ctx.request, path);
-  return next({ ctx: { ...ctx, org } });
+  return withDomainErrors(await next({ ctx: { ...ctx, org } }));
 });
 
 export const adminProcedure = publicProcedure.use(async ({ ctx, next }) => {

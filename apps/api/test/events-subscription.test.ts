@@ -10,10 +10,12 @@
  * (events.ts): the shared per-organization advisory lock, taken before the insert, held to commit.
  */
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { EVENTS_CHANNEL } from '@wallets/db';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWalletClient, type RouterOutputs, type WalletClient } from '../src/client/index.js';
+import { transformer } from '../src/transformer.js';
 import { streamSettings } from '../src/trpc.js';
 import { errorOf, type Harness, listAllEvents, startHarness } from './harness.js';
 import { pollUntil } from './processes.js';
@@ -259,4 +261,67 @@ describe('readers and racing writers', () => {
     expect(ids(live.events())).toEqual(expected);
     expect(ids(await listAllEvents(client))).toEqual(expected);
   });
+
+  it("is answered with the same headers and bytes as tRPC's own SSE handler: events with their ids, a resume, an error", async () => {
+    const { apiKey, client, wallet } = await tenantWithWallet();
+    await client.walletTransactions.create.mutate({ walletId: wallet.id, grantedCredits: '2' });
+    const all = await listAllEvents(client);
+    const query = (input: unknown) =>
+      `/trpc/events.onEvent?input=${encodeURIComponent(JSON.stringify(transformer.serialize(input)))}&connectionParams=${encodeURIComponent(JSON.stringify({ apiKey }))}`;
+    // `trpc-accept` (any value) sends a request to tRPC's handler; without it the server's own path answers.
+    const both = async (path: string, frames: number, headers: Record<string, string> = {}) => {
+      const [lean, trpc] = await Promise.all([
+        sse(h.app.url + path, headers, frames),
+        sse(h.app.url + path, { ...headers, 'trpc-accept': 'x' }, frames),
+      ]);
+      expect(lean).toEqual(trpc);
+      return lean;
+    };
+    const fromFirst = await both(query({}), 1 + all.length);
+    expect(fromFirst.headers).toMatchObject({
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache, no-transform',
+      vary: 'trpc-accept, accept',
+    });
+    expect(fromFirst.frames[0]).toBe('event: connected\ndata: {}');
+    expect(fromFirst.frames.slice(1).map((frame) => /\nid: (.+)$/.exec(frame)?.[1])).toEqual(ids(all));
+    // A resume: the id in the query or in Last-Event-ID joins the input.
+    const resumed = await both(`${query({})}&lastEventId=${all[0]!.id}`, all.length);
+    expect(resumed.frames.slice(1)).toEqual(fromFirst.frames.slice(2));
+    expect(await both(query({}), all.length, { 'last-event-id': all[0]!.id })).toEqual(resumed);
+    // An error: the stream says so and ends.
+    const failed = await both(query({ lastEventId: randomUUID() }), 10);
+    expect(failed.frames).toHaveLength(2);
+    expect(failed.frames[1]).toMatch(/^event: serialized-error\ndata: .*VALIDATION_FAILED/);
+    expect(failed.ended).toBe(true);
+  });
 });
+
+/** An SSE response's headers and its first `frames` frames (each without its closing blank lines); `ended`: the server closed it. */
+function sse(
+  url: string,
+  headers: Record<string, string>,
+  frames: number,
+): Promise<{ headers: Record<string, unknown>; frames: string[]; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (response) => {
+      let text = '';
+      const picked = () => ({
+        headers: Object.fromEntries(
+          ['content-type', 'cache-control', 'x-accel-buffering', 'vary', 'connection'].map((name) => [name, response.headers[name]]),
+        ),
+        frames: text.split('\n\n\n').slice(0, -1).slice(0, frames),
+      });
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.split('\n\n\n').length > frames) {
+          request.destroy();
+          resolve({ ...picked(), ended: false });
+        }
+      });
+      response.on('end', () => resolve({ ...picked(), ended: true }));
+    });
+    request.on('error', reject);
+  });
+}

@@ -8,7 +8,7 @@
  * after WALLET_STREAM_MAX_SECONDS the connection closes and the client resumes from its last id.
  */
 import { TRPCError, tracked } from '@trpc/server';
-import { listEvents, openEventStream, type StreamedEvent } from '@wallets/db';
+import { type EntityManager, listEvents, openEventStream, type StreamedEvent } from '@wallets/db';
 import { z } from 'zod';
 import { text } from '../schemas.js';
 import { type KeyWatch, orgProcedure, router } from '../trpc.js';
@@ -32,7 +32,8 @@ export const eventsRouter = router({
     .subscription(async ({ ctx, input, signal }) => {
       const watch = ctx.org.watchKey(signal);
       try {
-        const events = await openEventStream(ctx.org.em, ctx.org.organizationId, {
+        // The root EntityManager (every read forks its own): a stream holds no EntityManager of its own for hours.
+        const events = await openEventStream(ctx.services.orm.em as EntityManager, ctx.org.organizationId, {
           lastEventId: input.lastEventId ?? null,
           startAt: input.startAt ?? 'first',
           signal: watch.signal,

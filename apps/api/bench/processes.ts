@@ -3,9 +3,10 @@
  * (`node src/main.ts`, jobs off) on the same fresh database, side by side: BENCH_CALLERS [32]
  * keep-alive callers for BENCH_SECONDS [10] per side, calling `wallets.get` and a grant top-up
  * (walletTransactions.create; BENCH_GRANT_SHARE [0.5] of the calls) on 32 customers' wallets, from a child process.
- * Prints calls/s and p50/p99 per side. No assertion.
+ * Prints calls/s, p50/p99 and the resident memory of the server's processes (summed) per side. No assertion.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +72,33 @@ async function drive(job: Job): Promise<{ calls: number; errors: number; latenci
   return { calls: latencies.length, errors, latencies };
 }
 
+/** Linux: resident memory (VmRSS) of a process and its children, summed, in MiB; null where /proc is missing. */
+function treeRssMiB(root: number | undefined): number | null {
+  try {
+    const children = fs
+      .readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((pid) => {
+        try {
+          const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === root;
+        } catch {
+          return false;
+        }
+      });
+    const kib = [String(root), ...children].reduce((sum, pid) => {
+      const line = fs
+        .readFileSync(`/proc/${pid}/status`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('VmRSS:'));
+      return sum + Number(line?.split(/\s+/)[1] ?? 0);
+    }, 0);
+    return Math.round(kib / 102.4) / 10;
+  } catch {
+    return null;
+  }
+}
+
 if (process.argv[2] === 'child') {
   process.on('message', async (job: Job) => {
     process.send?.(await drive(job));
@@ -132,7 +160,8 @@ if (process.argv[2] === 'child') {
       const sorted = result.latencies.sort((a, b) => a - b);
       const pct = (p: number) => (sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(1);
       rows.push(
-        `${workers} HTTP process${workers > 1 ? 'es' : ''}: ${(result.calls / SECONDS).toFixed(0)} calls/s, p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, errors ${result.errors}`,
+        `${workers} HTTP process${workers > 1 ? 'es' : ''}: ${(result.calls / SECONDS).toFixed(0)} calls/s, p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, errors ${result.errors}; ` +
+          `RSS of the server's processes after the run ${treeRssMiB(server.pid) ?? '?'} MiB`,
       );
       log(rows.at(-1) as string);
       server.kill('SIGTERM');

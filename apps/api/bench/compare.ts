@@ -11,7 +11,10 @@
  *   paid by two wallets: two outbound rows), usage.sync (a two-fee snapshot), a grant top-up
  *   (walletTransactions.create with grantedCredits only) and wallets.get; and the mix 40%
  *   usage.sync / 30% wallets.get / 20% apply / 10% grant top-ups. Every customer has the same two
- *   wallets and three granted lots on both sides.
+ *   wallets and three granted lots on both sides. Outside the mix: a payment report that settles a
+ *   pending 10-credit top-up (walletTransactions.recordPayment), and wallets.terminate of a wallet
+ *   holding one granted lot (a customer of its own per wallet, so not on one customer); what these
+ *   calls take is made before each round on both sides, not measured.
  * - Closed loops: BENCH_CALLERS callers, each call on a random one of BENCH_CUSTOMERS customers,
  *   or all on one customer; per procedure and for the mix. Each row sends the same number of calls
  *   to each side, in BENCH_ROUNDS rounds of BENCH_ROUND_CALLS, which side goes first alternating.
@@ -69,7 +72,7 @@ import {
   trpcCaller,
 } from './support.js';
 import type { YardstickReply, YardstickRequest } from './yardstick/main.js';
-import { auditYardstick, seedYardstick } from './yardstick/seed.js';
+import { auditYardstick, seedPendingPurchases, seedTerminableWallets, seedYardstick } from './yardstick/seed.js';
 import type { YardstickStats } from './yardstick/server.js';
 
 const knob = (name: string, fallback: number, min = 1) => Math.max(min, Number(process.env[name] ?? fallback) || fallback);
@@ -95,10 +98,15 @@ const SOCKETS = Math.max(CALLERS, 256);
 const LATE_MS = 10;
 const RESULTS_FILE = path.join(repositoryRoot, 'bench-results-yardstick.json');
 
+/** The mix's procedures. */
 const PROCEDURES = ['apply', 'usage.sync', 'grant', 'wallets.get'] as const;
-type Procedure = (typeof PROCEDURES)[number];
+/** Rows of their own, each call on a row made for it beforehand (not measured): a pending top-up to settle, a wallet to end. */
+const LIFECYCLE = ['payment', 'terminate'] as const;
+type Lifecycle = (typeof LIFECYCLE)[number];
+type Procedure = (typeof PROCEDURES)[number] | Lifecycle;
 type Workload = Procedure | 'mix';
-const ALL_WORKLOADS: Workload[] = [...PROCEDURES, 'mix'];
+const ALL_WORKLOADS: Workload[] = [...PROCEDURES, ...LIFECYCLE, 'mix'];
+const isLifecycle = (workload: Workload): workload is Lifecycle => (LIFECYCLE as readonly string[]).includes(workload);
 /** BENCH_WORKLOADS (comma-separated, e.g. `wallets.get,mix`): only these rows; default all. */
 const WORKLOADS: Workload[] = process.env.BENCH_WORKLOADS
   ? ALL_WORKLOADS.filter((w) => process.env.BENCH_WORKLOADS!.split(',').includes(w))
@@ -107,7 +115,7 @@ type Scenario = 'many' | 'one';
 const SCENARIO_LABEL: Record<Scenario, string> = { many: `${CUSTOMERS} customers`, one: '1 customer' };
 
 /** 40% usage.sync / 30% wallets.get / 20% apply / 10% grant top-ups. */
-function mixPick(roll: number): Procedure {
+function mixPick(roll: number): (typeof PROCEDURES)[number] {
   if (roll < 0.4) return 'usage.sync';
   if (roll < 0.7) return 'wallets.get';
   if (roll < 0.9) return 'apply';
@@ -146,6 +154,8 @@ function usageFor(externalCustomerId: string, n: number) {
 }
 
 const GRANT_CREDITS = '10';
+/** A payment row's pending top-ups (the yardstick's seed makes them of the same 10 credits). */
+const PAID_CREDITS = '10';
 
 interface Allocation {
   prepaidCreditAmountCents: number;
@@ -172,6 +182,12 @@ interface Customer {
 interface Side {
   name: 'real' | 'yardstick';
   customers: Map<string, Customer>;
+  /**
+   * Before a lifecycle row's loop (not measured): a pending 10-credit top-up on wallet B of each
+   * customer in `picks` (one per call that picks it), or one wallet to end per call (each of a
+   * customer of its own, holding one granted lot).
+   */
+  prepare(workload: Lifecycle, picks: Customer[]): Promise<void>;
   call(procedure: Procedure, customer: Customer, n: number): Promise<void>;
   apply(invoiceId: string, customer: Customer): Promise<Allocation>;
   /** CPU time of the server process so far (ms) and the round trips it has made. */
@@ -278,8 +294,41 @@ async function seedReal(client: WalletClient, externalIds: string[]): Promise<Ma
   return customers;
 }
 
+/** What a lifecycle row's calls take, made by `prepare`: pending top-ups per customer, wallets to end. */
+class Prepared {
+  readonly pending = new Map<string, string[]>();
+  readonly wallets: string[] = [];
+
+  takePending(customer: Customer): string {
+    const id = this.pending.get(customer.externalId)?.shift();
+    if (!id) throw new Error(`no pending top-up prepared for ${customer.externalId}`);
+    return id;
+  }
+
+  takeWallet(): string {
+    const id = this.wallets.shift();
+    if (!id) throw new Error('no wallet prepared to end');
+    return id;
+  }
+
+  addPending(customer: Customer, id: string): void {
+    this.pending.set(customer.externalId, [...(this.pending.get(customer.externalId) ?? []), id]);
+  }
+}
+
+/** Runs `work` over `items` with 8 workers. */
+async function inParallel<T>(items: T[], work: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let i = next++; i < items.length; i = next++) await work(items[i]!, i);
+    }),
+  );
+}
+
 function realSide(server: ServerProcess, apiKey: string, customers: Map<string, Customer>, prefix: string, timeoutMs: number): Side {
   const trpc = trpcCaller(server.url, apiKey, { maxSockets: SOCKETS, timeoutMs });
+  const prepared = new Prepared();
   let seq = 0;
   const apply = (invoiceId: string, customer: Customer) =>
     trpc.mutate<Allocation>('invoices.applyPrepaidCredits', { invoice: invoiceFor(invoiceId, customer.externalId) });
@@ -301,6 +350,33 @@ function realSide(server: ServerProcess, apiKey: string, customers: Map<string, 
         case 'wallets.get':
           await trpc.query('wallets.get', { id: customer.walletIds[0] });
           return;
+        case 'payment':
+          await trpc.mutate('walletTransactions.recordPayment', { id: prepared.takePending(customer), status: 'succeeded' });
+          return;
+        case 'terminate':
+          await trpc.mutate('wallets.terminate', { id: prepared.takeWallet() });
+          return;
+      }
+    },
+    async prepare(workload, picks) {
+      if (workload === 'payment') {
+        await inParallel(picks, async (customer) => {
+          const { transactions } = await trpc.mutate<{ transactions: { id: string }[] }>('walletTransactions.create', {
+            walletId: customer.walletIds[1],
+            paidCredits: PAID_CREDITS,
+          });
+          prepared.addPending(customer, transactions[0]!.id);
+        });
+      } else {
+        const ids: string[] = [];
+        await inParallel(picks, async (_, i) => {
+          const externalId = `${prefix}-ended-${++seq}-${i}`;
+          await trpc.mutate('customers.upsert', { externalId, currency: 'EUR' });
+          ids[i] = (
+            await trpc.mutate<{ id: string }>('wallets.create', { externalCustomerId: externalId, rateAmount: '1', grantedCredits: '100' })
+          ).id;
+        });
+        prepared.wallets.push(...ids);
       }
     },
     async usage() {
@@ -316,8 +392,15 @@ function realSide(server: ServerProcess, apiKey: string, customers: Map<string, 
   };
 }
 
-function yardstickSide(child: YardstickProcess, apiKey: string, customers: Map<string, Customer>, prefix: string, timeoutMs: number): Side {
-  const json = jsonCaller(child.url, apiKey, { maxSockets: SOCKETS, timeoutMs });
+function yardstickSide(
+  child: YardstickProcess,
+  seed: { databaseUrl: string; organizationId: string; apiKey: string },
+  customers: Map<string, Customer>,
+  prefix: string,
+  timeoutMs: number,
+): Side {
+  const json = jsonCaller(child.url, seed.apiKey, { maxSockets: SOCKETS, timeoutMs });
+  const prepared = new Prepared();
   let seq = 0;
   const apply = (invoiceId: string, customer: Customer) =>
     json.post<Allocation>('/v1/invoices/apply', { invoice: invoiceFor(invoiceId, customer.externalId) });
@@ -339,6 +422,24 @@ function yardstickSide(child: YardstickProcess, apiKey: string, customers: Map<s
         case 'wallets.get':
           await json.get(`/v1/wallets/${customer.walletIds[0]}`);
           return;
+        case 'payment':
+          await json.post(`/v1/wallet-transactions/${prepared.takePending(customer)}/payment`, { status: 'succeeded' });
+          return;
+        case 'terminate':
+          await json.delete(`/v1/wallets/${prepared.takeWallet()}`);
+          return;
+      }
+    },
+    async prepare(workload, picks) {
+      if (workload === 'payment') {
+        const ids = await seedPendingPurchases(
+          seed.databaseUrl,
+          seed.organizationId,
+          picks.map((c) => c.walletIds[1]),
+        );
+        for (const [i, customer] of picks.entries()) prepared.addPending(customer, ids[i]!);
+      } else {
+        prepared.wallets.push(...(await seedTerminableWallets(seed.databaseUrl, seed.organizationId, picks.length)));
       }
     },
     async usage() {
@@ -370,6 +471,12 @@ interface Measured {
 }
 
 const externalIds = (scenario: Scenario) => (scenario === 'many' ? Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`) : ['single']);
+
+/** The customers a closed loop of a single procedure will call, in order (the draws `closedLoop` makes with the same `random`). */
+function closedLoopPicks(side: Side, scenario: Scenario, calls: number, random: () => number): Customer[] {
+  const ids = externalIds(scenario);
+  return Array.from({ length: calls }, () => side.customers.get(ids[Math.floor(random() * ids.length)]!)!);
+}
 
 /** `calls` calls from CALLERS closed loops (each sends its next call when the last one answered). */
 async function closedLoop(
@@ -661,8 +768,9 @@ async function main(): Promise<void> {
       `real server pid ${server.child.pid}, yardstick pid ${yardstick.child.pid}, pools of ${POOL_MAX}; seeded ${ids.length} customers on each side`,
     );
     const ysCustomers = new Map([...seeded.customers].map(([id, c]) => [id, { externalId: id, walletIds: c.walletIds }]));
+    const ysSeed = { databaseUrl: db.url, organizationId: seeded.organizationId, apiKey: seeded.apiKey };
     const real = realSide(server, apiKey, realCustomers, 'closed', CALL_TIMEOUT_MS);
-    const ys = yardstickSide(yardstick, seeded.apiKey, ysCustomers, 'closed', CALL_TIMEOUT_MS);
+    const ys = yardstickSide(yardstick, ysSeed, ysCustomers, 'closed', CALL_TIMEOUT_MS);
 
     // Same answer for the same invoice on both sides (their customers are seeded alike).
     const [realFirst, ysFirst] = [await real.apply('same-answer', realCustomers.get('c0')!), await ys.apply('same-answer', ysCustomers.get('c0')!)];
@@ -694,10 +802,13 @@ async function main(): Promise<void> {
     );
     for (const scenario of scenarios) {
       for (const workload of WORKLOADS) {
+        // Each termination ends a wallet of a customer of its own: one customer would be the same row.
+        if (workload === 'terminate' && scenario === 'one') continue;
         const parts: Record<'real' | 'yardstick', Measured[]> = { real: [], yardstick: [] };
         for (let r = 0; r < ROUNDS; r++) {
           // The same draws on both sides within a round; who goes first alternates.
           for (const side of r % 2 === 0 ? [real, ys] : [ys, real]) {
+            if (isLifecycle(workload)) await side.prepare(workload, closedLoopPicks(side, scenario, ROUND_CALLS, seededRandom(SEED + r)));
             parts[side.name].push(await closedLoop(side, db, scenario, workload, ROUND_CALLS, seededRandom(SEED + r)));
           }
         }
@@ -729,7 +840,7 @@ async function main(): Promise<void> {
       // The yardstick first: a backlog the real server may still be working through afterwards
       // then slows nothing that is measured.
       for (const side of [
-        yardstickSide(yardstick, seeded.apiKey, ysCustomers, 'open', OPEN_TIMEOUT_MS),
+        yardstickSide(yardstick, ysSeed, ysCustomers, 'open', OPEN_TIMEOUT_MS),
         realSide(server, apiKey, realCustomers, 'open', OPEN_TIMEOUT_MS),
       ]) {
         result[side.name] = await openRun(side, db, plan);
@@ -744,7 +855,7 @@ async function main(): Promise<void> {
     if (!SKIP_STEPS) {
       steps = await steppedSearch(
         (rate) => [
-          yardstickSide(yardstick!, seeded.apiKey, ysCustomers, `step${rate}`, OPEN_TIMEOUT_MS),
+          yardstickSide(yardstick!, ysSeed, ysCustomers, `step${rate}`, OPEN_TIMEOUT_MS),
           realSide(server!, apiKey, realCustomers, `step${rate}`, OPEN_TIMEOUT_MS),
         ],
         db,

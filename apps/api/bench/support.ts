@@ -261,7 +261,7 @@ function httpExchange(
   agent: http.Agent,
   base: URL,
   options: HttpCallOptions,
-  request: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body: string | null; label: string },
+  request: { method: 'GET' | 'POST' | 'DELETE'; path: string; headers: Record<string, string>; body: string | null; label: string },
   describeError: (payload: unknown) => string,
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -357,6 +357,7 @@ export function mutationCaller(url: string, apiKey: string, options: HttpCallOpt
 export interface JsonCaller {
   post<T>(path: string, body: unknown): Promise<T>;
   get<T>(path: string): Promise<T>;
+  delete<T>(path: string): Promise<T>;
   /** Drops every connection and every call still queued for one (they fail). */
   close(): void;
 }
@@ -371,6 +372,8 @@ export function jsonCaller(url: string, apiKey: string, options: HttpCallOptions
     post: async (path, body) =>
       (await httpExchange(agent, base, options, { method: 'POST', path, headers, body: JSON.stringify(body), label: path }, message)) as never,
     get: async (path) => (await httpExchange(agent, base, options, { method: 'GET', path, headers, body: null, label: path }, message)) as never,
+    delete: async (path) =>
+      (await httpExchange(agent, base, options, { method: 'DELETE', path, headers, body: null, label: path }, message)) as never,
     close: () => closeAgent(agent),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The ledger of one customer, in memory: every balance move, decided once, on plain records.
  * A planner opens a draft on the records loaded under the customer's lock, applies its command
- * (grant, purchase, settle, fail, consume, void, terminate), settles the ongoing balances (which may
+ * (new wallets and rules, grant, purchase, settle, fail, consume, void, terminate), settles the ongoing balances (which may
  * fire threshold rules, whose top-ups land in the same draft) and hands `toDelta()` to the writer.
  *
  * What it decides:
@@ -135,12 +135,15 @@ export class LedgerDraft {
   readonly now: Date;
   readonly customer: CustomerRecord;
   private readonly newId: () => string;
+  private readonly originalCustomer: CustomerRecord;
   private readonly originals = {
     wallets: new Map<string, WalletRecord>(),
     entries: new Map<string, EntryRecord>(),
     rules: new Map<string, RuleRecord>(),
   };
   private readonly walletMap = new Map<string, WalletRecord>();
+  private readonly newWallets = new Set<WalletRecord>();
+  private readonly newRules = new Set<RuleRecord>();
   /** Existing entries (lots and purchases) first, in loaded order, then new ones. */
   private readonly entryList: EntryRecord[] = [];
   private readonly newEntries = new Set<EntryRecord>();
@@ -159,6 +162,7 @@ export class LedgerDraft {
     this.now = clock.now;
     this.newId = clock.newId;
     this.customer = { ...records.customer };
+    this.originalCustomer = records.customer;
     for (const wallet of records.wallets) {
       this.originals.wallets.set(wallet.id, wallet);
       this.walletMap.set(wallet.id, copyWallet(wallet));
@@ -209,6 +213,32 @@ export class LedgerDraft {
 
   snapshot(currency: string): UsageSnapshotRecord | null {
     return this.snapshots.get(currency) ?? null;
+  }
+
+  /** The customer's wallets that are active now, of every currency loaded, in application order. */
+  allActiveWallets(): WalletRecord[] {
+    return [...this.walletMap.values()].filter((w) => w.status === 'active').sort(compareWallets);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // New wallets and rules.
+
+  /** A new wallet of the customer (the draft keeps and returns its own copy). */
+  addWallet(wallet: WalletRecord): WalletRecord {
+    invariant(wallet.customerId === this.customer.id && !this.walletMap.has(wallet.id), 'a new wallet of this customer');
+    const copy = copyWallet(wallet);
+    this.walletMap.set(copy.id, copy);
+    this.newWallets.add(copy);
+    return copy;
+  }
+
+  /** A new rule of a wallet in the draft (the draft keeps and returns its own copy). */
+  addRule(rule: RuleRecord): RuleRecord {
+    invariant(this.walletMap.has(rule.walletId), 'a new rule of a wallet in the draft');
+    const copy = copyRule(rule);
+    this.ruleList.push(copy);
+    this.newRules.add(copy);
+    return copy;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -646,8 +676,11 @@ export class LedgerDraft {
       entries: [...this.newEntries].map(copyEntry),
       consumptions: this.consumptions.map((c) => ({ ...c })),
       changedEntries: changed(this.entryList, this.originals.entries).map(copyEntry),
+      newWallets: [...this.newWallets].map(copyWallet),
       wallets: changed(this.walletMap.values(), this.originals.wallets).map(copyWallet),
+      newRules: [...this.newRules].map(copyRule),
       rules: changed(this.ruleList, this.originals.rules).map(copyRule),
+      customer: sameRecord(this.customer, this.originalCustomer) ? null : { ...this.customer },
       snapshot: this.changedSnapshot
         ? { record: copySnapshot(this.changedSnapshot), created: !this.storedSnapshotCurrencies.has(this.changedSnapshot.currency) }
         : null,

@@ -89,9 +89,7 @@ export function planTerminateWallet(
     draft.touch(wallet);
     draft.settleOngoing();
   }
-  const answer = { wallet: copyWallet(wallet), rules: draft.activeRules(new Set([wallet.id])).map(copyRule) };
-  draft.settleOngoing();
-  return { delta: draft.toDelta(), ...answer };
+  return { delta: draft.toDelta(), wallet: copyWallet(wallet), rules: draft.activeRules(new Set([wallet.id])).map(copyRule) };
 }
 
 export interface ExpiryOutcome {

@@ -83,8 +83,11 @@ describe('planExpireRules', () => {
       entries: [],
       consumptions: [],
       changedEntries: [],
+      newWallets: [],
       wallets: [],
+      newRules: [],
       rules: [],
+      customer: null,
       snapshot: null,
       events: [],
     });

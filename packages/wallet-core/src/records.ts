@@ -169,10 +169,16 @@ export interface LedgerDelta {
   consumptions: ConsumptionRecord[];
   /** Existing entries that changed (lot remainders, payment states, invoice ids, claw-backs). */
   changedEntries: EntryRecord[];
-  /** Existing wallets that changed (balances, ongoing fields, status, updatedAt). */
+  /** New wallets, as they are at the end of the request. */
+  newWallets: WalletRecord[];
+  /** Existing wallets that changed (balances, ongoing fields, status, settings, updatedAt). */
   wallets: WalletRecord[];
-  /** Existing rules that changed (ended). */
+  /** New rules, as they are at the end of the request. */
+  newRules: RuleRecord[];
+  /** Existing rules that changed (ended, or edited by a wallet update). */
   rules: RuleRecord[];
+  /** The customer, when it changed (its currency, set by its first wallet). */
+  customer: CustomerRecord | null;
   /** A usage snapshot created or replaced. */
   snapshot: { record: UsageSnapshotRecord; created: boolean } | null;
   events: DeltaEvent[];

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { mutate, newOrganization, openTestOrm } from '../test/helpers.js';
 import { translateDbError } from './db-errors.js';
 import { groupDbOf, runGroupMutation } from './group-mutation.js';
+import { EMPTY_DELTA } from './group-writer.js';
 import { createWallet, upsertCustomer } from './index.js';
 import type { Orm } from './orm.js';
 
@@ -39,7 +40,7 @@ describe('database errors', () => {
     const door = { db: groupDbOf(orm), scope: { organizationId: org, procedure: 'test', idempotencyKey: 'k-check', request: {}, now } };
     const attempt = runGroupMutation(door, { customer: { externalId: 'c1' }, scope: { currency: 'EUR' } }, ({ records }) => {
       const wallet = { ...records!.wallets[0]!, balanceCents: -1n };
-      return { answer: null, delta: { entries: [], consumptions: [], changedEntries: [], wallets: [wallet], rules: [], snapshot: null, events: [] } };
+      return { answer: null, delta: { ...EMPTY_DELTA, wallets: [wallet] } };
     });
     await expect(attempt).rejects.toBeInstanceOf(InvariantViolation);
     await expect(attempt).rejects.toThrow(/wallets_balances_non_negative/);

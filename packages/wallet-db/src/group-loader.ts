@@ -24,17 +24,22 @@ export interface Queryable {
   query(config: pg.QueryConfig): Promise<pg.QueryResult>;
 }
 
-/** The customer by its external id or id, as the owner of a wallet, or as the one a voided invoice was applied to. */
-export type CustomerKey = { externalId: string } | { id: string } | { ownerOf: string } | { ofClaimedInvoice: true };
+/**
+ * The customer by its external id or id, as the owner of a wallet, as the owner of an entry (loaded
+ * as a named entry, its wallet as the named wallet: scope `{ walletOfEntry: true }`), or as the one
+ * a voided invoice was applied to.
+ */
+export type CustomerKey = { externalId: string } | { id: string } | { ownerOf: string } | { ownerOfEntry: string } | { ofClaimedInvoice: true };
 
 /** Which wallets of the customer a command works on. */
-export type WalletScope = { currency: string } | { walletId: string } | { allCurrencies: true };
+export type WalletScope = { currency: string } | { walletId: string } | { allCurrencies: true } | { walletOfEntry: true };
 
 /**
  * Which lots to load: every live lot; for a command that consumes none, only those due to expire by
- * now (which it voids first); none for a command that neither consumes nor expires lots.
+ * now (which it voids first), or those and every lot of a wallet past its own expiry (for a command
+ * that expires such a wallet first); none for a command that neither consumes nor expires lots.
  */
-export type LotsToLoad = 'all' | 'due' | 'none';
+export type LotsToLoad = 'all' | 'due' | 'expiring' | 'none';
 
 /** What a load claims before it reads: an idempotency key, an invoice id to apply or to void. */
 export interface GroupClaims {
@@ -82,6 +87,8 @@ export async function loadGroupClaimed(
   options: { entryIds?: readonly string[]; claims?: GroupClaims; lots?: LotsToLoad } = {},
 ): Promise<LoadedGroup> {
   const claims = options.claims ?? {};
+  // The entry whose owner is the customer comes first: group_load takes the owner of the first one.
+  const entryIds = 'ownerOfEntry' in customer ? [customer.ownerOfEntry, ...(options.entryIds ?? [])] : (options.entryIds ?? []);
   const result = await db.query({
     ...GROUP_LOAD,
     values: [
@@ -93,7 +100,7 @@ export async function loadGroupClaimed(
       'allCurrencies' in scope,
       new Date(now.getTime() - THRESHOLD_BACKOFF_MS),
       now,
-      options.entryIds && options.entryIds.length > 0 ? options.entryIds : null,
+      entryIds.length > 0 ? entryIds : null,
       json(claims.idempotency),
       json(claims.apply && { ...claims.apply, now: claims.apply.now.toISOString() }),
       json(claims.void && { ...claims.void, now: claims.void.now.toISOString() }),

@@ -282,8 +282,11 @@ function isEmpty(delta: LedgerDelta): boolean {
     delta.entries.length === 0 &&
     delta.consumptions.length === 0 &&
     delta.changedEntries.length === 0 &&
+    delta.newWallets.length === 0 &&
     delta.wallets.length === 0 &&
+    delta.newRules.length === 0 &&
     delta.rules.length === 0 &&
+    delta.customer === null &&
     delta.snapshot === null &&
     delta.events.length === 0
   );

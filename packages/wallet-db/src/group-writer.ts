@@ -1,10 +1,11 @@
 /**
  * The one writer of a customer's ledger group (DESIGN "Inside a mutation"): a wallet-core delta as
- * one jsonb document, written set-based by one call of the migrated `group_write` function (rows,
- * balances, rules, the snapshot, the invoice row, the outbox events under the shared
- * per-organization lock in the delta's order, the idempotent answer). No SQL text is built from
- * values. Wallet events show the wallet as it ends, with its active
- * rules; transaction events the entry as it was when the event happened.
+ * one jsonb document, written set-based by one call of the migrated `group_write` function (the
+ * customer's currency, new and changed wallets and rules, entries, consumptions, the snapshot, the
+ * invoice row, the outbox events under the shared per-organization lock in the delta's order, the
+ * idempotent answer). No SQL text is built from values. Every list in the document is an array, so
+ * documents of several groups concatenate. Wallet events show the wallet as it ends, with its
+ * active rules; transaction events the entry as it was when the event happened.
  *
  * The caller holds the customer lock (group-loader.ts) and runs inside the request's transaction.
  */
@@ -24,11 +25,12 @@ const time = (value: Date | null) => (value === null ? null : value.toISOString(
 /** The wallets and active rules as the delta leaves them (for wallet events). */
 function finalState(records: GroupRecords, delta: LedgerDelta) {
   const wallets = new Map<string, WalletRecord>(records.wallets.map((w) => [w.id, w]));
-  for (const w of delta.wallets) wallets.set(w.id, w);
-  const ended = new Set(delta.rules.filter((r) => r.status !== 'active').map((r) => r.id));
+  for (const w of [...delta.wallets, ...delta.newWallets]) wallets.set(w.id, w);
+  const changed = new Map(delta.rules.map((r) => [r.id, r]));
   const rules = new Map<string, RuleRecord[]>();
-  for (const rule of records.rules) {
-    if (rule.status !== 'active' || ended.has(rule.id)) continue;
+  for (const loaded of [...records.rules, ...delta.newRules]) {
+    const rule = changed.get(loaded.id) ?? loaded;
+    if (rule.status !== 'active') continue;
     rules.set(rule.walletId, [...(rules.get(rule.walletId) ?? []), rule]);
   }
   return { wallets, rules };
@@ -50,6 +52,63 @@ export function deltaEvents(records: GroupRecords, delta: LedgerDelta): { id: st
 export interface WriteExtras {
   invoice?: { id: string; allocation?: unknown; status?: 'voided'; voidedAt?: Date } | undefined;
   idempotency?: { procedure: string; key: string; response: unknown } | undefined;
+}
+
+/** A wallet row as `group_write` takes it (inserted when new, every changeable column updated otherwise). */
+function walletDocument(w: WalletRecord) {
+  return {
+    id: w.id,
+    customer_id: w.customerId,
+    name: w.name,
+    code: w.code,
+    status: w.status,
+    currency: w.currency,
+    rate_amount: formatDecimal(w.rateAmount),
+    priority: w.priority,
+    balance_cents: String(w.balanceCents),
+    credits_balance: formatDecimal(w.creditsBalance),
+    consumed_amount_cents: String(w.consumedAmountCents),
+    consumed_credits: formatDecimal(w.consumedCredits),
+    ongoing_balance_cents: String(w.ongoingBalanceCents),
+    credits_ongoing_balance: formatDecimal(w.creditsOngoingBalance),
+    ongoing_usage_balance_cents: String(w.ongoingUsageBalanceCents),
+    credits_ongoing_usage_balance: formatDecimal(w.creditsOngoingUsageBalance),
+    depleted_ongoing_balance: w.depletedOngoingBalance,
+    expiration_at: time(w.expirationAt),
+    terminated_at: time(w.terminatedAt),
+    invoice_requires_successful_payment: w.invoiceRequiresSuccessfulPayment,
+    paid_top_up_min_amount_cents: cents(w.paidTopUpMinAmountCents),
+    paid_top_up_max_amount_cents: cents(w.paidTopUpMaxAmountCents),
+    applies_to_fee_types: w.appliesToFeeTypes,
+    applies_to_billable_metric_codes: w.appliesToBillableMetricCodes,
+    created_at: w.createdAt.toISOString(),
+    updated_at: w.updatedAt.toISOString(),
+  };
+}
+
+/** A rule row as `group_write` takes it (inserted when new, every changeable column updated otherwise). */
+function ruleDocument(r: RuleRecord) {
+  return {
+    id: r.id,
+    wallet_id: r.walletId,
+    status: r.status,
+    trigger: r.trigger,
+    interval: r.interval,
+    method: r.method,
+    paid_credits: formatDecimal(r.paidCredits),
+    granted_credits: formatDecimal(r.grantedCredits),
+    threshold_credits: formatDecimal(r.thresholdCredits),
+    target_ongoing_balance: credits(r.targetOngoingBalance),
+    grants_target_top_up: r.grantsTargetTopUp,
+    ignore_paid_top_up_limits: r.ignorePaidTopUpLimits,
+    invoice_requires_successful_payment: r.invoiceRequiresSuccessfulPayment,
+    started_at: time(r.startedAt),
+    expiration_at: time(r.expirationAt),
+    transaction_metadata: r.transactionMetadata,
+    transaction_name: r.transactionName,
+    terminated_at: time(r.terminatedAt),
+    created_at: r.createdAt.toISOString(),
+  };
 }
 
 /** The delta as the jsonb document `group_write` takes (numbers as strings, times as ISO text). */
@@ -99,22 +158,11 @@ export function deltaDocument(records: GroupRecords, delta: LedgerDelta, extras:
       failed_at: time(e.failedAt),
       clawed_back_at: time(e.clawedBackAt),
     })),
-    wallets: delta.wallets.map((w) => ({
-      id: w.id,
-      status: w.status,
-      balance_cents: String(w.balanceCents),
-      credits_balance: formatDecimal(w.creditsBalance),
-      consumed_amount_cents: String(w.consumedAmountCents),
-      consumed_credits: formatDecimal(w.consumedCredits),
-      ongoing_balance_cents: String(w.ongoingBalanceCents),
-      credits_ongoing_balance: formatDecimal(w.creditsOngoingBalance),
-      ongoing_usage_balance_cents: String(w.ongoingUsageBalanceCents),
-      credits_ongoing_usage_balance: formatDecimal(w.creditsOngoingUsageBalance),
-      depleted_ongoing_balance: w.depletedOngoingBalance,
-      terminated_at: time(w.terminatedAt),
-      updated_at: w.updatedAt.toISOString(),
-    })),
-    rules: delta.rules.map((r) => ({ id: r.id, status: r.status, terminated_at: time(r.terminatedAt) })),
+    customers: delta.customer ? [{ id: delta.customer.id, currency: delta.customer.currency }] : [],
+    newWallets: delta.newWallets.map(walletDocument),
+    wallets: delta.wallets.map(walletDocument),
+    newRules: delta.newRules.map(ruleDocument),
+    rules: delta.rules.map(ruleDocument),
     snapshot: s
       ? {
           id: s.id,
@@ -134,7 +182,18 @@ export function deltaDocument(records: GroupRecords, delta: LedgerDelta, extras:
 }
 
 /** An empty delta: the writer has nothing of the ledger to write (a claim may still need its answer stored). */
-export const EMPTY_DELTA: LedgerDelta = { entries: [], consumptions: [], changedEntries: [], wallets: [], rules: [], snapshot: null, events: [] };
+export const EMPTY_DELTA: LedgerDelta = {
+  entries: [],
+  consumptions: [],
+  changedEntries: [],
+  newWallets: [],
+  wallets: [],
+  newRules: [],
+  rules: [],
+  customer: null,
+  snapshot: null,
+  events: [],
+};
 
 /** Writes a delta and the extras in one round trip (one call of `group_write`). */
 export async function writeDelta(

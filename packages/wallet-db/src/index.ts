@@ -8,7 +8,6 @@ export * from './commands/expiration-batch.js';
 export * from './commands/interval-rules.js';
 export * from './commands/invoices.js';
 export * from './commands/organizations.js';
-export * from './commands/recurring-rules.js';
 export * from './commands/usage.js';
 export * from './commands/wallet-transactions.js';
 export * from './commands/wallets.js';

@@ -236,18 +236,6 @@ export class Ledger {
     return tx;
   }
 
-  /** pending|failed -> settled: the purchase becomes a lot and the balance rises. */
-  settle(wallet: Wallet, tx: WalletTransaction): void {
-    this.ormOnly('settle');
-    invariant(tx.transactionStatus === 'purchased' && tx.status !== 'settled', 'only an unsettled purchase settles');
-    tx.status = 'settled';
-    tx.settledAt = this.ctx.now;
-    tx.remainingCreditAmount = tx.creditAmount;
-    tx.remainingAmountCents = tx.amountCents;
-    this.credit(wallet, tx);
-    this.events.transaction('wallet_transaction.updated', tx);
-  }
-
   /** pending -> failed. */
   fail(tx: WalletTransaction): void {
     this.ormOnly('fail');

@@ -50,27 +50,6 @@ export async function getTransactionOrFail(em: EntityManager, organizationId: st
 }
 
 /** The customer that owns a wallet, without loading the wallet into the identity map. */
-export async function findWalletCustomerId(em: EntityManager, organizationId: string, walletId: string): Promise<string | null> {
-  if (!isUuid(walletId)) return null;
-  const rows: { customer_id: string }[] = await em
-    .getConnection()
-    .execute('select customer_id from wallets where id = ? and organization_id = ?', [walletId, organizationId], 'all', em.getTransactionContext());
-  return rows[0]?.customer_id ?? null;
-}
-
-export async function findTransactionCustomerId(em: EntityManager, organizationId: string, transactionId: string): Promise<string | null> {
-  if (!isUuid(transactionId)) return null;
-  const rows: { customer_id: string }[] = await em
-    .getConnection()
-    .execute(
-      'select customer_id from wallet_transactions where id = ? and organization_id = ?',
-      [transactionId, organizationId],
-      'all',
-      em.getTransactionContext(),
-    );
-  return rows[0]?.customer_id ?? null;
-}
-
 export async function countActiveWallets(em: EntityManager, organizationId: string, customerId: string): Promise<number> {
   return em.count(Wallet, { organization: organizationId, customer: customerId, status: 'active' });
 }

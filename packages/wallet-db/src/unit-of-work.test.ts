@@ -33,8 +33,10 @@ function call<T>(
   return runMutation(orm.em as EntityManager, { organizationId, procedure, idempotencyKey, request, now }, fn);
 }
 
+/** wallets.create as the api runs it: through the door, idempotent under the input's key. */
 function create(input: CreateWalletInput & { idempotencyKey?: string }, organizationId = org, procedure = 'wallets.create') {
-  return call(organizationId, procedure, { ...input }, (work) => createWallet(work, input));
+  const { idempotencyKey, ...request } = input;
+  return createWallet({ door: { db: groupDbOf(orm), scope: { organizationId, procedure, idempotencyKey, request, now } } }, input);
 }
 
 async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -118,9 +120,9 @@ describe('runMutation idempotency', () => {
   it('writes nothing when the mutation fails: no record, no events, no rows', async () => {
     await mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'fails' }));
     const before = await footprint();
-    // The wallet is created (and the customer's currency set) before the failure: all of it rolls back.
+    // The customer's currency is set before the failure: all of it rolls back, the key's record too.
     const failing = (work: Work) =>
-      createWallet(work, { externalCustomerId: 'fails', rateAmount: 100_000n, currency: 'USD', grantedCredits: 100_000n }).then(() => {
+      upsertCustomer(work, { externalId: 'fails', currency: 'USD' }).then(() => {
         throw new WalletError('VALIDATION_FAILED', 'failed after writing');
       });
     await expect(call(org, 'wallets.create', { idempotencyKey: 'k-5', attempt: 1 }, failing)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
@@ -129,22 +131,19 @@ describe('runMutation idempotency', () => {
 
     // A command's own refusal rolls back the same way.
     await expect(
-      call(org, 'wallets.create', { idempotencyKey: 'k-5', attempt: 2 }, (work) =>
-        createWallet(work, {
-          externalCustomerId: 'fails',
-          rateAmount: 100_000n,
-          currency: 'USD',
-          paidCredits: 100_000n,
-          paidTopUpMinAmountCents: 500n,
-        }),
-      ),
+      create({
+        externalCustomerId: 'fails',
+        rateAmount: 100_000n,
+        currency: 'USD',
+        paidCredits: 100_000n,
+        paidTopUpMinAmountCents: 500n,
+        idempotencyKey: 'k-5',
+      }),
     ).rejects.toMatchObject({ code: 'AMOUNT_BELOW_MINIMUM' });
     expect(await footprint()).toEqual(before);
 
     // The key was not used up: a later attempt (even with another request) runs as a first attempt.
-    const wallet = await call(org, 'wallets.create', { idempotencyKey: 'k-5', attempt: 3 }, (work) =>
-      createWallet(work, { externalCustomerId: 'fails', rateAmount: 100_000n, currency: 'USD' }),
-    );
+    const wallet = await create({ externalCustomerId: 'fails', rateAmount: 100_000n, currency: 'USD', idempotencyKey: 'k-5' });
     expect(wallet.currency).toBe('USD');
     expect(Number((await footprint())?.records)).toBe(Number(before?.records) + 1);
   });

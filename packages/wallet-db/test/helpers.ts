@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { parseDecimal } from '@wallets/core';
 import { inject } from 'vitest';
-import { createOrganization, type Orm, openOrm, runMutation, type Work } from '../src/index.js';
+import { createOrganization, type Door, groupDbOf, type Orm, openOrm, runMutation, type Work } from '../src/index.js';
 
 export async function openTestOrm(): Promise<Orm> {
   return openOrm({ databaseUrl: inject('databaseUrl'), poolMax: 20 });
@@ -30,6 +30,14 @@ export function mutate<T>(
   procedure = 'test',
 ): Promise<T> {
   return runMutation(orm.em as EntityManager, { organizationId, procedure, idempotencyKey, request: {}, now }, fn);
+}
+
+/**
+ * The door a procedure hands a command that moved onto it: no transaction around it, so parallel
+ * calls take one connection each (a `mutate` holds one more for its own transaction).
+ */
+export function door(orm: Orm, organizationId: string, now: Date, idempotencyKey?: string, procedure = 'test'): { door: Door } {
+  return { door: { db: groupDbOf(orm), scope: { organizationId, procedure, idempotencyKey, request: {}, now } } };
 }
 
 /** Credits from a decimal string, exactly (test inputs are written as the wire would carry them). */

@@ -660,7 +660,7 @@ async function createWalletStep(s: Stream, customer: StreamCustomer): Promise<vo
   const key = maybeKey(s);
   const expected = modelOutcome(s, () => model.planWallet(request, s.now));
   const run = (work: Work) => createWallet(work, input);
-  const actual = await realOutcome(s, 'wallets.create', input, run, key);
+  const actual = await realOutcome(s, 'wallets.create', input, run, key, true);
   s.log(
     `createWallet ${customer.label} ${currency ?? '(customer currency)'} rate=${formatCredits(request.rate)} paid=${fmt(request.paidCredits)} granted=${fmt(request.grantedCredits)} ` +
       `min=${min ?? '-'} max=${max ?? '-'} ignore=${request.ignoreLimits} code=${code ?? '-'} expiry=${expiry === undefined ? '-' : new Date(expiry).toISOString()}${key ? ` key=${key}` : ''} -> ${describeOutcome(actual)}`,
@@ -685,6 +685,7 @@ async function createWalletStep(s: Stream, customer: StreamCustomer): Promise<vo
       key,
       request: input,
       run,
+      viaDoor: true,
       result: actual.value,
       customer,
       altered: alteredCall({ ...input, rateAmount: input.rateAmount + 1n }, (work, req) => createWallet(work, req)),
@@ -838,7 +839,7 @@ async function paymentStep(s: Stream, customer: StreamCustomer): Promise<void> {
   const key = maybeKey(s);
   const expected = modelOutcome(s, () => customer.model.recordPayment(id, status, invoiceId, s.now));
   const run = (work: Work) => recordPayment(work, input);
-  const actual = await realOutcome(s, 'walletTransactions.recordPayment', input, run, key);
+  const actual = await realOutcome(s, 'walletTransactions.recordPayment', input, run, key, true);
   const label = target
     ? `${walletLabel(customer, target.wallet)} ${target.tx.kind}/${target.tx.status}${target.tx.clawedBack ? '/clawed-back' : ''} ${fmt(target.tx.credits)}`
     : 'unknown transaction';
@@ -861,6 +862,7 @@ async function paymentStep(s: Stream, customer: StreamCustomer): Promise<void> {
       key,
       request: input,
       run,
+      viaDoor: true,
       result: actual.value,
       customer,
       altered: alteredCall<RecordPaymentInput>({ ...input, status: status === 'succeeded' ? 'failed' : 'succeeded' }, (work, req) =>
@@ -877,7 +879,7 @@ async function terminateStep(s: Stream, customer: StreamCustomer, chosen?: Model
   const key = maybeKey(s);
   const expected = modelOutcome(s, () => customer.model.terminate(walletId, s.now));
   const run = (work: Work) => terminateWallet(work, walletId);
-  const actual = await realOutcome(s, 'wallets.terminate', { id: walletId }, run, key);
+  const actual = await realOutcome(s, 'wallets.terminate', { id: walletId }, run, key, true);
   s.log(
     `terminate ${walletLabel(customer, wallet)} (${wallet?.status ?? 'foreign'}, ${wallet?.txs.length ?? 0} rows)${key ? ` key=${key}` : ''} -> ${describeOutcome(actual)}`,
   );
@@ -897,6 +899,7 @@ async function terminateStep(s: Stream, customer: StreamCustomer, chosen?: Model
       key,
       request: { id: walletId },
       run,
+      viaDoor: true,
       result: actual.value,
       customer,
       altered: alteredCall({ id: other }, (work, req) => terminateWallet(work, req.id)),

@@ -53,6 +53,7 @@ create table wallets (
   consumed_amount_cents bigint not null default 0 check (consumed_amount_cents >= 0),
   fee_types text[] not null default '{}',
   billable_metric_codes text[] not null default '{}',
+  terminated_at timestamptz(3),
   created_at timestamptz(3) not null,
   updated_at timestamptz(3) not null
 );
@@ -73,6 +74,8 @@ create table wallet_transactions (
   priority int not null default 50 check (priority between 1 and 50),
   expiration_at timestamptz(3),
   invoice_id varchar(255),
+  settled_at timestamptz(3),
+  failed_at timestamptz(3),
   created_at timestamptz(3) not null,
   check (credit_amount >= 0 and amount_cents >= 0 and (credit_amount > 0 or amount_cents > 0)),
   check ((remaining_credit_amount is null and remaining_amount_cents is null)

@@ -97,6 +97,65 @@ export async function seedYardstick(databaseUrl: string, externalIds: string[], 
   }
 }
 
+/** Pending paid top-ups of 10 credits (1000 cents), one per wallet listed (a wallet may be listed again): their ids in that order. */
+export async function seedPendingPurchases(
+  databaseUrl: string,
+  organizationId: string,
+  walletIds: string[],
+  schema = DEFAULT_SCHEMA,
+): Promise<string[]> {
+  const ids = walletIds.map(() => randomUUID());
+  const client = new pg.Client({ connectionString: databaseUrl, options: `-c search_path=${checkSchemaName(schema)}` });
+  await client.connect();
+  try {
+    await client.query(
+      `insert into wallet_transactions (id, organization_id, wallet_id, customer_id, transaction_type, status, transaction_status, source,
+         credit_amount, amount_cents, created_at)
+       select t.id, $1, w.id, w.customer_id, 'inbound', 'pending', 'purchased', 'manual', 10, 1000, now()
+       from unnest($2::uuid[], $3::uuid[]) with ordinality as t(id, wallet_id, n)
+       join wallets w on w.organization_id = $1 and w.id = t.wallet_id order by t.n`,
+      [organizationId, ids, walletIds],
+    );
+    return ids;
+  } finally {
+    await client.end();
+  }
+}
+
+/** `count` wallets to terminate, each of a customer of its own and holding one granted lot of 100 credits: their ids. */
+export async function seedTerminableWallets(databaseUrl: string, organizationId: string, count: number, schema = DEFAULT_SCHEMA): Promise<string[]> {
+  const customers = Array.from({ length: count }, () => randomUUID());
+  const wallets = Array.from({ length: count }, () => randomUUID());
+  const client = new pg.Client({ connectionString: databaseUrl, options: `-c search_path=${checkSchemaName(schema)}` });
+  await client.connect();
+  try {
+    await client.query('begin');
+    await client.query(
+      `insert into customers (id, organization_id, external_id, currency, created_at)
+       select id, $1, 'ended-' || id, 'EUR', now() from unnest($2::uuid[]) as t(id)`,
+      [organizationId, customers],
+    );
+    await client.query(
+      `insert into wallets (id, organization_id, customer_id, name, currency, rate_amount, priority, balance_cents, credits_balance,
+         ongoing_balance_cents, credits_ongoing_balance, created_at, updated_at)
+       select t.id, $1, t.customer_id, 'To end', 'EUR', 1, 50, 10000, 100, 10000, 100, now(), now()
+       from unnest($2::uuid[], $3::uuid[]) as t(id, customer_id)`,
+      [organizationId, wallets, customers],
+    );
+    await client.query(
+      `insert into wallet_transactions (id, organization_id, wallet_id, customer_id, transaction_type, status, transaction_status, source,
+         credit_amount, amount_cents, remaining_credit_amount, remaining_amount_cents, settled_at, created_at)
+       select gen_random_uuid(), $1, t.id, t.customer_id, 'inbound', 'settled', 'granted', 'manual', 100, 10000, 100, 10000, now(), now()
+       from unnest($2::uuid[], $3::uuid[]) as t(id, customer_id)`,
+      [organizationId, wallets, customers],
+    );
+    await client.query('commit');
+    return wallets;
+  } finally {
+    await client.end();
+  }
+}
+
 export interface YardstickAudit {
   wallets: number;
   transactions: number;

@@ -20,11 +20,18 @@
  *   fields and one event; 5.
  * - POST /v1/wallet-transactions {walletId, grantedCredits}: lock the wallet's customer; insert the
  *   inbound row (a lot), raise the balance, two events (one statement); 4.
+ * - POST /v1/wallet-transactions/:id/payment {status: 'succeeded'}: lock the purchase's customer (reading
+ *   what never changes of it); settle it if pending or failed, raise the balance, two events (one
+ *   statement); 4 (5 for a repeat, which reads the purchase as it is).
+ * - DELETE /v1/wallets/:id: lock the wallet's customer; void what its lots hold (one outbound row,
+ *   a consumption per lot, the remainders to zero), fail its pending purchases, end it, its
+ *   balances and ongoing fields to zero, the events (one statement); 4 (5 for a repeat).
  * - GET /v1/wallets/:id: one select; 1.
  *
- * Simplifications, each the same for every call of the bench: no wallet expiry, termination, rules
- * or paid top-ups; apply and grant move the ongoing balance by the amount they move the balance
- * (usage.sync recomputes the usage allocation in full).
+ * Simplifications, each the same for every call of the bench: no wallet expiry, rules or paid
+ * top-ups beyond the payments reported; apply, grant and a payment move the ongoing balance by the
+ * amount they move the balance (usage.sync recomputes the usage allocation in full), and
+ * termination leaves the other wallets' ongoing balances as they are.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -48,7 +55,7 @@ import {
 } from './allocation.js';
 import { checkSchemaName, DEFAULT_SCHEMA } from './schema.js';
 
-export type YardstickProcedure = 'apply' | 'usage.sync' | 'grant' | 'wallets.get';
+export type YardstickProcedure = 'apply' | 'usage.sync' | 'grant' | 'wallets.get' | 'payment' | 'terminate';
 
 export interface YardstickStats {
   calls: Record<string, number>;
@@ -180,6 +187,17 @@ from wallets w join customers c on c.organization_id = w.organization_id and c.i
 where w.organization_id = $1 and w.id = $2
 for update of c`;
 
+/** A wallet event's data from a wallet row `r` (as it is after the statement's change). */
+const walletEventData = (r: string, externalId: string, updatedAt: string) => `jsonb_build_object(
+  'id', ${r}.id, 'externalCustomerId', ${externalId}, 'name', ${r}.name, 'status', ${r}.status, 'currency', ${r}.currency,
+  'rateAmount', trim_scale(${r}.rate_amount)::text, 'priority', ${r}.priority,
+  'balanceCents', ${r}.balance_cents, 'creditsBalance', trim_scale(${r}.credits_balance)::text,
+  'ongoingBalanceCents', ${r}.ongoing_balance_cents, 'creditsOngoingBalance', trim_scale(${r}.credits_ongoing_balance)::text,
+  'ongoingUsageBalanceCents', ${r}.ongoing_usage_balance_cents, 'creditsOngoingUsageBalance', trim_scale(${r}.credits_ongoing_usage_balance)::text,
+  'consumedCredits', trim_scale(${r}.consumed_credits)::text, 'consumedAmountCents', ${r}.consumed_amount_cents,
+  'appliesTo', jsonb_build_object('feeTypes', ${r}.fee_types, 'billableMetricCodes', ${r}.billable_metric_codes),
+  'createdAt', ${r}.created_at, 'updatedAt', ${updatedAt})`;
+
 /** $1 org, $2 wallet, $3 customer, $4 transaction id, $5 credits, $6 cents, $7 now, $8 transaction data, $9 external customer id. */
 const WRITE_GRANT = `
 with lot as (
@@ -196,16 +214,106 @@ with lot as (
 insert into events (id, organization_id, type, data, created_at)
 select gen_random_uuid(), $1, 'wallet_transaction.created', $8::jsonb, $7::timestamptz
 union all
-select gen_random_uuid(), $1, 'wallet.updated', jsonb_build_object(
-  'id', r.id, 'externalCustomerId', $9::text, 'name', r.name, 'status', r.status, 'currency', r.currency,
-  'rateAmount', trim_scale(r.rate_amount)::text, 'priority', r.priority,
-  'balanceCents', r.balance_cents, 'creditsBalance', trim_scale(r.credits_balance)::text,
-  'ongoingBalanceCents', r.ongoing_balance_cents, 'creditsOngoingBalance', trim_scale(r.credits_ongoing_balance)::text,
-  'ongoingUsageBalanceCents', r.ongoing_usage_balance_cents, 'creditsOngoingUsageBalance', trim_scale(r.credits_ongoing_usage_balance)::text,
-  'consumedCredits', trim_scale(r.consumed_credits)::text, 'consumedAmountCents', r.consumed_amount_cents,
-  'appliesTo', jsonb_build_object('feeTypes', r.fee_types, 'billableMetricCodes', r.billable_metric_codes),
-  'createdAt', r.created_at, 'updatedAt', $7::timestamptz), $7::timestamptz
+select gen_random_uuid(), $1, 'wallet.updated', ${walletEventData('r', '$9::text', '$7::timestamptz')}, $7::timestamptz
 from raised r`;
+
+/** Locks a purchase's customer and reads what never changes of the purchase. $1 org, $2 transaction. */
+const LOCK_PURCHASE_CUSTOMER = `
+select t.wallet_id, t.credit_amount, t.amount_cents, t.created_at, w.currency, c.external_id
+from wallet_transactions t
+join wallets w on w.organization_id = t.organization_id and w.id = t.wallet_id
+join customers c on c.organization_id = t.organization_id and c.id = t.customer_id
+where t.organization_id = $1 and t.id = $2 and t.transaction_status = 'purchased'
+for update of c`;
+
+/**
+ * A payment that succeeded: the purchase (pending or failed) settles into a lot, the balance rises,
+ * two events; nothing when it had settled already. $1 org, $2 transaction, $3 now, $4 transaction
+ * data, $5 external customer id.
+ */
+const WRITE_SETTLE = `
+with settled as (
+  update wallet_transactions t
+  set status = 'settled', settled_at = $3, remaining_credit_amount = t.credit_amount, remaining_amount_cents = t.amount_cents
+  where t.organization_id = $1 and t.id = $2 and t.status in ('pending', 'failed')
+  returning t.wallet_id, t.credit_amount, t.amount_cents
+), raised as (
+  update wallets w
+  set balance_cents = w.balance_cents + s.amount_cents, credits_balance = w.credits_balance + s.credit_amount,
+    ongoing_balance_cents = w.ongoing_balance_cents + s.amount_cents, credits_ongoing_balance = w.credits_ongoing_balance + s.credit_amount,
+    updated_at = $3
+  from settled s
+  where w.organization_id = $1 and w.id = s.wallet_id
+  returning w.*
+), events as (
+  insert into events (id, organization_id, type, data, created_at)
+  select gen_random_uuid(), $1, 'wallet_transaction.updated', $4::jsonb, $3::timestamptz from settled
+  union all
+  select gen_random_uuid(), $1, 'wallet.updated', ${walletEventData('r', '$5::text', '$3::timestamptz')}, $3::timestamptz from raised r
+)
+select count(*)::int as settled from settled`;
+
+const READ_TRANSACTION = `
+select t.id, t.wallet_id, w.currency, t.transaction_type, t.status, t.transaction_status, t.source, t.credit_amount, t.amount_cents,
+  t.remaining_credit_amount, t.invoice_id, t.settled_at, t.created_at
+from wallet_transactions t join wallets w on w.organization_id = t.organization_id and w.id = t.wallet_id
+where t.organization_id = $1 and t.id = $2`;
+
+/**
+ * Termination of an active wallet (after its customer's lock, so this statement reads the ledger as
+ * the last writer left it): what its lots hold voided by one outbound row consuming each of them,
+ * pending purchases failed, status terminated, balances and ongoing fields down to zero, events.
+ * $1 org, $2 wallet, $3 customer, $4 void id, $5 now, $6 external customer id.
+ */
+const WRITE_TERMINATE = `
+with wallet as (
+  select w.id from wallets w where w.organization_id = $1 and w.id = $2 and w.status = 'active'
+), lots as (
+  select l.id, l.remaining_credit_amount as credits, l.remaining_amount_cents as cents
+  from wallet_transactions l join wallet on wallet.id = l.wallet_id
+  where l.organization_id = $1 and l.wallet_id = $2 and l.transaction_type = 'inbound' and l.status = 'settled'
+    and (l.remaining_amount_cents > 0 or l.remaining_credit_amount > 0)
+), total as (
+  select coalesce(sum(credits), 0) as credits, coalesce(sum(cents), 0) as cents, count(*) as n from lots
+), voided as (
+  insert into wallet_transactions (id, organization_id, wallet_id, customer_id, transaction_type, status, transaction_status, source,
+    credit_amount, amount_cents, settled_at, created_at)
+  select $4, $1, $2, $3, 'outbound', 'settled', 'voided', 'termination', t.credits, t.cents, $5, $5 from total t where t.n > 0
+  returning id, wallet_id, credit_amount, amount_cents
+), consumed as (
+  insert into consumptions (id, organization_id, inbound_id, outbound_id, credit_amount, amount_cents, created_at)
+  select gen_random_uuid(), $1, l.id, v.id, l.credits, l.cents, $5 from lots l cross join voided v
+), emptied as (
+  update wallet_transactions l set remaining_credit_amount = 0, remaining_amount_cents = 0
+  from lots where l.organization_id = $1 and l.id = lots.id
+), failed as (
+  update wallet_transactions p set status = 'failed', failed_at = $5
+  from wallet
+  where p.organization_id = $1 and p.wallet_id = wallet.id and p.transaction_status = 'purchased' and p.status = 'pending'
+  returning p.id, p.credit_amount, p.amount_cents, p.created_at
+), ended as (
+  update wallets w
+  set status = 'terminated', terminated_at = $5, updated_at = $5,
+    balance_cents = w.balance_cents - t.cents, credits_balance = w.credits_balance - t.credits,
+    consumed_amount_cents = w.consumed_amount_cents + t.cents, consumed_credits = w.consumed_credits + t.credits,
+    ongoing_balance_cents = 0, credits_ongoing_balance = 0, ongoing_usage_balance_cents = 0, credits_ongoing_usage_balance = 0
+  from total t, wallet
+  where w.organization_id = $1 and w.id = wallet.id
+  returning w.*
+), events as (
+  insert into events (id, organization_id, type, data, created_at)
+  select gen_random_uuid(), $1, 'wallet_transaction.created', jsonb_build_object('id', v.id, 'walletId', v.wallet_id,
+    'transactionType', 'outbound', 'status', 'settled', 'transactionStatus', 'voided', 'source', 'termination',
+    'creditAmount', trim_scale(v.credit_amount)::text, 'amountCents', v.amount_cents, 'settledAt', $5::timestamptz, 'createdAt', $5::timestamptz),
+    $5::timestamptz from voided v
+  union all
+  select gen_random_uuid(), $1, 'wallet_transaction.updated', jsonb_build_object('id', f.id, 'walletId', $2::uuid, 'transactionType', 'inbound',
+    'status', 'failed', 'transactionStatus', 'purchased', 'creditAmount', trim_scale(f.credit_amount)::text, 'amountCents', f.amount_cents,
+    'failedAt', $5::timestamptz, 'createdAt', f.created_at), $5::timestamptz from failed f
+  union all
+  select gen_random_uuid(), $1, 'wallet.terminated', ${walletEventData('r', '$6::text', '$5::timestamptz')}, $5::timestamptz from ended r
+)
+select ${WALLET_COLUMNS} from ended w`;
 
 const GET_WALLET = `
 select ${WALLET_COLUMNS}, c.external_id
@@ -310,7 +418,9 @@ function transactionJson(t: {
   walletId: string;
   currency: string;
   type: 'inbound' | 'outbound';
-  kind: 'granted' | 'invoiced';
+  kind: 'granted' | 'invoiced' | 'purchased' | 'voided';
+  status?: string;
+  settledAt?: Date | null;
   source: string;
   credits: bigint;
   cents: bigint;
@@ -323,7 +433,7 @@ function transactionJson(t: {
     walletId: t.walletId,
     currency: t.currency,
     transactionType: t.type,
-    status: 'settled',
+    status: t.status ?? 'settled',
     transactionStatus: t.kind,
     source: t.source,
     creditAmount: formatScaled(t.credits),
@@ -332,7 +442,7 @@ function transactionJson(t: {
     priority: 50,
     expirationAt: null,
     invoiceId: t.invoiceId,
-    settledAt: t.createdAt,
+    settledAt: t.settledAt === undefined ? t.createdAt : t.settledAt,
     createdAt: t.createdAt,
   };
 }
@@ -663,6 +773,105 @@ export async function startYardstick(options: YardstickOptions): Promise<Yardsti
     });
   }
 
+  // --- payment report (a success) -------------------------------------------------------------
+
+  async function settlePayment(org: string, id: string, body: Record<string, unknown>, trips: { n: number }) {
+    if (!UUID.test(id)) throw new NotFound(`transaction ${id}`);
+    if (body.status !== 'succeeded') throw new InputError('status: succeeded (the only report the yardstick takes)');
+    return inTransaction(trips, async (client) => {
+      const purchase = (
+        await send<{ wallet_id: string; credit_amount: string; amount_cents: string; created_at: Date; currency: string; external_id: string }>(
+          client,
+          trips,
+          'ys_lock_purchase_customer',
+          LOCK_PURCHASE_CUSTOMER,
+          [org, id],
+        )
+      ).rows[0];
+      if (!purchase) throw new NotFound(`purchase ${id}`);
+      const now = new Date();
+      const credits = dbDecimal(purchase.credit_amount);
+      const transaction = transactionJson({
+        id,
+        walletId: purchase.wallet_id,
+        currency: purchase.currency,
+        type: 'inbound',
+        kind: 'purchased',
+        source: 'manual',
+        credits,
+        cents: BigInt(purchase.amount_cents),
+        remainingCredits: credits,
+        invoiceId: null,
+        settledAt: now,
+        createdAt: purchase.created_at,
+      });
+      const { rows } = await send<{ settled: number }>(client, trips, 'ys_write_settle', WRITE_SETTLE, [
+        org,
+        id,
+        now,
+        JSON.stringify(transaction),
+        purchase.external_id,
+      ]);
+      if (rows[0]?.settled === 1) return transaction;
+      // Settled before: the purchase as it is.
+      const row = (
+        await send<{
+          id: string;
+          wallet_id: string;
+          currency: string;
+          transaction_type: 'inbound';
+          status: string;
+          source: string;
+          credit_amount: string;
+          amount_cents: string;
+          remaining_credit_amount: string | null;
+          invoice_id: string | null;
+          settled_at: Date | null;
+          created_at: Date;
+        }>(client, trips, 'ys_read_transaction', READ_TRANSACTION, [org, id])
+      ).rows[0]!;
+      return transactionJson({
+        id,
+        walletId: row.wallet_id,
+        currency: row.currency,
+        type: row.transaction_type,
+        kind: 'purchased',
+        status: row.status,
+        source: row.source,
+        credits: dbDecimal(row.credit_amount),
+        cents: BigInt(row.amount_cents),
+        remainingCredits: row.remaining_credit_amount === null ? null : dbDecimal(row.remaining_credit_amount),
+        invoiceId: row.invoice_id,
+        settledAt: row.settled_at,
+        createdAt: row.created_at,
+      });
+    });
+  }
+
+  // --- terminate --------------------------------------------------------------------------------
+
+  async function terminate(org: string, id: string, trips: { n: number }) {
+    if (!UUID.test(id)) throw new NotFound(`wallet ${id}`);
+    return inTransaction(trips, async (client) => {
+      const wallet = (
+        await send<{ customer_id: string; external_id: string }>(client, trips, 'ys_lock_wallet_customer', LOCK_WALLET_CUSTOMER, [org, id])
+      ).rows[0];
+      if (!wallet) throw new NotFound(`wallet ${id}`);
+      const now = new Date();
+      const { rows } = await send<WalletRow>(client, trips, 'ys_write_terminate', WRITE_TERMINATE, [
+        org,
+        id,
+        wallet.customer_id,
+        randomUUID(),
+        now,
+        wallet.external_id,
+      ]);
+      // Terminated before: the wallet as it is.
+      const row = rows[0] ?? (await send<WalletRow>(client, trips, 'ys_get_wallet', GET_WALLET, [org, id])).rows[0]!;
+      return walletJson(walletOf(row, wallet.external_id), now);
+    });
+  }
+
   // --- wallets.get ----------------------------------------------------------------------------
 
   async function getWallet(org: string, id: string, trips: { n: number }) {
@@ -723,6 +932,15 @@ export async function startYardstick(options: YardstickOptions): Promise<Yardsti
       procedure = 'grant';
       const body = await readBody(request);
       run = () => grant(organizationId, body, trips);
+    } else if (request.method === 'POST' && /^\/v1\/wallet-transactions\/[^/]+\/payment$/.test(path)) {
+      procedure = 'payment';
+      const body = await readBody(request);
+      const id = decodeURIComponent(path.split('/')[3]!);
+      run = () => settlePayment(organizationId, id, body, trips);
+    } else if (request.method === 'DELETE' && path.startsWith('/v1/wallets/')) {
+      procedure = 'terminate';
+      const id = decodeURIComponent(path.slice('/v1/wallets/'.length));
+      run = () => terminate(organizationId, id, trips);
     } else if (request.method === 'GET' && path.startsWith('/v1/wallets/')) {
       procedure = 'wallets.get';
       const id = decodeURIComponent(path.slice('/v1/wallets/'.length));

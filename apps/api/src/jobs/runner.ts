@@ -19,7 +19,6 @@
 import { EventEmitter } from 'node:events';
 import type { LookupFunction } from 'node:net';
 import {
-  type BatchExpirationOutcome,
   type DueIntervalRule,
   type DueWallet,
   type EntityManager,
@@ -315,7 +314,7 @@ export class JobRunner {
       ...due.wallets.map((d) => `expire-wallet:${d.walletId}`),
       ...dueRules.map((r) => `interval-top-up:${intervalKey(r)}`),
     ]);
-    const batches = await recordedOutcomes<BatchExpirationOutcome>(
+    const batches = await recordedOutcomes<ExpirationOutcome>(
       em,
       'jobs.expireWallets',
       due.batches.map((batch) => batchKey(batch, asOf.toISOString())),

@@ -112,13 +112,13 @@ async function createWalletFor(call: Call, externalCustomerId: string | undefine
   const { wallet } = bodyOf(call.body, 'wallet', wire.walletCreateInput);
   const customer = externalCustomerId ?? wallet.external_customer_id;
   if (!customer) throw validationErrors({ customer: ['customer_not_found'] });
-  const created = await call.mutate((work) => createWallet(work, wire.createWalletInputOf(wallet, customer)));
+  const created = await createWallet(call.door(), wire.createWalletInputOf(wallet, customer));
   return walletAnswer(call.org, created);
 }
 
 async function updateWalletById(call: Call, id: string) {
   const { wallet } = bodyOf(call.body, 'wallet', wire.walletUpdateInput);
-  return walletAnswer(call.org, await call.mutate((work) => updateWallet(work, wire.updateWalletInputOf(id, wallet))));
+  return walletAnswer(call.org, await updateWallet(call.door(), wire.updateWalletInputOf(id, wallet)));
 }
 
 async function listWalletsOf(call: Call, externalCustomerId: string | undefined) {
@@ -234,7 +234,7 @@ export const REST_ROUTES: RestRoute[] = [
     response: wire.walletResponse,
     errors: [404, 409],
     async handle(call) {
-      return walletAnswer(call.org, await call.mutate((work) => terminateWallet(work, call.params.lago_id as string)));
+      return walletAnswer(call.org, await terminateWallet(call.door(), call.params.lago_id as string));
     },
   },
   {
@@ -313,7 +313,7 @@ export const REST_ROUTES: RestRoute[] = [
     errors: [404, 409],
     async handle(call) {
       const id = await codeWalletId(call);
-      return walletAnswer(call.org, await call.mutate((work) => terminateWallet(work, id)));
+      return walletAnswer(call.org, await terminateWallet(call.door(), id));
     },
   },
   {
@@ -360,7 +360,7 @@ export const REST_ROUTES: RestRoute[] = [
     async handle(call) {
       const payment = bodyOf(call.body, null, wire.paymentInput);
       const id = call.params.lago_id as string;
-      const tx = await call.mutate((work) => recordPayment(work, { id, status: payment.status, invoiceId: payment.invoice_id }));
+      const tx = await recordPayment(call.door(), { id, status: payment.status, invoiceId: payment.invoice_id });
       return { wallet_transaction: wire.lagoTransaction(tx) };
     },
   },

@@ -44,5 +44,5 @@ export const walletTransactionsRouter = router({
         idempotencyKey: idempotencyKeyInput,
       }),
     )
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => recordPayment(work, input))),
+    .mutation(({ ctx, input }) => recordPayment(ctx.org.door(input), input)),
 });

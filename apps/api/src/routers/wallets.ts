@@ -55,7 +55,7 @@ export const walletsRouter = router({
         idempotencyKey: idempotencyKeyInput,
       }),
     )
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => createWallet(work, input))),
+    .mutation(({ ctx, input }) => createWallet(ctx.org.door(input), input)),
   /** Now (one statement), or with `asOf` the balances as the settled ledger stood then (ongoing fields null). */
   get: orgProcedure
     .input(z.object({ id: idInput, asOf: dateInput.optional() }))
@@ -91,8 +91,8 @@ export const walletsRouter = router({
         idempotencyKey: idempotencyKeyInput,
       }),
     )
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => updateWallet(work, input))),
+    .mutation(({ ctx, input }) => updateWallet(ctx.org.door(input), input)),
   terminate: orgProcedure
     .input(z.object({ id: idInput, idempotencyKey: idempotencyKeyInput }))
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => terminateWallet(work, input.id))),
+    .mutation(({ ctx, input }) => terminateWallet(ctx.org.door(input), input.id)),
 });

@@ -25,8 +25,6 @@ export interface ExpirationBatch {
   walletIds: string[];
 }
 
-export type BatchExpirationOutcome = ExpirationOutcome;
-
 /**
  * Active wallets past their own expiry (what wallet-core's `isWalletExpired` calls expired:
  * `expiration_at <= asOf`) whose customer has no other active wallet in that currency; the others
@@ -73,7 +71,7 @@ export async function expireWalletBatch(
   batch: ExpirationBatch,
   asOf: Date,
   idempotencyKey?: string,
-): Promise<BatchExpirationOutcome> {
+): Promise<ExpirationOutcome> {
   const request = { organizationId: batch.organizationId, walletIds: batch.walletIds };
   const door = {
     db: groupDbOf(em),

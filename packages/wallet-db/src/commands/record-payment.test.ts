@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cr, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
+import { cr, door, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
 import { createWallet, createWalletTransactions, getWallet, recordPayment, terminateWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
@@ -57,7 +57,7 @@ async function walletWithPurchase(input: { paid?: string; granted?: string; expi
 }
 
 const report = (id: string, status: 'succeeded' | 'failed', when = at(1), invoiceId?: string) =>
-  mutate(orm, org, when, (w) => recordPayment(w, { id, status, invoiceId }));
+  recordPayment(door(orm, org, when), { id, status, invoiceId });
 
 beforeAll(async () => {
   orm = await openTestOrm();

@@ -1,19 +1,17 @@
 /**
- * Top-ups, grants, voids and payment reports (DESIGN.md flows 1, 2 and 6).
- * Payment states: pending -> settled (lot created, balance rises) | failed; failed -> settled;
- * settled + failure -> stays settled, what is left of its lot is voided (claw-back). A report that
- * was already applied returns the transaction unchanged, so no purchase ever settles twice.
+ * Top-ups, grants, voids and payment reports (DESIGN.md flows 1, 2 and 6), through the one door;
+ * wallet-core decides (plan-wallet-transactions.ts, and the payment states in payment.ts and
+ * plan-lifecycle.ts: a report that was already applied returns the transaction unchanged, so no
+ * purchase ever settles twice).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { endedWalletSource, isPayablePurchase, planPaymentTransition, planWalletTransactions, WalletError } from '@wallets/core';
+import { planRecordPayment, planWalletTransactions, WalletError } from '@wallets/core';
 import { transactionDto, type WalletTransactionDto } from '../dto.js';
 import { type MetadataItem, WalletTransaction } from '../entities/index.js';
 import { type Door, runGroupMutation } from '../group-mutation.js';
 import { olderThan, type Page, toPage } from '../pagination.js';
 import { entryRecordDto } from '../records.js';
-import { findTransactionCustomerId, getTransactionOrFail, getWalletOrFail, isUuid, lockCustomer } from '../repositories.js';
-import type { Work } from '../unit-of-work.js';
-import { isPastExpiration } from '../wallet-facts.js';
+import { getTransactionOrFail, getWalletOrFail, isUuid } from '../repositories.js';
 
 export interface CreateTransactionsInput {
   walletId: string;
@@ -51,49 +49,19 @@ export interface RecordPaymentInput {
   invoiceId?: string | undefined;
 }
 
-export async function recordPayment(work: Work, input: RecordPaymentInput) {
-  const { em, ctx, ledger, events } = work;
-  const customerId = await findTransactionCustomerId(em, ctx.organizationId, input.id);
-  if (!customerId) throw new WalletError('TRANSACTION_NOT_FOUND', `wallet transaction ${input.id} not found`, { transactionId: input.id });
-  await lockCustomer(em, ctx.organizationId, customerId);
-  const tx = await getTransactionOrFail(em, ctx.organizationId, input.id);
-  if (!isPayablePurchase(tx)) {
-    throw new WalletError('TRANSACTION_NOT_PAYABLE', `wallet transaction ${tx.id} is ${tx.transactionStatus}, not a purchase`, {
-      transactionId: tx.id,
-    });
-  }
-  const wallet = tx.wallet;
-  const statusBefore = tx.status;
-  // A wallet past its expiry is expired now, before the payment is looked at (its pending top-ups fail).
-  if (wallet.status === 'active' && isPastExpiration(wallet, ctx.now)) await ledger.terminate(wallet, 'expiration');
-
-  const transition = planPaymentTransition(tx, statusBefore, input.status);
-  const settles = transition === 'settle';
-  const fails = transition === 'fail' || transition === 'report_failure';
-  const clawsBack = transition === 'claw_back';
-  // The host's invoice id is recorded with the report that takes effect; a repeat changes nothing.
-  if ((settles || fails || clawsBack) && input.invoiceId !== undefined && tx.invoiceId === null) tx.invoiceId = input.invoiceId;
-
-  if (settles) {
-    ledger.settle(wallet, tx);
-    if (wallet.status === 'terminated') {
-      // Money arrived for a wallet that no longer exists: settle and void at once, so the trail
-      // shows what the host must refund.
-      const source = endedWalletSource(wallet);
-      await ledger.voidRemainder(wallet, [tx], { source, voidedTransactionId: tx.id });
-    } else {
-      await ledger.expireDueLots(wallet);
-    }
-  } else if (fails) {
-    if (tx.status === 'pending') ledger.fail(tx);
-    events.transaction('wallet_transaction.payment_failure', tx);
-  } else if (clawsBack) {
-    tx.clawedBackAt = ctx.now;
-    await ledger.voidRemainder(wallet, [tx], { source: 'payment_failure', voidedTransactionId: tx.id });
-    events.transaction('wallet_transaction.payment_failure', tx);
-  }
-  await em.flush();
-  return transactionDto(tx);
+/** A payment report through the door: the customer is the transaction's owner (wallet-core's planner decides). */
+export async function recordPayment(work: { door: Door }, input: RecordPaymentInput) {
+  const notFound = () => new WalletError('TRANSACTION_NOT_FOUND', `wallet transaction ${input.id} not found`, { transactionId: input.id });
+  if (!isUuid(input.id)) throw notFound();
+  // A report consumes no lot: it voids those due, or (a wallet past its expiry, terminated first) all its wallet holds;
+  // a claw-back voids what is left of the named purchase, which is loaded whatever its state.
+  const load = { customer: { ownerOfEntry: input.id }, scope: { walletOfEntry: true }, lots: 'expiring' } as const;
+  return runGroupMutation(work.door, load, ({ records }, clock) => {
+    if (!records) throw notFound();
+    const { delta, entry } = planRecordPayment(records, { entryId: input.id, status: input.status, invoiceId: input.invoiceId }, clock);
+    const wallet = records.wallets.find((w) => w.id === entry.walletId)!;
+    return { answer: entryRecordDto(entry, wallet.currency) as WalletTransactionDto, delta };
+  });
 }
 
 export async function getWalletTransaction(em: EntityManager, organizationId: string, id: string) {

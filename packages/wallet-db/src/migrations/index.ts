@@ -12,6 +12,8 @@ import { Migration20261207223000_lots_by_settlement } from './migration-20261207
 import { Migration20261207230000_group_functions } from './migration-20261207230000-group-functions.js';
 import { Migration20261207233000_drop_duplicate_lots_index } from './migration-20261207233000-drop-duplicate-lots-index.js';
 import { Migration20261207234500_group_load_lot_order } from './migration-20261207234500-group-load-lot-order.js';
+import { Migration20261208000000_group_load_entry_owner } from './migration-20261208000000-group-load-entry-owner.js';
+import { Migration20261208000500_group_write_wallets } from './migration-20261208000500-group-write-wallets.js';
 import { Migration20261208001000_group_load_batch } from './migration-20261208001000-group-load-batch.js';
 import { Migration20261208004000_notify_after_commit } from './migration-20261208004000-notify-after-commit.js';
 
@@ -30,6 +32,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261207230000-group-functions', class: Migration20261207230000_group_functions },
   { name: 'migration-20261207233000-drop-duplicate-lots-index', class: Migration20261207233000_drop_duplicate_lots_index },
   { name: 'migration-20261207234500-group-load-lot-order', class: Migration20261207234500_group_load_lot_order },
+  { name: 'migration-20261208000000-group-load-entry-owner', class: Migration20261208000000_group_load_entry_owner },
+  { name: 'migration-20261208000500-group-write-wallets', class: Migration20261208000500_group_write_wallets },
   { name: 'migration-20261208001000-group-load-batch', class: Migration20261208001000_group_load_batch },
   { name: 'migration-20261208004000-notify-after-commit', class: Migration20261208004000_notify_after_commit },
 ];

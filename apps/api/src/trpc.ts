@@ -13,9 +13,7 @@ import {
   findOrganizationByApiKey,
   groupDbOf,
   type Orm,
-  runMutation,
   type SecretBox,
-  type Work,
 } from '@wallets/db';
 import { ApiKeyCache } from './api-key-cache.js';
 import { WALLET_ERROR_HTTP } from './errors.js';
@@ -205,9 +203,7 @@ export interface OrgContext {
   now: Date;
   /** For subscriptions: a signal that also aborts once the key is revoked (stop the watch when done). */
   watchKey(requestSignal: AbortSignal | undefined): KeyWatch;
-  /** Runs one mutation in its own transaction, idempotent when the input carries a key. */
-  mutate<T>(input: { idempotencyKey?: string | undefined; [field: string]: unknown }, fn: (work: Work) => Promise<T>): Promise<T>;
-  /** The one door for the commands that moved onto it (they open their own transaction, idempotent when the input carries a key). */
+  /** The one door of every balance-moving command (it opens its own transaction, idempotent when the input carries a key). */
   door(input: { idempotencyKey?: string | undefined; [field: string]: unknown }): { door: Door };
 }
 
@@ -301,10 +297,6 @@ export async function openOrgContext(services: AppServices, token: string | null
     },
     now,
     watchKey: (signal) => watchKey(services, token, signal),
-    mutate: (input, fn) => {
-      const { idempotencyKey, ...rest } = input;
-      return runMutation(services.orm.em as EntityManager, { organizationId: organization.id, procedure, idempotencyKey, request: rest, now }, fn);
-    },
     door: (input) => {
       const { idempotencyKey, ...request } = input;
       return { door: { db: groupDbOf(services.orm), scope: { organizationId: organization.id, procedure, idempotencyKey, request, now } } };

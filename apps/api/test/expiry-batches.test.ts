@@ -11,14 +11,14 @@ import {
   createOrganization,
   createWallet,
   createWalletTransactions,
+  type Door,
   type EntityManager,
   findWalletsDueForBatchExpiration,
+  groupDbOf,
   type Orm,
   openOrm,
-  runMutation,
   toExpirationBatches,
   upsertCustomer,
-  type Work,
 } from '@wallets/db';
 import { auditLedger, createMigratedDatabase, dropDatabase } from '@wallets/db/testing';
 import pg from 'pg';
@@ -59,8 +59,9 @@ const cr = (text: string) => {
   return parsed.value;
 };
 
-function mutate<T>(organizationId: string, now: Date, fn: (work: Work) => Promise<T>): Promise<T> {
-  return runMutation(orm.em as EntityManager, { organizationId, procedure: 'test', request: {}, now }, fn);
+/** Runs a command through its door, as a procedure does. */
+function mutate<T>(organizationId: string, now: Date, fn: (work: { door: Door }) => Promise<T>): Promise<T> {
+  return fn({ door: { db: groupDbOf(orm), scope: { organizationId, procedure: 'test', request: {}, now } } });
 }
 
 interface Seeded {

@@ -9,6 +9,7 @@ export * from './ledger-draft.js';
 export * from './lots.js';
 export * from './ongoing-usage.js';
 export * from './payment.js';
+export * from './plan-customer.js';
 export * from './plan-invoice.js';
 export * from './plan-lifecycle.js';
 export * from './plan-rule-expiry.js';

@@ -158,7 +158,7 @@ function buildGroup(spec: GroupSpec): GroupRecords {
     });
   }
   return {
-    customer: { id: 'customer', externalId: 'cust', currency: 'EUR', timezone: 'UTC' },
+    customer: { id: 'customer', externalId: 'cust', currency: 'EUR', timezone: 'UTC', createdAt: new Date(0), updatedAt: new Date(0) },
     wallets,
     lots,
     purchases,

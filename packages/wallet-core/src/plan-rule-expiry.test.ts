@@ -59,7 +59,7 @@ function rule(id: string, expirationAt: Date | null): RuleRecord {
 }
 
 const records = (rules: RuleRecord[]): GroupRecords => ({
-  customer: { id: 'customer', externalId: 'cust', currency: 'EUR', timezone: 'UTC' },
+  customer: { id: 'customer', externalId: 'cust', currency: 'EUR', timezone: 'UTC', createdAt: new Date(0), updatedAt: new Date(0) },
   wallets: [wallet],
   lots: [],
   purchases: [],

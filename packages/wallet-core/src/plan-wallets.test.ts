@@ -101,7 +101,7 @@ function rule(id: string, walletId: string, fields: Partial<RuleRecord> = {}): R
 
 function group(fields: Partial<GroupRecords> = {}, currency: string | null = 'EUR'): GroupRecords {
   return {
-    customer: { id: 'customer', externalId: 'cust', currency, timezone: 'UTC' },
+    customer: { id: 'customer', externalId: 'cust', currency, timezone: 'UTC', createdAt: new Date(0), updatedAt: new Date(0) },
     wallets: [],
     lots: [],
     purchases: [],
@@ -139,7 +139,14 @@ describe('planCreateWallet', () => {
     expect(wallet.createdAt).toEqual(NOW);
     expect(delta.newWallets).toEqual([wallet]);
     expect(delta.wallets).toEqual([]);
-    expect(delta.customer).toEqual({ id: 'customer', externalId: 'cust', currency: 'USD', timezone: 'UTC' });
+    expect(delta.customer).toEqual({
+      id: 'customer',
+      externalId: 'cust',
+      currency: 'USD',
+      timezone: 'UTC',
+      createdAt: new Date(0),
+      updatedAt: new Date(0),
+    });
     expect(rules).toHaveLength(1);
     expect(rules[0]).toMatchObject({ walletId: 'new-0', trigger: 'interval', interval: 'weekly', grantedCredits: 2n * CR, startedAt: NOW });
     expect(delta.newRules).toEqual(rules);

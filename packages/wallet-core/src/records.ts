@@ -27,6 +27,8 @@ export interface CustomerRecord {
   externalId: string;
   currency: string | null;
   timezone: string;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
 export interface WalletRecord {

@@ -1,22 +1,6 @@
-/**
- * The outbox. Events are rows written in the same database transaction as the change that causes
- * them. A request records what happened; `flush` writes the Lago-named events once, at the end:
- * transaction events in the order they happened, then one event per touched wallet
- * (`wallet.created` or `wallet.terminated` take the place of `wallet.updated` for that wallet).
- *
- * Readers never miss an event that commits late with an earlier position: writers insert their events
- * while holding a shared per-organization advisory lock (until commit), and a reader takes the same
- * lock exclusively for its read. So a reader sees no writer in flight, and every later writer draws
- * its positions after the reader is done: position order is final order.
- */
-import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WalletError } from '@wallets/core';
-import { transactionDto, walletDto } from './dto.js';
-import type { RecurringTransactionRule, Wallet, WalletTransaction } from './entities/index.js';
 import type { Queryable } from './group-loader.js';
-import { loadActiveRules } from './repositories.js';
-import { type SqlStatement, sendStatements } from './sql-statements.js';
 
 export type EventType =
   | 'wallet.created'
@@ -26,71 +10,6 @@ export type EventType =
   | 'wallet_transaction.created'
   | 'wallet_transaction.updated'
   | 'wallet_transaction.payment_failure';
-
-type WalletEventType = 'wallet.created' | 'wallet.updated' | 'wallet.terminated' | 'wallet.depleted_ongoing_balance';
-
-export class EventRecorder {
-  private readonly transactionEvents: { type: EventType; data: Record<string, unknown> }[] = [];
-  private readonly walletEvents = new Map<string, { wallet: Wallet; types: Set<WalletEventType> }>();
-  /** Active rules already loaded in this request, by wallet (saves loading them again for event data). */
-  private readonly knownRules = new Map<string, RecurringTransactionRule[]>();
-
-  rememberRules(walletIds: readonly string[], rules: readonly RecurringTransactionRule[]): void {
-    for (const id of walletIds) this.knownRules.set(id, []);
-    for (const rule of rules) this.knownRules.get(rule.wallet.id)?.push(rule);
-  }
-
-  transaction(
-    type: 'wallet_transaction.created' | 'wallet_transaction.updated' | 'wallet_transaction.payment_failure',
-    tx: WalletTransaction,
-    extra: Record<string, unknown> = {},
-  ): void {
-    this.transactionEvents.push({ type, data: { ...transactionDto(tx), ...extra } });
-  }
-
-  wallet(type: WalletEventType, wallet: Wallet): void {
-    const entry = this.walletEvents.get(wallet.id) ?? { wallet, types: new Set<WalletEventType>() };
-    entry.types.add(type);
-    this.walletEvents.set(wallet.id, entry);
-  }
-
-  /** Writes the events, then `trailing` (writes nobody reads back), in one round trip; true when it wrote events (to notify after commit). */
-  async flush(em: EntityManager, organizationId: string, now: Date, trailing: readonly SqlStatement[] = []): Promise<boolean> {
-    const rows: { type: EventType; data: Record<string, unknown> }[] = [...this.transactionEvents];
-    const wallets = [...this.walletEvents.values()];
-    const missing = wallets.map((w) => w.wallet.id).filter((id) => !this.knownRules.has(id));
-    const rules = new Map([...this.knownRules, ...(await loadActiveRules(em, organizationId, missing))]);
-    for (const { wallet, types } of wallets) {
-      const data = walletDto(wallet, rules.get(wallet.id) ?? []);
-      const main: WalletEventType[] = types.has('wallet.created')
-        ? ['wallet.created']
-        : types.has('wallet.terminated')
-          ? ['wallet.terminated']
-          : types.has('wallet.updated')
-            ? ['wallet.updated']
-            : [];
-      // Only if the request leaves it depleted: a void then a grant in one call dips to zero and back.
-      if (types.has('wallet.depleted_ongoing_balance') && wallet.ongoingBalanceCents <= 0n) main.push('wallet.depleted_ongoing_balance');
-      for (const type of main) rows.push({ type, data });
-    }
-    const statements: SqlStatement[] = [];
-    if (rows.length > 0) {
-      // The shared outbox lock, then the rows (positions drawn in this order).
-      statements.push(
-        { sql: 'select pg_advisory_xact_lock_shared(?, hashtext(?))', params: [EVENTS_LOCK_CLASS, organizationId] },
-        {
-          sql: `insert into events (id, organization_id, type, data, created_at) values ${rows.map(() => '(?, ?, ?, ?::jsonb, ?)').join(', ')}`,
-          params: rows.flatMap((row) => [randomUUID(), organizationId, row.type, JSON.stringify(row.data), now]),
-        },
-      );
-    }
-    statements.push(...trailing);
-    if (statements.length > 0) await sendStatements(em, statements);
-    this.transactionEvents.length = 0;
-    this.walletEvents.clear();
-    return rows.length > 0;
-  }
-}
 
 export interface EventItem {
   id: string;

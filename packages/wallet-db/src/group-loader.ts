@@ -25,11 +25,16 @@ export interface Queryable {
 }
 
 /**
- * The customer by its external id or id, as the owner of a wallet, as the owner of an entry (loaded
- * as a named entry, its wallet as the named wallet: scope `{ walletOfEntry: true }`), or as the one
- * a voided invoice was applied to.
+ * The customer by its external id (`createAs`: created with that id when it has none yet) or id, as
+ * the owner of a wallet, as the owner of an entry (loaded as a named entry, its wallet as the named
+ * wallet: scope `{ walletOfEntry: true }`), or as the one a voided invoice was applied to.
  */
-export type CustomerKey = { externalId: string } | { id: string } | { ownerOf: string } | { ownerOfEntry: string } | { ofClaimedInvoice: true };
+export type CustomerKey =
+  | { externalId: string; createAs?: string }
+  | { id: string }
+  | { ownerOf: string }
+  | { ownerOfEntry: string }
+  | { ofClaimedInvoice: true };
 
 /** Which wallets of the customer a command works on. */
 export type WalletScope = { currency: string } | { walletId: string } | { allCurrencies: true } | { walletOfEntry: true };
@@ -94,7 +99,7 @@ export async function loadGroupClaimed(
     values: [
       organizationId,
       'externalId' in customer ? customer.externalId : null,
-      'id' in customer ? customer.id : null,
+      'id' in customer ? customer.id : 'createAs' in customer ? (customer.createAs ?? null) : null,
       'ownerOf' in customer ? customer.ownerOf : 'walletId' in scope ? scope.walletId : null,
       'currency' in scope ? scope.currency : null,
       'allCurrencies' in scope,

@@ -158,7 +158,16 @@ export function deltaDocument(records: GroupRecords, delta: LedgerDelta, extras:
       failed_at: time(e.failedAt),
       clawed_back_at: time(e.clawedBackAt),
     })),
-    customers: delta.customer ? [{ id: delta.customer.id, currency: delta.customer.currency }] : [],
+    customers: delta.customer
+      ? [
+          {
+            id: delta.customer.id,
+            currency: delta.customer.currency,
+            timezone: delta.customer.timezone,
+            updated_at: delta.customer.updatedAt.toISOString(),
+          },
+        ]
+      : [],
     newWallets: delta.newWallets.map(walletDocument),
     wallets: delta.wallets.map(walletDocument),
     newRules: delta.newRules.map(ruleDocument),
@@ -253,7 +262,7 @@ async function writeDocument(db: Queryable, organizationId: string, now: Date, d
 }
 
 const NO_RECORDS: GroupRecords = {
-  customer: { id: '', externalId: '', currency: null, timezone: 'UTC' },
+  customer: { id: '', externalId: '', currency: null, timezone: 'UTC', createdAt: new Date(0), updatedAt: new Date(0) },
   wallets: [],
   lots: [],
   purchases: [],

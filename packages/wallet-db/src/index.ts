@@ -11,7 +11,6 @@ export * from './commands/organizations.js';
 export * from './commands/usage.js';
 export * from './commands/wallet-transactions.js';
 export * from './commands/wallets.js';
-export * from './context.js';
 export * from './dto.js';
 export * from './embedded-postgres.js';
 export * from './entities/index.js';
@@ -28,6 +27,7 @@ export * from './finance.js';
 export * from './finance-export.js';
 export { type Door, type GroupDb, groupDbOf } from './group-mutation.js';
 export { migrationsList } from './migrations/index.js';
+export { type MutationScope, requestHash } from './mutation-scope.js';
 export * from './numbered-pages.js';
 export * from './orm.js';
 export {
@@ -41,7 +41,5 @@ export {
   type WalletWire,
 } from './reads.js';
 export * from './secret-box.js';
-export * from './sql-statements.js';
-export { type MutationScope, requestHash, runMutation, type Work } from './unit-of-work.js';
 export * from './webhook-secrets.js';
 export * from './webhooks.js';

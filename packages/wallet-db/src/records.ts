@@ -37,19 +37,25 @@ export function customerRecordOf(row: Row): CustomerRecord {
     externalId: row.external_id as string,
     currency: (row.currency as string | null) ?? null,
     timezone: row.timezone as string,
+    createdAt: time(row.created_at),
+    updatedAt: time(row.updated_at),
   };
 }
 
-/** A customer row on the wire (dto.ts customerDto's shape). */
-export function customerRowDto(row: Row) {
-  const customer = customerRecordOf(row);
+/** A customer on the wire. */
+export function customerRecordDto(customer: CustomerRecord) {
   return {
     id: customer.id,
     externalId: customer.externalId,
     currency: customer.currency,
     timezone: customer.timezone,
-    createdAt: time(row.created_at),
+    createdAt: customer.createdAt,
   };
+}
+
+/** A customer row on the wire. */
+export function customerRowDto(row: Row) {
+  return customerRecordDto(customerRecordOf(row));
 }
 
 export function walletRecordOf(row: Row): WalletRecord {

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { parseDecimal } from '@wallets/core';
 import { inject } from 'vitest';
-import { createOrganization, type Door, groupDbOf, type Orm, openOrm, runMutation, type Work } from '../src/index.js';
+import { createOrganization, type Door, groupDbOf, type Orm, openOrm } from '../src/index.js';
 
 export async function openTestOrm(): Promise<Orm> {
   return openOrm({ databaseUrl: inject('databaseUrl'), poolMax: 20 });
@@ -20,24 +20,24 @@ export async function newOrganization(orm: Orm): Promise<string> {
   return organization.id;
 }
 
-/** Runs one command the way a procedure does: its own transaction, no idempotency key. */
+/**
+ * The door a procedure hands a command: no transaction around it (the command opens its own), so
+ * parallel calls take one connection each.
+ */
+export function door(orm: Orm, organizationId: string, now: Date, idempotencyKey?: string, procedure = 'test'): { door: Door } {
+  return { door: { db: groupDbOf(orm), scope: { organizationId, procedure, idempotencyKey, request: {}, now } } };
+}
+
+/** Runs one command the way a procedure does: through its door, at `now`, idempotent under `idempotencyKey`. */
 export function mutate<T>(
   orm: Orm,
   organizationId: string,
   now: Date,
-  fn: (work: Work) => Promise<T>,
+  fn: (work: { door: Door }) => Promise<T>,
   idempotencyKey?: string,
   procedure = 'test',
 ): Promise<T> {
-  return runMutation(orm.em as EntityManager, { organizationId, procedure, idempotencyKey, request: {}, now }, fn);
-}
-
-/**
- * The door a procedure hands a command that moved onto it: no transaction around it, so parallel
- * calls take one connection each (a `mutate` holds one more for its own transaction).
- */
-export function door(orm: Orm, organizationId: string, now: Date, idempotencyKey?: string, procedure = 'test'): { door: Door } {
-  return { door: { db: groupDbOf(orm), scope: { organizationId, procedure, idempotencyKey, request: {}, now } } };
+  return fn(door(orm, organizationId, now, idempotencyKey, procedure));
 }
 
 /** Credits from a decimal string, exactly (test inputs are written as the wire would carry them). */

@@ -31,6 +31,7 @@ import {
   createWallet,
   createWalletTransactions,
   creditsReport,
+  type Door,
   expireWallet,
   findWalletsDueForExpiration,
   getWalletAsOf,
@@ -38,10 +39,8 @@ import {
   type Orm,
   type RecordPaymentInput,
   recordPayment,
-  runMutation,
   terminateWallet,
   upsertCustomer,
-  type Work,
 } from '../src/index.js';
 import { auditLedger, seededRandom } from '../src/testing/index.js';
 import { mutate, newOrganization, openTestOrm } from './helpers.js';
@@ -178,13 +177,12 @@ interface KeyedCall {
   procedure: string;
   key: string;
   request: unknown;
-  run: (work: Work) => Promise<unknown>;
+  run: (work: { door: Door }) => Promise<unknown>;
   /** The command is on the one door (its key travels in the door's scope). */
-  viaDoor?: boolean;
   result: unknown;
   customer: StreamCustomer;
   /** Another request under the same key (must be refused with IDEMPOTENCY_KEY_REUSED). */
-  altered: { request: unknown; run: (work: Work) => Promise<unknown> };
+  altered: { request: unknown; run: (work: { door: Door }) => Promise<unknown> };
 }
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; detail?: string };
@@ -259,26 +257,18 @@ function modelOutcome<T>(s: Stream, fn: () => T): Outcome<T> {
   }
 }
 
-/**
- * Runs a command as the API would: in runMutation, or (`viaDoor`, for the commands on the one door)
- * with the key in the door's own scope, the way the tRPC procedures pass it.
- */
+/** Runs a command as the API would: through its door, with the key in the door's own scope, the way the procedures pass it. */
 async function realOutcome<T>(
   s: Stream,
   procedure: string,
   request: unknown,
-  fn: (work: Work) => Promise<T>,
+  fn: (work: { door: Door }) => Promise<T>,
   key?: string,
-  viaDoor = false,
 ): Promise<Outcome<T>> {
   const started = performance.now();
   const scope = { organizationId: s.orgId, procedure, idempotencyKey: key, request, now: new Date(s.now) };
   try {
-    const value = viaDoor
-      ? await mutate(orm, s.orgId, scope.now, (work) => fn({ ...work, door: { db: groupDbOf(orm), scope } }))
-      : key === undefined
-        ? await mutate(orm, s.orgId, scope.now, fn)
-        : await runMutation(orm.em as unknown as EntityManager, scope, fn);
+    const value = await fn({ door: { db: groupDbOf(orm), scope } });
     return { ok: true, value };
   } catch (error) {
     if (error instanceof WalletError) return { ok: false, code: error.code };
@@ -597,7 +587,7 @@ async function replay(s: Stream, call: KeyedCall, alter: boolean): Promise<void>
   const request = alter ? call.altered.request : call.request;
   const run = alter ? call.altered.run : call.run;
   s.log(`replay ${call.procedure} key=${call.key}${alter ? ' with another request' : ''}`);
-  const actual = await realOutcome(s, call.procedure, request, run, call.key, call.viaDoor);
+  const actual = await realOutcome(s, call.procedure, request, run, call.key);
   if (alter) {
     expectSameOutcome(s, 'replay with another request', { ok: false, code: 'IDEMPOTENCY_KEY_REUSED' }, actual);
   } else {
@@ -659,8 +649,8 @@ async function createWalletStep(s: Stream, customer: StreamCustomer): Promise<vo
   };
   const key = maybeKey(s);
   const expected = modelOutcome(s, () => model.planWallet(request, s.now));
-  const run = (work: Work) => createWallet(work, input);
-  const actual = await realOutcome(s, 'wallets.create', input, run, key, true);
+  const run = (work: { door: Door }) => createWallet(work, input);
+  const actual = await realOutcome(s, 'wallets.create', input, run, key);
   s.log(
     `createWallet ${customer.label} ${currency ?? '(customer currency)'} rate=${formatCredits(request.rate)} paid=${fmt(request.paidCredits)} granted=${fmt(request.grantedCredits)} ` +
       `min=${min ?? '-'} max=${max ?? '-'} ignore=${request.ignoreLimits} code=${code ?? '-'} expiry=${expiry === undefined ? '-' : new Date(expiry).toISOString()}${key ? ` key=${key}` : ''} -> ${describeOutcome(actual)}`,
@@ -685,7 +675,6 @@ async function createWalletStep(s: Stream, customer: StreamCustomer): Promise<vo
       key,
       request: input,
       run,
-      viaDoor: true,
       result: actual.value,
       customer,
       altered: alteredCall({ ...input, rateAmount: input.rateAmount + 1n }, (work, req) => createWallet(work, req)),
@@ -693,7 +682,7 @@ async function createWalletStep(s: Stream, customer: StreamCustomer): Promise<vo
   }
 }
 
-function alteredCall<I>(request: I, fn: (work: Work, request: I) => Promise<unknown>): KeyedCall['altered'] {
+function alteredCall<I>(request: I, fn: (work: { door: Door }, request: I) => Promise<unknown>): KeyedCall['altered'] {
   return { request, run: (work) => fn(work, request) };
 }
 
@@ -779,8 +768,8 @@ async function transactionsStep(s: Stream, customer: StreamCustomer): Promise<vo
   };
   const key = maybeKey(s);
   const expected = modelOutcome(s, () => customer.model.createTransactions(walletId, request, s.now));
-  const run = (work: Work) => createWalletTransactions(work, input);
-  const actual = await realOutcome(s, 'walletTransactions.create', input, run, key, true);
+  const run = (work: { door: Door }) => createWalletTransactions(work, input);
+  const actual = await realOutcome(s, 'walletTransactions.create', input, run, key);
   s.log(
     `transactions ${foreignWallet ? 'foreign wallet' : walletLabel(customer, wallet)} paid=${fmt(request.paidCredits)} granted=${fmt(request.grantedCredits)} ` +
       `voided=${fmt(request.voidedCredits)} ignore=${request.ignoreLimits} priority=${request.priority ?? '-'} ` +
@@ -810,7 +799,6 @@ async function transactionsStep(s: Stream, customer: StreamCustomer): Promise<vo
       key,
       request: input,
       run,
-      viaDoor: true,
       result: actual.value,
       customer,
       altered: alteredCall({ ...input, grantedCredits: (input.grantedCredits ?? 0n) + 100_000n }, (work, req) => createWalletTransactions(work, req)),
@@ -838,8 +826,8 @@ async function paymentStep(s: Stream, customer: StreamCustomer): Promise<void> {
   const input: RecordPaymentInput = { id, status, invoiceId };
   const key = maybeKey(s);
   const expected = modelOutcome(s, () => customer.model.recordPayment(id, status, invoiceId, s.now));
-  const run = (work: Work) => recordPayment(work, input);
-  const actual = await realOutcome(s, 'walletTransactions.recordPayment', input, run, key, true);
+  const run = (work: { door: Door }) => recordPayment(work, input);
+  const actual = await realOutcome(s, 'walletTransactions.recordPayment', input, run, key);
   const label = target
     ? `${walletLabel(customer, target.wallet)} ${target.tx.kind}/${target.tx.status}${target.tx.clawedBack ? '/clawed-back' : ''} ${fmt(target.tx.credits)}`
     : 'unknown transaction';
@@ -862,7 +850,6 @@ async function paymentStep(s: Stream, customer: StreamCustomer): Promise<void> {
       key,
       request: input,
       run,
-      viaDoor: true,
       result: actual.value,
       customer,
       altered: alteredCall<RecordPaymentInput>({ ...input, status: status === 'succeeded' ? 'failed' : 'succeeded' }, (work, req) =>
@@ -878,8 +865,8 @@ async function terminateStep(s: Stream, customer: StreamCustomer, chosen?: Model
   const walletId = wallet?.id ?? foreign.walletId;
   const key = maybeKey(s);
   const expected = modelOutcome(s, () => customer.model.terminate(walletId, s.now));
-  const run = (work: Work) => terminateWallet(work, walletId);
-  const actual = await realOutcome(s, 'wallets.terminate', { id: walletId }, run, key, true);
+  const run = (work: { door: Door }) => terminateWallet(work, walletId);
+  const actual = await realOutcome(s, 'wallets.terminate', { id: walletId }, run, key);
   s.log(
     `terminate ${walletLabel(customer, wallet)} (${wallet?.status ?? 'foreign'}, ${wallet?.txs.length ?? 0} rows)${key ? ` key=${key}` : ''} -> ${describeOutcome(actual)}`,
   );
@@ -899,7 +886,6 @@ async function terminateStep(s: Stream, customer: StreamCustomer, chosen?: Model
       key,
       request: { id: walletId },
       run,
-      viaDoor: true,
       result: actual.value,
       customer,
       altered: alteredCall({ id: other }, (work, req) => terminateWallet(work, req.id)),

@@ -117,7 +117,6 @@ export async function restPlugin(app: FastifyInstance, options: RestPluginOption
             params,
             query,
             body,
-            mutate: (fn) => org.mutate({ idempotencyKey, params, body: body ?? null }, fn),
             door: () => org.door({ idempotencyKey, params, body: body ?? null }),
           });
           return reply.code(200).type('application/json').send(result);

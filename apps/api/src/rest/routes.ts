@@ -11,10 +11,10 @@ import {
   customerIdsByExternalId,
   type Door,
   findWalletIdByCode,
-  getCustomer,
   pageCustomers,
   pageWallets,
   pageWalletTransactions,
+  readCustomer,
   readTransaction,
   readWallet,
   recordPayment,
@@ -22,7 +22,6 @@ import {
   updateWallet,
   upsertCustomer,
   type WalletDto,
-  type Work,
 } from '@wallets/db';
 import type { z } from 'zod';
 import type { OrgContext } from '../trpc.js';
@@ -34,9 +33,7 @@ export interface Call {
   params: Record<string, string>;
   query: Record<string, unknown>;
   body: unknown;
-  /** Runs a command in its own transaction, idempotent when the request had an Idempotency-Key. */
-  mutate<T>(fn: (work: Work) => Promise<T>): Promise<T>;
-  /** The one door, for commands that moved onto it (idempotent under the route's key in the same transaction). */
+  /** The one door of every balance-moving command (idempotent under the route's Idempotency-Key, in the command's transaction). */
   door(): { door: Door };
 }
 
@@ -142,13 +139,11 @@ export const REST_ROUTES: RestRoute[] = [
     errors: [400, 422],
     async handle(call) {
       const { customer } = bodyOf(call.body, 'customer', wire.customerInput);
-      const upserted = await call.mutate((work) =>
-        upsertCustomer(work, {
-          externalId: customer.external_id,
-          currency: customer.currency ?? undefined,
-          timezone: customer.timezone ?? undefined,
-        }),
-      );
+      const upserted = await upsertCustomer(call.door(), {
+        externalId: customer.external_id,
+        currency: customer.currency ?? undefined,
+        timezone: customer.timezone ?? undefined,
+      });
       return { customer: wire.lagoCustomer(upserted) };
     },
   },
@@ -176,7 +171,7 @@ export const REST_ROUTES: RestRoute[] = [
     response: wire.customerResponse,
     errors: [404],
     async handle(call) {
-      return { customer: wire.lagoCustomer(await getCustomer(call.org.em, call.org.organizationId, call.params.external_id as string)) };
+      return { customer: wire.lagoCustomer(await readCustomer(call.org.em, call.org.organizationId, call.params.external_id as string)) };
     },
   },
   {

@@ -13,7 +13,7 @@ export const customersRouter = router({
         idempotencyKey: idempotencyKeyInput,
       }),
     )
-    .mutation(({ ctx, input }) => ctx.org.mutate(input, (work) => upsertCustomer(work, input))),
+    .mutation(({ ctx, input }) => upsertCustomer(ctx.org.door(input), input)),
   get: orgProcedure
     .input(z.object({ externalId: externalIdInput }))
     .query(({ ctx, input }) => readCustomer(ctx.services.orm.em, ctx.org.organizationId, input.externalId)),

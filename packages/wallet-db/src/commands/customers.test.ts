@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
-import { createWallet, getCustomer, listCustomers, terminateWallet, upsertCustomer } from '../index.js';
+import { createWallet, readCustomer, readCustomers, terminateWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
 
@@ -29,7 +29,7 @@ describe('upsertCustomer', () => {
     expect(zoned).toEqual({ ...created, currency: 'EUR', timezone: 'Europe/Paris' });
     const again = await mutate(orm, org, at(4), (w) => upsertCustomer(w, { externalId: 'acme', currency: 'EUR' }));
     expect(again).toEqual(zoned);
-    expect(await getCustomer(em(), org, 'acme')).toEqual(zoned);
+    expect(await readCustomer(em(), org, 'acme')).toEqual(zoned);
   });
 
   it('keeps the same external id apart per organization', async () => {
@@ -37,8 +37,8 @@ describe('upsertCustomer', () => {
     const mine = await mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'shared', currency: 'EUR' }));
     const theirs = await mutate(orm, other, now, (w) => upsertCustomer(w, { externalId: 'shared', currency: 'USD' }));
     expect(theirs.id).not.toBe(mine.id);
-    expect((await getCustomer(em(), org, 'shared')).currency).toBe('EUR');
-    await expect(getCustomer(em(), other, 'acme')).rejects.toMatchObject({ code: 'CUSTOMER_NOT_FOUND' });
+    expect((await readCustomer(em(), org, 'shared')).currency).toBe('EUR');
+    await expect(readCustomer(em(), other, 'acme')).rejects.toMatchObject({ code: 'CUSTOMER_NOT_FOUND' });
   });
 
   it('changes the currency only while no active wallet uses the current one', async () => {
@@ -56,14 +56,14 @@ describe('upsertCustomer', () => {
     await expect(
       mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'switch', currency: 'EUR', timezone: 'Asia/Tokyo' })),
     ).rejects.toMatchObject({ code: 'CURRENCY_MISMATCH' });
-    expect(await getCustomer(em(), org, 'switch')).toMatchObject({ currency: 'USD', timezone: 'UTC' });
+    expect(await readCustomer(em(), org, 'switch')).toMatchObject({ currency: 'USD', timezone: 'UTC' });
     // The same currency, or none, is fine.
     expect((await mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'switch', currency: 'USD' }))).currency).toBe('USD');
     expect((await mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'switch', timezone: 'Asia/Tokyo' }))).currency).toBe('USD');
     // Once the wallet is terminated the currency may change again.
     await mutate(orm, org, now, (w) => terminateWallet(w, wallet.id));
     expect((await mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'switch', currency: 'EUR' }))).currency).toBe('EUR');
-    expect(await getCustomer(em(), org, 'switch')).toMatchObject({ currency: 'EUR', timezone: 'Asia/Tokyo' });
+    expect(await readCustomer(em(), org, 'switch')).toMatchObject({ currency: 'EUR', timezone: 'Asia/Tokyo' });
   });
 
   it('does not let a wallet past its expiry hold the currency, even before the sweep', async () => {
@@ -80,18 +80,18 @@ describe('upsertCustomer', () => {
   it('gets the currency from the first wallet when unset', async () => {
     await mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'by-wallet' }));
     await mutate(orm, org, now, (w) => createWallet(w, { externalCustomerId: 'by-wallet', rateAmount: 100_000n, currency: 'KWD' }));
-    expect((await getCustomer(em(), org, 'by-wallet')).currency).toBe('KWD');
+    expect((await readCustomer(em(), org, 'by-wallet')).currency).toBe('KWD');
     await expect(mutate(orm, org, now, (w) => upsertCustomer(w, { externalId: 'by-wallet', currency: 'EUR' }))).rejects.toMatchObject({
       code: 'CURRENCY_MISMATCH',
     });
   });
 
   it('reports an unknown customer', async () => {
-    await expect(getCustomer(em(), org, 'never-upserted')).rejects.toMatchObject({ code: 'CUSTOMER_NOT_FOUND' });
+    await expect(readCustomer(em(), org, 'never-upserted')).rejects.toMatchObject({ code: 'CUSTOMER_NOT_FOUND' });
   });
 });
 
-describe('listCustomers', () => {
+describe('readCustomers', () => {
   let listOrg: string;
   const ids = ['k-0', 'k-1', 'k-2', 'k-3', 'k-4', 'other_5', 'otherx6'];
 
@@ -107,7 +107,7 @@ describe('listCustomers', () => {
     const pages: string[][] = [];
     let cursor: string | null = null;
     for (let i = 0; i < 20; i++) {
-      const page = await listCustomers(em(), listOrg, { ...input, cursor });
+      const page = await readCustomers(em(), listOrg, { ...input, cursor });
       pages.push(page.items.map((c) => c.externalId));
       cursor = page.nextCursor;
       if (cursor === null) return pages;
@@ -116,7 +116,7 @@ describe('listCustomers', () => {
   }
 
   it('lists newest first, pages with the cursor, and ends with a null cursor', async () => {
-    const all = await listCustomers(em(), listOrg, { limit: 100 });
+    const all = await readCustomers(em(), listOrg, { limit: 100 });
     expect(all.nextCursor).toBeNull();
     expect(all.items).toHaveLength(7);
     const names = all.items.map((c) => c.externalId);
@@ -142,7 +142,7 @@ describe('listCustomers', () => {
   });
 
   it('refuses a cursor it did not make', async () => {
-    await expect(listCustomers(em(), listOrg, { cursor: 'garbage', limit: 2 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(readCustomers(em(), listOrg, { cursor: 'garbage', limit: 2 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 
   it('ledger audit is clean', async () => {

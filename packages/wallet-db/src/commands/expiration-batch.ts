@@ -66,12 +66,7 @@ export function expirationBatchId(batch: ExpirationBatch): string {
 }
 
 /** Expires the batch's wallets as of `asOf` in one transaction (each as `expireWallet` would). */
-export async function expireWalletBatch(
-  em: EntityManager,
-  batch: ExpirationBatch,
-  asOf: Date,
-  idempotencyKey?: string,
-): Promise<ExpirationOutcome> {
+export async function expireWalletBatch(em: EntityManager, batch: ExpirationBatch, asOf: Date, idempotencyKey?: string): Promise<ExpirationOutcome> {
   const request = { organizationId: batch.organizationId, walletIds: batch.walletIds };
   const door = {
     db: groupDbOf(em),

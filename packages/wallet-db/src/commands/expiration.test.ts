@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cr, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
-import { createWallet, createWalletTransactions, expireWallet, findWalletsDueForExpiration, getWallet, upsertCustomer } from '../index.js';
+import { createWallet, createWalletTransactions, expireWallet, findWalletsDueForExpiration, readWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
 
@@ -78,7 +78,7 @@ describe('wallet expiration', () => {
     const outcome = await expireWallet(em(), { organizationId: org, walletId: wallet.id }, at(10));
     expect(outcome).toEqual({ walletsExpired: 1, lotsExpired: 0 });
 
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({
       status: 'terminated',
       terminatedAt: at(10),
       balanceCents: 0,
@@ -126,7 +126,7 @@ describe('wallet expiration', () => {
     expect(expired.map((t) => [t.transaction_status, t.amount_cents, t.voided_transaction_id])).toEqual([['voided', '300', lotId]]);
     const lot = await sql<{ remaining: string }>('select remaining_amount_cents::text as remaining from wallet_transactions where id = $1', [lotId]);
     expect(lot).toEqual([{ remaining: '0' }]);
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ status: 'active', balanceCents: 200, consumedAmountCents: 400 });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ status: 'active', balanceCents: 200, consumedAmountCents: 400 });
 
     expect(await dueHere(at(6))).not.toContain(wallet.id);
     const before = await footprint(wallet.id);

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cr, door, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
-import { createWallet, createWalletTransactions, getWallet, recordPayment, terminateWallet, upsertCustomer } from '../index.js';
+import { createWallet, createWalletTransactions, readWallet, recordPayment, terminateWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
 
@@ -72,7 +72,7 @@ afterAll(async () => {
 describe('recordPayment', () => {
   it('pending -> succeeded settles once, creates the lot and raises the balance; a repeat writes nothing', async () => {
     const { wallet, purchase } = await walletWithPurchase();
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(0);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(0);
     const settled = await report(purchase.id, 'succeeded', at(1), 'inv-1');
     expect(settled).toMatchObject({
       status: 'settled',
@@ -82,21 +82,21 @@ describe('recordPayment', () => {
       remainingCreditAmount: '10',
       invoiceId: 'inv-1',
     });
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 1000, creditsBalance: '10' });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 1000, creditsBalance: '10' });
     expect(await eventTypes(purchase.id)).toEqual(['wallet_transaction.created', 'wallet_transaction.updated']);
 
     const before = await footprint();
     const repeat = await report(purchase.id, 'succeeded', at(2));
     expect(repeat).toEqual(settled);
     expect(await footprint()).toEqual(before);
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(1000);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(1000);
   });
 
   it('pending -> failed marks it failed with a payment_failure event; a repeat writes nothing', async () => {
     const { wallet, purchase } = await walletWithPurchase();
     const failed = await report(purchase.id, 'failed');
     expect(failed).toMatchObject({ status: 'failed', failedAt: at(1), settledAt: null, remainingAmountCents: null });
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(0);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(0);
     expect(await eventTypes(purchase.id)).toEqual(['wallet_transaction.created', 'wallet_transaction.updated', 'wallet_transaction.payment_failure']);
     const before = await footprint();
     expect(await report(purchase.id, 'failed', at(2))).toEqual(failed);
@@ -108,7 +108,7 @@ describe('recordPayment', () => {
     await report(purchase.id, 'failed', at(1));
     const settled = await report(purchase.id, 'succeeded', at(2));
     expect(settled).toMatchObject({ status: 'settled', settledAt: at(2), remainingAmountCents: 750 });
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(750);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(750);
     const before = await footprint();
     expect(await report(purchase.id, 'succeeded', at(3))).toEqual(settled);
     expect(await footprint()).toEqual(before);
@@ -134,7 +134,7 @@ describe('recordPayment', () => {
       [org, wallet.id],
     );
     expect(voids).toEqual([{ source: 'payment_failure', amount_cents: '700', credit_amount: '7.00000', voided_transaction_id: purchase.id }]);
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 0, creditsBalance: '0', consumedAmountCents: 1500 });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 0, creditsBalance: '0', consumedAmountCents: 1500 });
     expect((await eventTypes(purchase.id)).filter((t) => t === 'wallet_transaction.payment_failure')).toHaveLength(1);
     const after = await footprint();
     expect(Number(after?.transactions)).toBe(Number(before?.transactions) + 1);
@@ -164,7 +164,7 @@ describe('recordPayment', () => {
     await expect(report('00000000-0000-4000-8000-000000000000', 'succeeded')).rejects.toMatchObject({ code: 'TRANSACTION_NOT_FOUND' });
     await expect(report('not-an-id', 'succeeded')).rejects.toMatchObject({ code: 'TRANSACTION_NOT_FOUND' });
     expect(Number((await footprint())?.transactions)).toBe(Number(before?.transactions) + 1);
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(400);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(400);
   });
 
   it('settles and voids at once a payment that arrives after the wallet was terminated', async () => {
@@ -184,7 +184,7 @@ describe('recordPayment', () => {
       { source: 'termination', amount_cents: '100', voided_transaction_id: null },
       { source: 'termination', amount_cents: '1200', voided_transaction_id: purchase.id },
     ]);
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ status: 'terminated', balanceCents: 0, consumedAmountCents: 1300 });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ status: 'terminated', balanceCents: 0, consumedAmountCents: 1300 });
     const before = await footprint();
     expect(await report(purchase.id, 'succeeded', at(3))).toEqual(settled);
     expect(await footprint()).toEqual(before);
@@ -203,7 +203,7 @@ describe('recordPayment', () => {
       { source: 'expiration', amount_cents: '200' },
       { source: 'expiration', amount_cents: '300' },
     ]);
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ status: 'terminated', terminatedAt: at(11), balanceCents: 0 });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ status: 'terminated', terminatedAt: at(11), balanceCents: 0 });
   });
 
   it('voids at once a purchase whose own lot expiry passed before the payment arrived', async () => {
@@ -223,7 +223,7 @@ describe('recordPayment', () => {
       [org, wallet.id],
     );
     expect(voids).toEqual([{ source: 'expiration', amount_cents: '400', voided_transaction_id: purchaseId }]);
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ status: 'active', balanceCents: 100 });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ status: 'active', balanceCents: 100 });
   });
 
   it('settles exactly once under 20 parallel success reports', async () => {
@@ -231,7 +231,7 @@ describe('recordPayment', () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => report(purchase.id, 'succeeded', at(1 + i / 100))));
     const settledAt = results[0]?.settledAt;
     for (const result of results) expect(result).toMatchObject({ status: 'settled', remainingAmountCents: 2500, settledAt });
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 2500, creditsBalance: '25' });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 2500, creditsBalance: '25' });
     expect((await eventTypes(purchase.id)).filter((t) => t === 'wallet_transaction.updated')).toHaveLength(1);
     const walletUpdates = await sql<{ n: string }>(
       `select count(*)::text as n from events where organization_id = $1 and type = 'wallet.updated' and data->>'id' = $2`,
@@ -259,7 +259,7 @@ describe('recordPayment', () => {
       [org, purchase.id],
     );
     expect(clawbacks.length).toBeLessThanOrEqual(1);
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(clawbacks.length === 1 ? 0 : 2500);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(clawbacks.length === 1 ? 0 : 2500);
   });
 
   it('ledger audit is clean', async () => {

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cr, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
-import { type CreateWalletInput, createWallet, getWallet, type RuleInput, updateWallet, upsertCustomer } from '../index.js';
+import { type CreateWalletInput, createWallet, type RuleInput, readWallet, updateWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
 
@@ -68,7 +68,7 @@ describe('recurring transaction rules', () => {
       },
     ]);
     expect(await rulesOf(wallet.id)).toHaveLength(1);
-    expect((await getWallet(em(), org, wallet.id)).recurringTransactionRules).toEqual(wallet.recurringTransactionRules);
+    expect((await readWallet(em(), org, wallet.id)).recurringTransactionRules).toEqual(wallet.recurringTransactionRules);
   });
 
   it('changes a rule listed with its id, creates one listed without, ends one left out', async () => {
@@ -142,7 +142,7 @@ describe('recurring transaction rules', () => {
     expect(rule).toMatchObject({ method: 'target', targetOngoingBalance: '10', thresholdCredits: '10' });
     // Raising the threshold above the target through an update is refused too, and changes nothing.
     await expect(update(wallet.id, [{ id: rule?.id, thresholdCredits: cr('11') }])).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    expect((await getWallet(em(), org, wallet.id)).recurringTransactionRules[0]).toMatchObject({ thresholdCredits: '10' });
+    expect((await readWallet(em(), org, wallet.id)).recurringTransactionRules[0]).toMatchObject({ thresholdCredits: '10' });
 
     await expect(newWallet({ recurringTransactionRules: [{ trigger: 'interval', method: 'fixed', grantedCredits: cr('1') }] })).rejects.toMatchObject(
       {
@@ -176,7 +176,7 @@ describe('recurring transaction rules', () => {
     await expect(update(wallet.id, [{ id: ruleId, paidCredits: cr('60') }])).rejects.toMatchObject({ code: 'AMOUNT_ABOVE_MAXIMUM' });
     // New limits re-check the active fixed rule.
     await expect(update(wallet.id, undefined, { paidTopUpMaxAmountCents: 1500n })).rejects.toMatchObject({ code: 'AMOUNT_ABOVE_MAXIMUM' });
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({
       paidTopUpMaxAmountCents: 5000,
       recurringTransactionRules: [{ paidCredits: '20' }],
     });

@@ -2,15 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cr, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
-import {
-  createWallet,
-  createWalletTransactions,
-  getWallet,
-  listWalletTransactions,
-  recordPayment,
-  terminateWallet,
-  upsertCustomer,
-} from '../index.js';
+import { createWallet, createWalletTransactions, readTransactions, readWallet, recordPayment, terminateWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
 
@@ -92,10 +84,10 @@ describe('createWalletTransactions', () => {
       settledAt: at(1),
       metadata: [{ key: 'po', value: '42' }],
     });
-    const after = await getWallet(em(), org, wallet.id);
+    const after = await readWallet(em(), org, wallet.id);
     expect(after).toMatchObject({ balanceCents: 250, creditsBalance: '2.5', ongoingBalanceCents: 250, consumedAmountCents: 0 });
 
-    const pending = await listWalletTransactions(em(), org, { walletId: wallet.id, status: 'pending', limit: 10 });
+    const pending = await readTransactions(em(), org, { walletId: wallet.id, status: 'pending', limit: 10 });
     expect(pending.items.map((t) => t.id)).toEqual([transactions[0]?.id]);
     expect(pending.nextCursor).toBeNull();
   });
@@ -112,7 +104,7 @@ describe('createWalletTransactions', () => {
       code: 'INSUFFICIENT_CREDITS',
     });
     expect(await countTransactions(wallet.id)).toBe(before);
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(1000);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(1000);
 
     const { transactions } = await mutate(orm, org, at(2), (w) =>
       createWalletTransactions(w, { walletId: wallet.id, grantedCredits: cr('5'), voidedCredits: cr('10') }),
@@ -127,7 +119,7 @@ describe('createWalletTransactions', () => {
     expect(consumed).toHaveLength(1);
     expect(consumed[0]?.inbound).not.toBe(grant?.id);
     expect(consumed[0]).toMatchObject({ cents: '1000', credits: '10.00000' });
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({
       balanceCents: 500,
       creditsBalance: '5',
       consumedAmountCents: 1000,
@@ -144,7 +136,7 @@ describe('createWalletTransactions', () => {
     expect(results.filter((r) => r.status === 'rejected').map((r) => (r.reason as { code?: string }).code)).toEqual(
       Array(7).fill('INSUFFICIENT_CREDITS'),
     );
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 100, creditsBalance: '1', consumedAmountCents: 900 });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 100, creditsBalance: '1', consumedAmountCents: 900 });
     expect(await countTransactions(wallet.id)).toBe(4);
   });
 
@@ -188,7 +180,7 @@ describe('createWalletTransactions', () => {
       ['a', '300'],
       ['e', '100'],
     ]);
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 0, creditsBalance: '0', consumedAmountCents: 1500 });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ balanceCents: 0, creditsBalance: '0', consumedAmountCents: 1500 });
     const remaining = await sql<{ n: string }>(
       `select count(*)::text as n from wallet_transactions where organization_id = $1 and wallet_id = $2 and remaining_amount_cents > 0`,
       [org, wallet.id],
@@ -218,7 +210,7 @@ describe('createWalletTransactions', () => {
       { source: 'expiration', amount_cents: '300', voided_transaction_id: transactions[0]?.id },
       { source: 'manual', amount_cents: '200', voided_transaction_id: null },
     ]);
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(0);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(0);
   });
 
   it('refuses a lot expiry after the wallet expiry or in the past', async () => {
@@ -293,12 +285,12 @@ describe('createWalletTransactions', () => {
       mutate(orm, org, at(1), (w) => createWalletTransactions(w, { walletId: wallet.id, grantedCredits: cr('50000000000000') })),
     ).rejects.toMatchObject({ code: 'AMOUNT_ABOVE_MAXIMUM', details: { maximumCents: BigInt(Number.MAX_SAFE_INTEGER) } });
     expect(await countTransactions(wallet.id)).toBe(1);
-    const after = await getWallet(em(), org, wallet.id);
+    const after = await readWallet(em(), org, wallet.id);
     expect(after.balanceCents).toBe(5_000_000_000_000_000);
     // Up to the limit itself is fine.
     const room = Number.MAX_SAFE_INTEGER - 5_000_000_000_000_000;
     await mutate(orm, org, at(1), (w) => createWalletTransactions(w, { walletId: wallet.id, grantedCredits: BigInt(room) * 1000n }));
-    expect((await getWallet(em(), org, wallet.id)).balanceCents).toBe(Number.MAX_SAFE_INTEGER);
+    expect((await readWallet(em(), org, wallet.id)).balanceCents).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it('takes invoiceRequiresSuccessfulPayment from the wallet unless the transaction overrides it', async () => {

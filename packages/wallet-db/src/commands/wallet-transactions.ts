@@ -1,17 +1,9 @@
-/**
- * Top-ups, grants, voids and payment reports (DESIGN.md flows 1, 2 and 6), through the one door;
- * wallet-core decides (plan-wallet-transactions.ts, and the payment states in payment.ts and
- * plan-lifecycle.ts: a report that was already applied returns the transaction unchanged, so no
- * purchase ever settles twice).
- */
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { planRecordPayment, planWalletTransactions, WalletError } from '@wallets/core';
-import { transactionDto, type WalletTransactionDto } from '../dto.js';
-import { type MetadataItem, WalletTransaction } from '../entities/index.js';
+import type { WalletTransactionDto } from '../dto.js';
+import type { MetadataItem } from '../entities/index.js';
 import { type Door, runGroupMutation } from '../group-mutation.js';
-import { olderThan, type Page, toPage } from '../pagination.js';
 import { entryRecordDto } from '../records.js';
-import { getTransactionOrFail, getWalletOrFail, isUuid } from '../repositories.js';
+import { isUuid } from '../repositories.js';
 
 export interface CreateTransactionsInput {
   walletId: string;
@@ -62,33 +54,4 @@ export async function recordPayment(work: { door: Door }, input: RecordPaymentIn
     const wallet = records.wallets.find((w) => w.id === entry.walletId)!;
     return { answer: entryRecordDto(entry, wallet.currency) as WalletTransactionDto, delta };
   });
-}
-
-export async function getWalletTransaction(em: EntityManager, organizationId: string, id: string) {
-  return transactionDto(await getTransactionOrFail(em, organizationId, id));
-}
-
-export async function listWalletTransactions(
-  em: EntityManager,
-  organizationId: string,
-  input: {
-    walletId: string;
-    status?: string | undefined;
-    transactionType?: string | undefined;
-    transactionStatus?: string | undefined;
-    cursor?: string | null | undefined;
-    limit: number;
-  },
-): Promise<Page<ReturnType<typeof transactionDto>>> {
-  const wallet = await getWalletOrFail(em, organizationId, input.walletId);
-  const where: Record<string, unknown> = { organization: organizationId, wallet: wallet.id, ...olderThan(input.cursor) };
-  if (input.status) where.status = input.status;
-  if (input.transactionType) where.transactionType = input.transactionType;
-  if (input.transactionStatus) where.transactionStatus = input.transactionStatus;
-  const rows = await em.find(WalletTransaction, where as never, {
-    populate: ['wallet'],
-    orderBy: { createdAt: 'desc', id: 'desc' },
-    limit: input.limit + 1,
-  });
-  return toPage(rows, input.limit, transactionDto);
 }

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cr, mutate, newOrganization, openTestOrm } from '../../test/helpers.js';
-import { createWallet, getCustomer, getWallet, terminateWallet, updateWallet, upsertCustomer } from '../index.js';
+import { createWallet, readCustomer, readWallet, terminateWallet, updateWallet, upsertCustomer } from '../index.js';
 import type { Orm } from '../orm.js';
 import { auditLedger } from '../testing/index.js';
 
@@ -123,14 +123,14 @@ describe('createWallet', () => {
     await customer('cur-unset');
     const first = await mutate(orm, org, now, (w) => createWallet(w, { externalCustomerId: 'cur-unset', rateAmount: cr('1'), currency: 'JPY' }));
     expect(first.currency).toBe('JPY');
-    expect((await getCustomer(em(), org, 'cur-unset')).currency).toBe('JPY');
+    expect((await readCustomer(em(), org, 'cur-unset')).currency).toBe('JPY');
 
     await customer('cur-none');
     await expect(mutate(orm, org, now, (w) => createWallet(w, { externalCustomerId: 'cur-none', rateAmount: cr('1') }))).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
     });
     expect(await walletCount('cur-none')).toBe(0);
-    expect((await getCustomer(em(), org, 'cur-none')).currency).toBeNull();
+    expect((await readCustomer(em(), org, 'cur-none')).currency).toBeNull();
 
     await expect(
       mutate(orm, org, now, (w) => createWallet(w, { externalCustomerId: 'nobody', rateAmount: cr('1'), currency: 'EUR' })),
@@ -231,7 +231,7 @@ describe('createWallet', () => {
     expect(byDefault.priority).toBe(50);
     const first = await mutate(orm, org, now, (w) => createWallet(w, { externalCustomerId: 'prio', rateAmount: cr('1'), priority: 1 }));
     expect(first.priority).toBe(1);
-    expect((await getWallet(em(), org, first.id)).priority).toBe(1);
+    expect((await readWallet(em(), org, first.id)).priority).toBe(1);
   });
 
   it('keeps paid credits within the top-up limits unless told to ignore them; granted credits are never limited', async () => {
@@ -348,7 +348,7 @@ describe('updateWallet', () => {
       paidTopUpMinAmountCents: null,
       paidTopUpMaxAmountCents: null,
     });
-    expect((await getWallet(em(), org, wallet.id)).expirationAt).toBeNull();
+    expect((await readWallet(em(), org, wallet.id)).expirationAt).toBeNull();
     const partial = await mutate(orm, org, later(1), (w) => updateWallet(w, { id: wallet.id, appliesTo: { feeTypes: [] } }));
     expect(partial.appliesTo).toEqual({ feeTypes: [], billableMetricCodes: ['api_calls'] });
     expect((await walletEvents(wallet.id)).filter((t) => t === 'wallet.updated')).toHaveLength(3);
@@ -369,7 +369,7 @@ describe('updateWallet', () => {
       code: 'WALLET_NOT_FOUND',
     });
     // Refused updates changed nothing.
-    expect(await getWallet(em(), org, wallet.id)).toMatchObject({ code: 'after', expirationAt: null, paidTopUpMinAmountCents: null, name: 'After' });
+    expect(await readWallet(em(), org, wallet.id)).toMatchObject({ code: 'after', expirationAt: null, paidTopUpMinAmountCents: null, name: 'After' });
     expect((await walletEvents(wallet.id)).filter((t) => t === 'wallet.updated')).toHaveLength(3);
   });
 
@@ -387,7 +387,7 @@ describe('updateWallet', () => {
     await expect(mutate(orm, org, later(2), (w) => updateWallet(w, { id: expiring.id, expirationAt: later(30) }))).rejects.toMatchObject({
       code: 'WALLET_TERMINATED',
     });
-    expect((await getWallet(em(), org, expiring.id)).expirationAt).toEqual(later(2));
+    expect((await readWallet(em(), org, expiring.id)).expirationAt).toEqual(later(2));
     // Before its expiry it can still be extended.
     const extended = await mutate(orm, org, later(1), (w) => updateWallet(w, { id: expiring.id, expirationAt: later(30) }));
     expect(extended.expirationAt).toEqual(later(30));

@@ -1,10 +1,3 @@
-/**
- * Wallet lifecycle through the one door: create (with its initial granted and paid credits),
- * update settings and rules, terminate; wallet-core's planners decide (plan-wallets.ts,
- * plan-lifecycle.ts) and refuse with their own codes, and nothing is written when one refuses.
- * Reads of wallets for the cold paths.
- */
-import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   type CreateWalletCommand,
   type PlannedWallet,
@@ -14,12 +7,10 @@ import {
   type UpdateWalletCommand,
   WalletError,
 } from '@wallets/core';
-import { type WalletDto, walletDto } from '../dto.js';
-import { Wallet } from '../entities/index.js';
+import type { WalletDto } from '../dto.js';
 import { type Door, runGroupMutation } from '../group-mutation.js';
-import { olderThan, type Page, toPage } from '../pagination.js';
 import { walletRecordDto } from '../records.js';
-import { findCustomerByExternalId, getWalletOrFail, isUuid, loadActiveRules } from '../repositories.js';
+import { isUuid } from '../repositories.js';
 
 export type { AppliesToInput, RuleInput } from '@wallets/core';
 
@@ -28,11 +19,6 @@ export interface CreateWalletInput extends CreateWalletCommand {
 }
 
 export type UpdateWalletInput = UpdateWalletCommand;
-
-export async function walletView(em: EntityManager, organizationId: string, wallet: Wallet) {
-  const rules = await loadActiveRules(em, organizationId, [wallet.id]);
-  return walletDto(wallet, rules.get(wallet.id) ?? []);
-}
 
 const walletAnswer = ({ delta, wallet, rules }: PlannedWallet, externalCustomerId: string) => ({
   answer: walletRecordDto(wallet, externalCustomerId, rules) as WalletDto,
@@ -70,30 +56,4 @@ export async function terminateWallet(work: { door: Door }, walletId: string) {
     if (!records?.wallets.some((w) => w.id === walletId)) throw notFound();
     return walletAnswer(planTerminateWallet(records, walletId, clock), records.customer.externalId);
   });
-}
-
-export async function getWallet(em: EntityManager, organizationId: string, walletId: string) {
-  return walletView(em, organizationId, await getWalletOrFail(em, organizationId, walletId));
-}
-
-export async function listWallets(
-  em: EntityManager,
-  organizationId: string,
-  input: { externalCustomerId?: string | undefined; status?: 'active' | 'terminated' | undefined; cursor?: string | null | undefined; limit: number },
-): Promise<Page<ReturnType<typeof walletDto>>> {
-  const where: Record<string, unknown> = { organization: organizationId, ...olderThan(input.cursor) };
-  if (input.externalCustomerId !== undefined) {
-    const customer = await findCustomerByExternalId(em, organizationId, input.externalCustomerId);
-    if (!customer)
-      throw new WalletError('CUSTOMER_NOT_FOUND', `customer ${input.externalCustomerId} not found`, { externalId: input.externalCustomerId });
-    where.customer = customer.id;
-  }
-  if (input.status) where.status = input.status;
-  const rows = await em.find(Wallet, where as never, { populate: ['customer'], orderBy: { createdAt: 'desc', id: 'desc' }, limit: input.limit + 1 });
-  const rules = await loadActiveRules(
-    em,
-    organizationId,
-    rows.map((w) => w.id),
-  );
-  return toPage(rows, input.limit, (w) => walletDto(w, rules.get(w.id) ?? []));
 }

@@ -16,6 +16,7 @@ import { Migration20261208000000_group_load_entry_owner } from './migration-2026
 import { Migration20261208000500_group_write_wallets } from './migration-20261208000500-group-write-wallets.js';
 import { Migration20261208001000_group_load_batch } from './migration-20261208001000-group-load-batch.js';
 import { Migration20261208004000_notify_after_commit } from './migration-20261208004000-notify-after-commit.js';
+import { Migration20261208005000_customer_upsert } from './migration-20261208005000-customer-upsert.js';
 
 /** Every migration, in order. Generated, reviewed, never edited after it lands. */
 export const migrationsList: MigrationObject[] = [
@@ -36,4 +37,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261208000500-group-write-wallets', class: Migration20261208000500_group_write_wallets },
   { name: 'migration-20261208001000-group-load-batch', class: Migration20261208001000_group_load_batch },
   { name: 'migration-20261208004000-notify-after-commit', class: Migration20261208004000_notify_after_commit },
+  { name: 'migration-20261208005000-customer-upsert', class: Migration20261208005000_customer_upsert },
 ];

@@ -13,10 +13,11 @@
  *   50 (the rule's top-up in the same request would otherwise tie with it: same time, kind, expiry);
  * - a threshold rule is created with no initial credits; an invoice is not voided while a wallet
  *   of its customer has a threshold rule (the re-granted lots could tie with the rule's);
- * - fixed threshold rules buy paid credits only: wallets.create, update and terminate run the
- *   ongoing settlement twice (once in the command, once in runMutation), each with its own
- *   "fired" set, so a granted fixed rule can fire twice there, giving two equal lots that tie
- *   (seen in the first recordings; a paid rule is held back by its pending top-up);
+ * - fixed threshold rules buy paid credits only: before the one door, wallets.create, update and
+ *   terminate ran the ongoing settlement twice, each with its own "fired" set, so a granted fixed
+ *   rule could fire twice there, giving two equal lots that tie (seen in the first recordings; a
+ *   paid rule is held back by its pending top-up). The planners now settle once; the scenario
+ *   keeps to paid rules so that the recording stays the one made before the move;
  * - at most one interval rule is active per customer, and a job run takes an `asOf` at which no
  *   customer has two wallets due for expiry (jobs for one customer run in wallet-id order);
  * - in a job run, wallets of different customers are handled in id order: the step's events are

@@ -1,7 +1,7 @@
 /**
  * The bench's server process: the real app (`startApp`) on a random port, in its own process as in
  * production, so its event loop does not share a thread with the callers. The `pg` driver that
- * MikroORM loads is wrapped (Client.prototype.query) to count every statement the server sends and
+ * MikroORM loads is wrapped (Client.prototype.query) to count every round trip the server makes and
  * to record them, with their parameters, between `capture-start` and `capture-stop`. The bench
  * drives it over the IPC channel (see `ServerRequest`).
  */
@@ -41,8 +41,18 @@ function wrapQuery(Client: { prototype: { query: QueryFn } }): void {
   const original = Client.prototype.query;
   Client.prototype.query = function recordedQuery(this: object, config: unknown, values?: unknown, callback?: unknown) {
     const submittable = typeof config === 'object' && config !== null && typeof (config as { submit?: unknown }).submit === 'function';
-    if (submittable) return original.call(this, config, values, callback);
-    statements++;
+    if (submittable) {
+      // A round trip of several statements (wallet-db pipelined-query.ts): one round trip, its statements recorded one by one.
+      const pipelined = config as { statements?: { text: string; values?: unknown[] }[]; callback?: (...a: unknown[]) => void };
+      if (!pipelined.statements || !pipelined.callback) return original.call(this, config, values, callback);
+      const done = recordRoundTrip(this, pipelined.statements);
+      const cb = pipelined.callback;
+      pipelined.callback = (...a: unknown[]) => {
+        done();
+        cb(...a);
+      };
+      return original.call(this, config, values, callback);
+    }
     const text = typeof config === 'string' ? config : String((config as { text?: unknown }).text ?? '');
     const params = (
       typeof config === 'object' && config !== null && Array.isArray((config as { values?: unknown }).values)
@@ -51,21 +61,7 @@ function wrapQuery(Client: { prototype: { query: QueryFn } }): void {
           ? values
           : []
     ) as unknown[];
-    let connection = connectionIds.get(this);
-    if (connection === undefined) {
-      connection = nextConnectionId++;
-      connectionIds.set(this, connection);
-    }
-    const started = process.hrtime.bigint();
-    const record: CapturedStatement | null = capture
-      ? { connection, text, values: structuredClone(params), atMs: Number(started - captureStarted) / 1e6, ms: 0 }
-      : null;
-    if (record) capture?.push(record);
-    const done = () => {
-      const elapsed = process.hrtime.bigint() - started;
-      queryNanos += elapsed;
-      if (record) record.ms = Number(elapsed) / 1e6;
-    };
+    const done = recordRoundTrip(this, [{ text, values: params }]);
     // knex passes a callback as the last argument; other callers may use the promise.
     const args = [config, values, callback];
     const last = typeof callback === 'function' ? 2 : typeof values === 'function' ? 1 : -1;
@@ -80,6 +76,32 @@ function wrapQuery(Client: { prototype: { query: QueryFn } }): void {
     const result = original.call(this, config, values);
     if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(done, done);
     return result;
+  };
+}
+
+/** Counts one round trip of a connection and, while capturing, records its statements; the returned function marks its answer. */
+function recordRoundTrip(client: object, sent: readonly { text: string; values?: unknown[] | undefined }[]): () => void {
+  statements++;
+  let connection = connectionIds.get(client);
+  if (connection === undefined) {
+    connection = nextConnectionId++;
+    connectionIds.set(client, connection);
+  }
+  const started = process.hrtime.bigint();
+  const records: CapturedStatement[] = capture
+    ? sent.map(({ text, values }) => ({
+        connection,
+        text,
+        values: structuredClone(values ?? []),
+        atMs: Number(started - captureStarted) / 1e6,
+        ms: 0,
+      }))
+    : [];
+  capture?.push(...records);
+  return () => {
+    const elapsed = process.hrtime.bigint() - started;
+    queryNanos += elapsed;
+    for (const record of records) record.ms = Number(elapsed) / 1e6;
   };
 }
 

@@ -27,7 +27,9 @@ let currentWalletId: string | null = null;
 
 const orm = await openOrm({ databaseUrl, poolMax: 4 });
 // Expiry writes through the door (one `group_write` call per transaction, on a connection of the
-// ORM's pool): at the chosen job the worker freezes right after that write, before the commit.
+// ORM's pool, sent in one round trip with its COMMIT: pipelined-query.ts): at the chosen job the
+// worker freezes instead of sending that write, inside the transaction its load began (the
+// customer locked, nothing written).
 type Connection = { query: (...args: unknown[]) => unknown };
 const knex = orm.em.getConnection().getKnex() as unknown as { client: { acquireConnection(): Promise<Connection> } };
 const acquire = knex.client.acquireConnection.bind(knex.client);
@@ -38,13 +40,10 @@ knex.client.acquireConnection = async () => {
     watched.add(connection);
     const query = connection.query.bind(connection);
     connection.query = (...args: unknown[]) => {
-      const result = query(...args);
-      const name = (args[0] as { name?: string } | undefined)?.name;
-      if (holdMode !== 'transaction' || jobsStarted !== holdAt || name !== 'group_write') return result;
-      return (result as Promise<unknown>).then(async () => {
-        console.log(`HOLDING ${currentWalletId}`);
-        return forever();
-      });
+      const statements = (args[0] as { statements?: { name?: string }[] } | undefined)?.statements ?? [];
+      if (holdMode !== 'transaction' || jobsStarted !== holdAt || !statements.some((s) => s.name === 'group_write')) return query(...args);
+      console.log(`HOLDING ${currentWalletId}`);
+      return forever();
     };
   }
   return connection;

@@ -1,8 +1,8 @@
 /**
  * Expiration survives workers killed with SIGKILL in the middle of a batch. 150 wallets of three
  * organizations fall due at one `asOf`; a real worker process (test/crash-worker.ts) sweeps and
- * works through them, and is killed inside a job's database transaction (ledger voids flushed,
- * customer row locked, not committed). A second worker is killed after graphile-worker locked its
+ * works through them, and is killed inside a job's database transaction (customer row locked by
+ * the load; the write not sent, as it goes in one round trip with its COMMIT). A second worker is killed after graphile-worker locked its
  * job but before the work. Both leave jobs locked by dead workers (graphile-worker would hold them
  * for 4 hours); a re-sweep must still finish every wallet. Then: each due wallet terminated exactly
  * once (one expiration void holding exactly its balance, one `wallet.terminated` event), pending

@@ -1,8 +1,9 @@
 /**
  * The one door of a balance-moving command (DESIGN "Inside a mutation"): BEGIN, one load
  * (claims, the customer's lock, the group as records), wallet-core decides, one write (the delta,
- * the outbox events, the invoice row, the idempotent answer), COMMIT. Four round trips, on a
- * connection of the ORM's pool, without the ORM's unit of work. After a COMMIT that wrote events,
+ * the outbox events, the invoice row, the idempotent answer), COMMIT. Two round trips, on a
+ * connection of the ORM's pool, without the ORM's unit of work: BEGIN goes with the load and COMMIT
+ * with the write, each pair pipelined (pipelined-query.ts). After a COMMIT that wrote events,
  * live streams are told (events.ts `eventNotifier`), off the request's path.
  *
  * Idempotency: the key is claimed inside the load (insert, or wait for a concurrent first request
@@ -28,10 +29,14 @@ import {
 import { EMPTY_DELTA, type WriteExtras, writeDelta, writeDeltas } from './group-writer.js';
 import { type MutationScope, requestHash } from './mutation-scope.js';
 import type { Orm } from './orm.js';
+import { type PipelineClient, queryPipelined } from './pipelined-query.js';
+
+/** A connection of the door: runs statements one by one, or several in one round trip. */
+export type DoorClient = Queryable & PipelineClient;
 
 /** Connections for the door: one per mutation, back to the pool after COMMIT or ROLLBACK. */
 export interface GroupDb {
-  acquire(): Promise<{ client: Queryable; release: () => void }>;
+  acquire(): Promise<{ client: DoorClient; release: () => void }>;
   /** Called after a COMMIT that wrote the organization's events: tells live streams (events.ts `eventNotifier`). */
   eventsCommitted(organizationId: string): void;
 }
@@ -45,7 +50,7 @@ export interface Door {
 }
 
 interface KnexLike {
-  client: { acquireConnection(): Promise<Queryable>; releaseConnection(connection: Queryable): Promise<void> };
+  client: { acquireConnection(): Promise<DoorClient>; releaseConnection(connection: DoorClient): Promise<void> };
 }
 
 const groupDbs = new WeakMap<KnexLike, GroupDb>();
@@ -110,8 +115,8 @@ export async function runGroupMutation<T>(
   return inTransaction(
     door.db,
     scope.organizationId,
-    async (client) => {
-      const loaded = await loadGroupClaimed(client, scope.organizationId, load.customer, load.scope, scope.now, {
+    async (tx) => {
+      const loaded = await loadGroupClaimed(tx.work, scope.organizationId, load.customer, load.scope, scope.now, {
         entryIds: load.entryIds,
         lots: load.lots,
         claims,
@@ -122,7 +127,7 @@ export async function runGroupMutation<T>(
       const delta = decision.delta ?? EMPTY_DELTA;
       const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(decision.answer) } : undefined;
       if (!preview && (!isEmpty(delta) || decision.invoice || idempotency)) {
-        await writeDelta(client, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
+        await writeDelta(tx.last, scope.organizationId, loaded.records, delta, now, { invoice: decision.invoice, idempotency });
       }
       return { answer: decision.answer, wroteEvents: delta.events.length > 0 };
     },
@@ -153,12 +158,12 @@ export async function runBatchMutation<T, R>(
   const { scope } = door;
   const key = scope.idempotencyKey ?? null;
   const hash = key ? requestHash(scope.request) : '';
-  return inTransaction(door.db, scope.organizationId, async (client) => {
+  return inTransaction(door.db, scope.organizationId, async (tx) => {
     let claim: GroupClaims['idempotency'] = key ? { id: randomUUID(), procedure: scope.procedure, key, hash } : undefined;
     const answers: T[] = [];
     let wroteEvents = false;
     for (let walletIds = load.walletIds; ; ) {
-      const batch = await loadWalletGroups(client, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
+      const batch = await loadWalletGroups(tx.work, scope.organizationId, walletIds, scope.now, { idempotency: claim, lots: load.lots });
       if (batch.replay) return { answer: replayed<R>(batch.replay, hash, key), wroteEvents: false };
       claim = undefined;
       // One time for the whole transaction: the latest any of its groups asks for (see groupNow).
@@ -178,34 +183,63 @@ export async function runBatchMutation<T, R>(
       }
       walletIds = batch.rest;
       if (walletIds.length > 0) {
-        if (writes.length > 0) await writeDeltas(client, scope.organizationId, writes, now);
+        if (writes.length > 0) await writeDeltas(tx.work, scope.organizationId, writes, now);
         continue;
       }
       const answer = combine(answers);
       const idempotency = key ? { procedure: scope.procedure, key, response: superjson.serialize(answer) } : undefined;
-      if (writes.length > 0 || idempotency) await writeDeltas(client, scope.organizationId, writes, now, { idempotency });
+      if (writes.length > 0 || idempotency) await writeDeltas(tx.last, scope.organizationId, writes, now, { idempotency });
       return { answer, wroteEvents };
     }
   });
 }
 
 /**
+ * The statements of a door transaction. `work` runs the work's statements, its first one (the load)
+ * in one round trip with BEGIN; `last` runs the work's last statement (the write) in one round trip
+ * with COMMIT. A work that writes nothing ends with COMMIT (ROLLBACK for a preview) alone.
+ */
+interface DoorTransaction {
+  work: Queryable;
+  last: Queryable;
+}
+
+/**
  * BEGIN, the work, COMMIT (ROLLBACK for a preview) on a connection of the door; ROLLBACK, and the
- * error mapped once, when it fails. After a COMMIT of events, live streams are told.
+ * error mapped once, when it fails (also when the statement sent with COMMIT failed: PostgreSQL then
+ * skipped the COMMIT and the transaction is aborted). After a COMMIT of events, live streams are told.
  */
 async function inTransaction<T>(
   db: GroupDb,
   organizationId: string,
-  work: (client: Queryable) => Promise<{ answer: T; wroteEvents: boolean }>,
+  work: (tx: DoorTransaction) => Promise<{ answer: T; wroteEvents: boolean }>,
   { preview = false }: { preview?: boolean } = {},
 ): Promise<T> {
   const { client, release } = await db.acquire();
+  let begun = false;
+  let committed = false;
+  const tx: DoorTransaction = {
+    work: {
+      query: async (config) => {
+        if (begun) return client.query(config);
+        begun = true;
+        return (await queryPipelined(client, [BEGIN, config]))[1]!;
+      },
+    },
+    last: {
+      query: async (config) => {
+        if (preview || !begun || committed) throw new Error('the door writes last with COMMIT, once, after its load and not in a preview');
+        const [result] = await queryPipelined(client, [config, COMMIT]);
+        committed = true;
+        return result!;
+      },
+    },
+  };
   try {
-    await client.query(BEGIN);
     let done: { answer: T; wroteEvents: boolean };
     try {
-      done = await work(client);
-      await client.query(preview ? ROLLBACK : COMMIT);
+      done = await work(tx);
+      if (begun && !committed) await client.query(preview ? ROLLBACK : COMMIT);
     } catch (error) {
       await client.query(ROLLBACK).catch(() => undefined);
       throw error;

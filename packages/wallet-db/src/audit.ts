@@ -14,7 +14,7 @@
  *   - terminated - clawedBack = closing, with every movement classified by the report's rules and
  *   the closing taken from the lots' remainders; no lot is consumed before it settled (so no
  *   balance as of a past moment is negative), every lot is purchased or granted, and each
- *   consumption's copies (wallet, lot kind, time) agree with its lot and its outbound;
+ *   consumption's copies (wallet, lot kind, time, outflow) agree with its lot and its outbound;
  * - every change has its event in the outbox, exactly once where it happens once: a
  *   `wallet.created` per wallet, a `wallet_transaction.created` per transaction, a
  *   `wallet.terminated` per terminated wallet, a `wallet_transaction.updated` carrying the current
@@ -153,11 +153,17 @@ const REPORT_CHECKS = `
     join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
    where i.settled_at is null or o.created_at < i.settled_at
   union all select o.organization_id, o.wallet_id, 'consumption ' || c.id || ' says wallet ' || c.wallet_id || ', ' || c.lot_kind || ' at ' || c.created_at
-         || ', but its lot is ' || i.transaction_status || ' in wallet ' || i.wallet_id || ' and its outbound at ' || o.created_at
+         || ', ' || c.outflow || ', but its lot is ' || i.transaction_status || ' in wallet ' || i.wallet_id || ' and its outbound at ' || o.created_at
+         || ', ' || o.transaction_status || ' by ' || o.source
     from wallet_transaction_consumptions c
     join wallet_transactions o on o.id = c.outbound_wallet_transaction_id
     join wallet_transactions i on i.id = c.inbound_wallet_transaction_id
-   where c.wallet_id <> i.wallet_id or c.lot_kind <> i.transaction_status or c.created_at <> o.created_at`;
+   where c.wallet_id <> i.wallet_id or c.lot_kind <> i.transaction_status or c.created_at <> o.created_at
+      or c.outflow <> case when o.transaction_status = 'invoiced' then 'consumed'
+                           when o.transaction_status = 'voided' and o.source = 'expiration' then 'expired'
+                           when o.transaction_status = 'voided' and o.source = 'termination' then 'terminated'
+                           when o.transaction_status = 'voided' and o.source = 'payment_failure' then 'clawedBack'
+                           when o.transaction_status = 'voided' then 'voided' end`;
 
 /** Every change has its event (counted per organization, type and subject id). */
 const EVENT_CHECKS = `

@@ -1,16 +1,19 @@
 /**
- * A wallet's transactions for export, read through a server-side cursor in one read-only snapshot
- * and formatted as CSV records (RFC 4180) by PostgreSQL itself: the server only joins the text of
- * each batch and writes it, so a million rows cost no more memory than a thousand (no row objects,
- * dates or decimals are made per row).
+ * A wallet's transactions for export, formatted as CSV records (RFC 4180) by PostgreSQL itself and
+ * streamed with `COPY (...) TO STDOUT (FORMAT binary)`: the records arrive as the bytes of the
+ * connection's socket reads, are passed on with their framing cut out, and the connection is read
+ * only as fast as the client takes them. No string, array or message is made per row: a cursor
+ * fetching rows did (1.6 KB of garbage per record, a quarter of it promoted before it died), so a
+ * million-row export grew the heap, and the RSS, by some 100 MiB before a full collection.
  */
+
+import { Transform, type TransformCallback } from 'node:stream';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { currencyExponent } from '@wallets/core';
 import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import { withPgConnection } from './finance.js';
 import { getWalletOrFail } from './repositories.js';
-
-export const EXPORT_BATCH_ROWS = 500;
 
 /** A text field as an RFC 4180 field: quoted, with quotes doubled, when it holds a comma, a quote, CR or LF or starts or ends with a space; empty for null. */
 const field = (expr: string) =>
@@ -22,7 +25,7 @@ const credits = (column: string) => `coalesce(trim_scale(${column})::text, '')`;
 /** Cents as an exact decimal in currency units ($5: 10^exponent, $6: the exponent). */
 const units = (column: string) => `coalesce(round(${column}::numeric / $5::numeric, $6::int)::text, '')`;
 
-/** The columns of the export, in order, each with the SQL that writes it. */
+/** The columns of the export, in order, each with the SQL that writes it ($5-$7: see copyStatement). */
 export const WALLET_TRANSACTION_EXPORT_COLUMNS: readonly (readonly [string, string])[] = [
   ['id', 'id::text'],
   ['walletId', 'wallet_id::text'],
@@ -50,25 +53,72 @@ export const WALLET_TRANSACTION_EXPORT_COLUMNS: readonly (readonly [string, stri
   ['failedAt', time('failed_at')],
 ];
 
-/** $1 organization, $2 wallet, $3 after (or null), $4 up to (or null), $5 10^exponent, $6 exponent, $7 currency. */
-const DECLARE_EXPORT = `declare wallet_export no scroll cursor for
-  select ${WALLET_TRANSACTION_EXPORT_COLUMNS.map(([, sql]) => sql).join(` || ',' || `)} || E'\\r\\n'
+/** COPY takes no parameters: the values go in as literals ($1 organization, $2 wallet, $3 after, $4 up to, $5 10^exponent, $6 exponent, $7 currency). */
+function copyStatement(client: pg.ClientBase, values: readonly string[]): string {
+  const literal = (client as pg.ClientBase & { escapeLiteral(value: string): string }).escapeLiteral.bind(client);
+  const select = `select ${WALLET_TRANSACTION_EXPORT_COLUMNS.map(([, sql]) => sql).join(` || ',' || `)} || E'\\r\\n'
     from wallet_transactions
-   where organization_id = $1 and wallet_id = $2
-     and ($3::timestamptz is null or created_at > $3) and ($4::timestamptz is null or created_at <= $4)
+   where organization_id = $1::uuid and wallet_id = $2::uuid and created_at > $3::timestamptz and created_at <= $4::timestamptz
    order by created_at, id`;
+  return `copy (${select.replace(/\$(\d)/g, (_, n: string) => literal(values[Number(n) - 1] ?? ''))}) to stdout (format binary)`;
+}
+
+/**
+ * COPY's binary format for one text column -> the column's bytes, record after record: the header
+ * (signature, flags, extension length: 19 bytes), each tuple's field count and length (6 bytes) and
+ * the trailer (-1) are cut out. The bytes are moved down inside the chunk they came in, so a chunk
+ * in makes at most one view out and nothing per record.
+ */
+class CopyBinaryText extends Transform {
+  private skip = 19;
+  private readonly tuple = Buffer.alloc(6);
+  private tupleBytes = 0;
+  private fieldLeft = 0;
+  private ended = false;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    let read = 0;
+    let write = 0;
+    while (read < chunk.length && !this.ended) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, chunk.length - read);
+        this.skip -= n;
+        read += n;
+      } else if (this.fieldLeft > 0) {
+        const n = Math.min(this.fieldLeft, chunk.length - read);
+        if (write !== read) chunk.copy(chunk, write, read, read + n);
+        write += n;
+        read += n;
+        this.fieldLeft -= n;
+      } else {
+        const want = this.tupleBytes < 2 ? 2 : 6;
+        const n = Math.min(want - this.tupleBytes, chunk.length - read);
+        chunk.copy(this.tuple, this.tupleBytes, read, read + n);
+        this.tupleBytes += n;
+        read += n;
+        if (this.tupleBytes === 2 && this.tuple.readInt16BE(0) === -1) this.ended = true;
+        else if (this.tupleBytes === 6) {
+          this.fieldLeft = this.tuple.readInt32BE(2);
+          this.tupleBytes = 0;
+        }
+      }
+    }
+    if (write > 0) this.push(chunk.subarray(0, write));
+    done();
+  }
+}
 
 export interface WalletTransactionsExport {
   walletId: string;
   currency: string;
-  /** CSV records (CRLF-ended), oldest first (creation time, then id), EXPORT_BATCH_ROWS per chunk. */
-  chunks: AsyncGenerator<string, void, undefined>;
+  /** CSV records (CRLF-ended), oldest first (creation time, then id), in chunks as they come. */
+  chunks: AsyncGenerator<Buffer, void, undefined>;
 }
 
 /**
  * Checks the wallet (WALLET_NOT_FOUND before anything is sent), then yields its transactions
  * created after `from` up to `to` included (either may be left out). Stopping the generator early
- * (`return()`) closes the cursor and gives the connection back.
+ * (`return()`) ends the connection (it is mid-COPY, so it never goes back to the pool).
  */
 export async function exportWalletTransactions(
   em: EntityManager,
@@ -78,7 +128,16 @@ export async function exportWalletTransactions(
   const wallet = await getWalletOrFail(em, organizationId, input.walletId);
   const currency = wallet.currency;
   const exponent = currencyExponent(currency);
-  async function* chunks(): AsyncGenerator<string, void, undefined> {
+  const values = [
+    organizationId,
+    wallet.id,
+    input.from?.toISOString() ?? '-infinity',
+    input.to?.toISOString() ?? 'infinity',
+    (10n ** BigInt(exponent)).toString(),
+    String(exponent),
+    currency,
+  ];
+  async function* chunks(): AsyncGenerator<Buffer, void, undefined> {
     let release: () => void = () => undefined;
     let connectionReady: (c: pg.ClientBase) => void = () => undefined;
     const gotConnection = new Promise<pg.ClientBase>((resolve) => {
@@ -91,24 +150,15 @@ export async function exportWalletTransactions(
       });
     });
     const client = await gotConnection;
-    let open = false;
+    let finished = false;
     try {
-      await client.query('begin isolation level repeatable read read only');
-      open = true;
-      await client.query({
-        text: DECLARE_EXPORT,
-        values: [organizationId, wallet.id, input.from ?? null, input.to ?? null, (10n ** BigInt(exponent)).toString(), exponent, currency],
-      });
-      for (;;) {
-        const { rows } = await client.query<string[]>({ text: `fetch ${EXPORT_BATCH_ROWS} from wallet_export`, rowMode: 'array' });
-        if (rows.length === 0) break;
-        let chunk = '';
-        for (const row of rows) chunk += row[0];
-        yield chunk;
-        if (rows.length < EXPORT_BATCH_ROWS) break;
-      }
+      const copy = client.query(copyTo(copyStatement(client, values)));
+      const records = copy.pipe(new CopyBinaryText());
+      copy.on('error', (error) => records.destroy(error));
+      for await (const chunk of records) yield chunk as Buffer;
+      finished = true;
     } finally {
-      if (open) await client.query('rollback').catch(() => undefined);
+      if (!finished) await (client as pg.Client).end().catch(() => undefined);
       release();
       await held;
     }

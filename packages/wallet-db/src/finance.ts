@@ -67,11 +67,21 @@ const BALANCE_AT: pg.QueryConfig = {
  * Movements grouped by the point that first counts them: bucket b holds the movements after point
  * b (1-based; 0: before the first) up to point b + 1. $4 the points, each plus 1 microsecond
  * (stored times have millisecond precision), so a movement exactly at a point falls in that point.
+ * Lots and consumptions are grouped each on its own index-only range (a quarter less work than
+ * grouping their union); a bucket may then come twice per kind, once from each.
  */
 const BALANCE_BUCKETS: pg.QueryConfig = {
   name: 'finance_wallet_balance_buckets',
-  text: `select width_bucket(at, $4::timestamptz[]) as bucket, kind, sum(cents)::text as cents, sum(credits)::text as credits
-           from (${WALLET_MOVEMENTS}) m group by 1, 2`,
+  text: `select width_bucket(settled_at, $4::timestamptz[]) as bucket, transaction_status as kind,
+                sum(amount_cents)::text as cents, sum(credit_amount)::text as credits
+           from wallet_transactions
+          where organization_id = $1 and wallet_id = $2 and transaction_type = 'inbound' and status = 'settled' and settled_at <= $3
+          group by 1, 2
+         union all
+         select width_bucket(created_at, $4::timestamptz[]), lot_kind, (-sum(amount_cents))::text, (-sum(credit_amount))::text
+           from wallet_transaction_consumptions
+          where organization_id = $1 and wallet_id = $2 and created_at <= $3
+          group by 1, 2`,
 };
 
 interface KindSums {
@@ -215,50 +225,51 @@ export const INFLOW_LINES: readonly ReportLine[] = ['toppedUp', 'recredited'];
 export const OUTFLOW_LINES: readonly ReportLine[] = ['consumed', 'voided', 'expired', 'terminated', 'clawedBack'];
 
 /**
- * Every movement of an organization's wallets in one currency (optionally one customer's) up to
- * `to`, each classified once: a lot is `recredited` when an invoice void created it (source
- * `invoice_void`), else `toppedUp`; an outbound consumption is `consumed` (invoiced), or by its
- * source `expired`, `terminated`, `clawedBack` (payment failure), else `voided` (a manual void).
- * Its kind is always the lot's. Movements up to `from` make the opening; `closing` is summed on
- * its own from the same rows. $1 organization, $2 currency, $3 customer or null, $4 from, $5 to.
+ * Whether a wallet is in a report, as a filter on `column`: a customer's wallets in the currency
+ * ($5; a few), or the organization's wallets but those in other currencies (usually none). Either
+ * way the set each row is probed against stays small: a semi-join against all 10,000 wallets of an
+ * organization cost more per row at 10,000 than at 1,000 (its hash table no longer in cache).
  */
-/** The wallets a report covers: the organization's in the currency, optionally one customer's. */
-const SCOPE = 'select id from wallets where organization_id = $1 and currency = $2 and ($3::uuid is null or customer_id = $3::uuid)';
+const IN_SCOPE = {
+  customer: (column: string) => `${column} in (select id from wallets where organization_id = $1 and customer_id = $5::uuid and currency = $2)`,
+  organization: (column: string) => `${column} not in (select id from wallets where organization_id = $1 and currency <> $2)`,
+};
 
-const CREDITS_REPORT: pg.QueryConfig = {
-  name: 'finance_credits_report',
+/**
+ * Every movement of an organization's wallets in one currency (optionally one customer's) up to
+ * `to`, signed (a lot adds, a consumption takes) and each classified once: up to `from` it is the
+ * opening; after it, a lot is `recredited` when an invoice void created it (source `invoice_void`),
+ * else `toppedUp`, and a consumption is its outbound's `outflow` (consumed, voided, expired,
+ * terminated, clawedBack; copied onto the row on insert). Its kind is always the lot's. The
+ * grouping set (kind) sums every movement up to `to`: the closing. Two index-only range scans (the
+ * lots by settlement, the consumptions by wallet and time), no lookup per row, so the time follows
+ * the number of movements. Then the purchases pending at `to` from their own index.
+ * $1 organization, $2 currency, $3 from, $4 to, $5 the customer (its scope only).
+ */
+const creditsReportQuery = (scope: keyof typeof IN_SCOPE): pg.QueryConfig => ({
+  name: `finance_credits_report_${scope}`,
   text: `
-  with lots as (
-    select t.transaction_status as kind, t.settled_at as at, t.amount_cents,
-           case when t.source = 'invoice_void' then 'recredited' else 'toppedUp' end as line
-      from wallet_transactions t
-     where t.organization_id = $1 and t.transaction_type = 'inbound' and t.status = 'settled' and t.settled_at <= $5
-       and t.wallet_id in (${SCOPE})
-  ), outs as (
-    select c.lot_kind as kind, o.created_at as at, c.amount_cents,
-           case when o.transaction_status = 'invoiced' then 'consumed'
-                when o.source = 'expiration' then 'expired'
-                when o.source = 'termination' then 'terminated'
-                when o.source = 'payment_failure' then 'clawedBack'
-                else 'voided' end as line
-      from wallet_transactions o
-      join wallet_transaction_consumptions c on c.organization_id = o.organization_id and c.outbound_wallet_transaction_id = o.id
-     where o.organization_id = $1 and o.transaction_type = 'outbound' and o.status = 'settled' and o.created_at <= $5
-       and o.wallet_id in (${SCOPE})
-  )
   select kind, line, sum(cents)::text as cents from (
-    select kind, case when at <= $4 then 'opening' else line end as line, amount_cents as cents from lots
-    union all select kind, 'closing', amount_cents from lots
-    union all select kind, case when at <= $4 then 'opening' else line end, case when at <= $4 then -amount_cents else amount_cents end from outs
-    union all select kind, 'closing', -amount_cents from outs
-  ) m group by kind, line
+    select l.transaction_status as kind,
+           case when l.settled_at <= $3 then 'opening' when l.source = 'invoice_void' then 'recredited' else 'toppedUp' end as line,
+           l.amount_cents as cents
+      from wallet_transactions l
+     where l.organization_id = $1 and l.transaction_type = 'inbound' and l.status = 'settled' and l.settled_at <= $4
+       and ${IN_SCOPE[scope]('l.wallet_id')}
+    union all
+    select c.lot_kind, case when c.created_at <= $3 then 'opening' else c.outflow end, -c.amount_cents
+      from wallet_transaction_consumptions c
+     where c.organization_id = $1 and c.created_at <= $4
+       and ${IN_SCOPE[scope]('c.wallet_id')}
+  ) m group by grouping sets ((kind, line), (kind))
   union all
   select 'purchased', 'pending', coalesce(sum(t.amount_cents), 0)::text
     from wallet_transactions t
-   where t.organization_id = $1 and t.transaction_type = 'inbound' and t.transaction_status = 'purchased' and t.created_at <= $5
-     and t.wallet_id in (${SCOPE})
-     and not coalesce(t.settled_at <= $5, false) and not coalesce(t.failed_at <= $5, false)`,
-};
+   where t.organization_id = $1 and t.transaction_type = 'inbound' and t.transaction_status = 'purchased' and t.created_at <= $4
+     and ${IN_SCOPE[scope]('t.wallet_id')}
+     and not coalesce(t.settled_at <= $4, false) and not coalesce(t.failed_at <= $4, false)`,
+});
+const CREDITS_REPORT = { customer: creditsReportQuery('customer'), organization: creditsReportQuery('organization') };
 
 export interface KindCents {
   purchasedCents: number;
@@ -293,13 +304,19 @@ export async function creditsReport(em: EntityManager, organizationId: string, i
     customerId = customer.id;
   }
   const { rows } = await withPgConnection(em, (c) =>
-    c.query<{ kind: string; line: string; cents: string }>({
-      ...CREDITS_REPORT,
-      values: [organizationId, input.currency, customerId, input.from, input.to],
-    }),
+    c.query<{ kind: string; line: string | null; cents: string }>(
+      customerId === null
+        ? { ...CREDITS_REPORT.organization, values: [organizationId, input.currency, input.from, input.to] }
+        : { ...CREDITS_REPORT.customer, values: [organizationId, input.currency, input.from, input.to, customerId] },
+    ),
   );
+  // Signed sums: outflows come negative and are shown as amounts taken; the line-less rows are the closing.
   const sums = new Map<string, bigint>();
-  for (const row of rows) sums.set(`${row.line}/${row.kind}`, (sums.get(`${row.line}/${row.kind}`) ?? 0n) + BigInt(row.cents));
+  for (const row of rows) {
+    const line = row.line ?? 'closing';
+    const cents = BigInt(row.cents);
+    sums.set(`${line}/${row.kind}`, (OUTFLOW_LINES as readonly string[]).includes(line) ? -cents : cents);
+  }
   const kinds = (line: string): KindCents => ({
     purchasedCents: centsToNumber(sums.get(`${line}/purchased`) ?? 0n),
     grantedCents: centsToNumber(sums.get(`${line}/granted`) ?? 0n),

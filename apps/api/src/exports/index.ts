@@ -3,8 +3,8 @@
  * Node's request and response, mounted by the HTTP server (`EXPORT_PATHS` + `serveExport`).
  *
  * - `GET /exports/wallet-transactions.csv?walletId=&from=&to=`: one wallet's transactions created
- *   after `from` up to `to` (both optional, ISO 8601 with a zone), oldest first, streamed from a
- *   database cursor with backpressure (records formatted by the database, finance-export.ts), so
+ *   after `from` up to `to` (both optional, ISO 8601 with a zone), oldest first, streamed from
+ *   PostgreSQL's COPY with backpressure (records formatted by the database, finance-export.ts), so
  *   memory stays flat for a million rows.
  * - `GET /exports/credits-report.csv?currency=&from=&to=&externalCustomerId=`: `reports.credits` as
  *   one row per line (opening, the movements, closing, pending purchases).
@@ -52,7 +52,7 @@ export const CREDITS_REPORT_COLUMNS = [
 ] as const;
 
 /** Writes a chunk, waiting for the socket to drain when its buffer is full; false once the client left. */
-async function write(res: http.ServerResponse, chunk: string): Promise<boolean> {
+async function write(res: http.ServerResponse, chunk: string | Buffer): Promise<boolean> {
   if (res.destroyed) return false;
   if (!res.write(chunk)) {
     await new Promise<void>((resolve) => {
@@ -122,7 +122,7 @@ export async function serveExport(services: AppServices, req: http.IncomingMessa
       }
       if (!(await write(res, csvRecord(WALLET_TRANSACTION_EXPORT_COLUMNS.map(([name]) => name))))) return;
       for await (const chunk of exported.chunks) {
-        if (!(await write(res, chunk))) break; // the client left: leaving the loop closes the cursor
+        if (!(await write(res, chunk))) break; // the client left: leaving the loop ends the COPY
       }
       res.end();
       return;

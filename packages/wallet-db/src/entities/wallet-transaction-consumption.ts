@@ -13,6 +13,8 @@ export class WalletTransactionConsumption {
   /** Copied from the lot by a trigger on insert (migration 20261207221500): for reads of past balances. */
   walletId?: string;
   lotKind?: 'purchased' | 'granted';
+  /** The outbound's line in reports.credits, copied by the same trigger (migration 20261208002000). */
+  outflow?: 'consumed' | 'voided' | 'expired' | 'terminated' | 'clawedBack';
   createdAt: Date = new Date();
 }
 
@@ -31,7 +33,7 @@ export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransac
     {
       name: 'consumptions_wallet_time_idx',
       expression:
-        'create index "consumptions_wallet_time_idx" on "wallet_transaction_consumptions" ("organization_id", "wallet_id", "created_at") include ("lot_kind", "amount_cents", "credit_amount")',
+        'create index "consumptions_wallet_time_idx" on "wallet_transaction_consumptions" ("organization_id", "wallet_id", "created_at") include ("lot_kind", "outflow", "amount_cents", "credit_amount")',
     },
   ],
   properties: {
@@ -44,6 +46,7 @@ export const WalletTransactionConsumptionSchema = new EntitySchema<WalletTransac
     // Filled by the database (trigger), never by the ORM.
     walletId: { type: 'uuid', fieldName: 'wallet_id', persist: false, nullable: true },
     lotKind: { type: 'string', length: 16, fieldName: 'lot_kind', persist: false, nullable: true },
+    outflow: { type: 'string', length: 16, fieldName: 'outflow', persist: false, nullable: true },
     createdAt,
   },
 });

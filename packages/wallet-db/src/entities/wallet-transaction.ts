@@ -78,7 +78,12 @@ export const WalletTransactionSchema = new EntitySchema<WalletTransaction>({
     {
       name: 'wallet_transactions_lots_settled_idx',
       expression:
-        'create index "wallet_transactions_lots_settled_idx" on "wallet_transactions" ("organization_id", "wallet_id", "settled_at") include ("transaction_status", "amount_cents", "credit_amount") where "transaction_type" = \'inbound\' and "status" = \'settled\'',
+        'create index "wallet_transactions_lots_settled_idx" on "wallet_transactions" ("organization_id", "wallet_id", "settled_at") include ("transaction_status", "source", "amount_cents", "credit_amount") where "transaction_type" = \'inbound\' and "status" = \'settled\'',
+    },
+    {
+      name: 'wallet_transactions_purchases_idx',
+      expression:
+        'create index "wallet_transactions_purchases_idx" on "wallet_transactions" ("organization_id", "created_at") include ("wallet_id", "amount_cents", "settled_at", "failed_at") where "transaction_type" = \'inbound\' and "transaction_status" = \'purchased\'',
     },
     { name: 'wallet_transactions_lot_expiry_idx', properties: ['organization', 'expirationAt'] },
   ],

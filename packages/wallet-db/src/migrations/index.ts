@@ -15,6 +15,7 @@ import { Migration20261207234500_group_load_lot_order } from './migration-202612
 import { Migration20261208000000_group_load_entry_owner } from './migration-20261208000000-group-load-entry-owner.js';
 import { Migration20261208000500_group_write_wallets } from './migration-20261208000500-group-write-wallets.js';
 import { Migration20261208001000_group_load_batch } from './migration-20261208001000-group-load-batch.js';
+import { Migration20261208002000_report_covering } from './migration-20261208002000-report-covering.js';
 import { Migration20261208004000_notify_after_commit } from './migration-20261208004000-notify-after-commit.js';
 import { Migration20261208005000_customer_upsert } from './migration-20261208005000-customer-upsert.js';
 
@@ -36,6 +37,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'migration-20261208000000-group-load-entry-owner', class: Migration20261208000000_group_load_entry_owner },
   { name: 'migration-20261208000500-group-write-wallets', class: Migration20261208000500_group_write_wallets },
   { name: 'migration-20261208001000-group-load-batch', class: Migration20261208001000_group_load_batch },
+  { name: 'migration-20261208002000-report-covering', class: Migration20261208002000_report_covering },
   { name: 'migration-20261208004000-notify-after-commit', class: Migration20261208004000_notify_after_commit },
   { name: 'migration-20261208005000-customer-upsert', class: Migration20261208005000_customer_upsert },
 ];

@@ -22,14 +22,21 @@ const field = (expr: string) =>
 const time = (column: string) => `coalesce(to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), '')`;
 /** Credits as the API writes them ("100", "0.5"). */
 const credits = (column: string) => `coalesce(trim_scale(${column})::text, '')`;
-/** Cents as an exact decimal in currency units ($5: 10^exponent, $6: the exponent). */
-const units = (column: string) => `coalesce(round(${column}::numeric / $5::numeric, $6::int)::text, '')`;
+/**
+ * COPY takes no bind parameters: the export's values reach it as one parameter of `set_config`, a
+ * setting local to the export's transaction, read here once per statement (an uncorrelated
+ * subquery); no value is ever written into the SQL text.
+ */
+const EXPORT_SETTING = 'wallets.export';
+const param = (name: string, type: string) => `(select (current_setting('${EXPORT_SETTING}')::jsonb ->> '${name}')::${type})`;
+/** Cents as an exact decimal in currency units. */
+const units = (column: string) => `coalesce(round(${column}::numeric / ${param('scale', 'numeric')}, ${param('exponent', 'int')})::text, '')`;
 
-/** The columns of the export, in order, each with the SQL that writes it ($5-$7: see copyStatement). */
+/** The columns of the export, in order, each with the SQL that writes it. */
 export const WALLET_TRANSACTION_EXPORT_COLUMNS: readonly (readonly [string, string])[] = [
   ['id', 'id::text'],
   ['walletId', 'wallet_id::text'],
-  ['currency', '$7::text'],
+  ['currency', param('currency', 'text')],
   ['createdAt', time('created_at')],
   ['transactionType', field('transaction_type')],
   ['status', field('status')],
@@ -53,15 +60,12 @@ export const WALLET_TRANSACTION_EXPORT_COLUMNS: readonly (readonly [string, stri
   ['failedAt', time('failed_at')],
 ];
 
-/** COPY takes no parameters: the values go in as literals ($1 organization, $2 wallet, $3 after, $4 up to, $5 10^exponent, $6 exponent, $7 currency). */
-function copyStatement(client: pg.ClientBase, values: readonly string[]): string {
-  const literal = (client as pg.ClientBase & { escapeLiteral(value: string): string }).escapeLiteral.bind(client);
-  const select = `select ${WALLET_TRANSACTION_EXPORT_COLUMNS.map(([, sql]) => sql).join(` || ',' || `)} || E'\\r\\n'
+const COPY_STATEMENT = `copy (select ${WALLET_TRANSACTION_EXPORT_COLUMNS.map(([, sql]) => sql).join(` || ',' || `)} || E'\\r\\n'
     from wallet_transactions
-   where organization_id = $1::uuid and wallet_id = $2::uuid and created_at > $3::timestamptz and created_at <= $4::timestamptz
-   order by created_at, id`;
-  return `copy (${select.replace(/\$(\d)/g, (_, n: string) => literal(values[Number(n) - 1] ?? ''))}) to stdout (format binary)`;
-}
+   where organization_id = ${param('organization', 'uuid')} and wallet_id = ${param('wallet', 'uuid')}
+     and created_at > ${param('after', 'timestamptz')} and created_at <= ${param('upTo', 'timestamptz')}
+   order by created_at, id) to stdout (format binary)`;
+const SET_EXPORT = { name: 'set_wallet_export', text: `select set_config('${EXPORT_SETTING}', $1, true)` };
 
 /**
  * COPY's binary format for one text column -> the column's bytes, record after record: the header
@@ -128,15 +132,15 @@ export async function exportWalletTransactions(
   const wallet = await getWalletOrFail(em, organizationId, input.walletId);
   const currency = wallet.currency;
   const exponent = currencyExponent(currency);
-  const values = [
-    organizationId,
-    wallet.id,
-    input.from?.toISOString() ?? '-infinity',
-    input.to?.toISOString() ?? 'infinity',
-    (10n ** BigInt(exponent)).toString(),
-    String(exponent),
+  const settings = JSON.stringify({
+    organization: organizationId,
+    wallet: wallet.id,
+    after: input.from?.toISOString() ?? '-infinity',
+    upTo: input.to?.toISOString() ?? 'infinity',
+    scale: (10n ** BigInt(exponent)).toString(),
+    exponent,
     currency,
-  ];
+  });
   async function* chunks(): AsyncGenerator<Buffer, void, undefined> {
     let release: () => void = () => undefined;
     let connectionReady: (c: pg.ClientBase) => void = () => undefined;
@@ -152,10 +156,13 @@ export async function exportWalletTransactions(
     const client = await gotConnection;
     let finished = false;
     try {
-      const copy = client.query(copyTo(copyStatement(client, values)));
+      await client.query('begin');
+      await client.query({ ...SET_EXPORT, values: [settings] });
+      const copy = client.query(copyTo(COPY_STATEMENT));
       const records = copy.pipe(new CopyBinaryText());
       copy.on('error', (error) => records.destroy(error));
       for await (const chunk of records) yield chunk as Buffer;
+      await client.query('commit');
       finished = true;
     } finally {
       if (!finished) await (client as pg.Client).end().catch(() => undefined);
